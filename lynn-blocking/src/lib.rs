@@ -1,0 +1,1 @@
+//! Placeholder: the blocking adapter lands with its issue.

@@ -1,0 +1,1 @@
+//! reconnect (in progress)

@@ -1,0 +1,1 @@
+//! Shared conformance suite (grows with the adapters).
