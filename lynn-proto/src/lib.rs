@@ -1,14 +1,110 @@
-//! lynn-proto (work in progress: crate docs land with the Connection).
+//! # lynn-proto
+//!
+//! The sans-IO core of lynn: everything about the lynn protocol, and nothing about sockets,
+//! tasks or clocks. It frames and validates bytes ([`codec`]), runs one peer's state machine
+//! ([`Connection`]: events, replies in order, heartbeats, idle/read/write timeouts,
+//! backpressure both ways, graceful close), admits connections ([`admission`]), resolves
+//! method ids to handlers ([`router`]), tracks broadcast groups ([`groups`]) and paces a
+//! client's reconnects ([`reconnect`]). Time is always an argument ([`Instant`]); the
+//! runtime crates (`lynn-tokio`, `lynn-smol`, `lynn-blocking`) only move bytes and sleep.
+//!
+//! The wire format is lynn_tcp's v1, byte for byte; see [`codec`].
+//!
+//! ## The drive loop
+//!
+//! A runtime owns a socket and a [`Connection`] and loops: feed input, drain events, write
+//! output, sleep until the next deadline. The rule that keeps it correct: **after any change,
+//! drain every event and all output before waiting again.** Here a client and a server talk
+//! through two in-memory "sockets" under a simulated clock:
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant};
+//!
+//! let mut now = Instant::now(); // the only clock read: by the caller, not the crate
+//! let mut server = Connection::new(ConnectionConfig::server(), now).unwrap();
+//! let mut client = Connection::new(ConnectionConfig::client(), now).unwrap();
+//!
+//! /// Moves everything `from` has queued into `to`, as a socket would.
+//! fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     while from.wants_write() && to.wants_read() {
+//!         let mut chunks = [&[][..]; 8];
+//!         let n = from.transmit_chunks(&mut chunks);
+//!         let bytes: Vec<u8> = chunks[..n].concat();
+//!         to.handle_bytes(&bytes, now);
+//!         from.handle_written(bytes.len(), now);
+//!     }
+//! }
+//!
+//! client.send(1, Bytes::from_static(b"hello"), now).unwrap();
+//! pump(&mut client, &mut server, now);
+//!
+//! // The server drains its events and answers; the reply leaves in request order.
+//! while let Some(event) = server.poll_event() {
+//!     if let Event::Message(req) = event {
+//!         server.complete(req.id, Some((req.method, req.body)), now).unwrap();
+//!     }
+//! }
+//! pump(&mut server, &mut client, now);
+//! match client.poll_event() {
+//!     Some(Event::Message(reply)) => assert_eq!(&reply.body[..], b"hello"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//!
+//! // Time passes only when the caller says so. The client's heartbeat timer fires...
+//! now = client.poll_timeout().unwrap();
+//! client.handle_timeout(now);
+//! pump(&mut client, &mut server, now);
+//! assert_eq!(server.poll_event(), Some(Event::Heartbeat));
+//!
+//! // ...and a server that hears nothing for its idle timeout closes the connection.
+//! now += Duration::from_secs(180);
+//! server.handle_timeout(now);
+//! assert!(matches!(server.poll_event(), Some(Event::Closed(_))));
+//! ```
+//!
+//! `examples/in_memory.rs` runs the same loop in full, with several requests in flight.
+//!
+//! ## Errors
+//!
+//! A peer that breaks the protocol ends its own connection: [`Event::Closed`] carries a
+//! typed [`CloseReason`] (for an invalid frame, a [`DecodeError`] naming the frame, its
+//! stream offset and what was wrong). A caller that misuses the API gets an error returned
+//! ([`SendError`], [`CompleteError`], [`ConfigError`]) and the connection is unchanged.
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod codec;
 pub mod groups;
 pub mod reconnect;
 pub mod router;
 
+mod config;
+mod connection;
+mod error;
 mod id;
+mod metrics;
+mod pending;
+mod reply;
+mod sendq;
+mod settings;
+mod stats;
 
+pub use codec::{Frame, FrameKind, Marks};
+pub use config::{ConnectionConfig, Liveness, SendFull};
+pub use connection::{Connection, Event, Request, RequestId};
+pub use error::{
+    CloseReason, CompleteError, ConfigError, DecodeError, DecodeErrorKind, EncodeError, SendError,
+};
 pub use id::ConnectionId;
+pub use metrics::Metrics;
+pub use pending::{PendingRequests, ReplyMatch};
+pub use reply::{Fanout, Reply, Target};
+pub use settings::{
+    ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
+};
+pub use stats::ConnectionStats;
 
 /// The clock type of the whole crate. Time only ever enters as an argument of this type;
 /// nothing in lynn-proto reads a clock.

@@ -1,0 +1,487 @@
+//! Wire protocol v1, byte-compatible with lynn_tcp.
+//!
+//! All integers are little-endian. A frame is 15 bytes of framing plus the body:
+//!
+//! | offset   | size | field                                                   |
+//! |----------|------|---------------------------------------------------------|
+//! | 0        | 2    | header mark (default 9177, bytes `d9 23`)               |
+//! | 2        | 8    | length `L`: bytes after this field, tail included       |
+//! | 10       | 1    | kind: 1 = message, 2 = heartbeat                        |
+//! | 11       | 2    | method id                                               |
+//! | 13       | L-5  | body                                                    |
+//! | 10+L-2   | 2    | tail mark (default 7719, bytes `27 1e`)                 |
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use lynn_proto::codec::{Decoder, FrameKind, encode};
+//! use lynn_proto::Marks;
+//!
+//! let mut wire = BytesMut::new();
+//! encode(Marks::default(), FrameKind::Message, 1, b"hello", u64::MAX, &mut wire).unwrap();
+//! assert_eq!(&wire[..], b"\xd9\x23\x0a\0\0\0\0\0\0\0\x01\x01\x00hello\x27\x1e");
+//!
+//! let mut decoder = Decoder::new(Marks::default(), 1024);
+//! let frame = decoder.decode(&mut wire).unwrap().unwrap();
+//! assert_eq!((frame.kind, frame.method, &frame.body[..]), (FrameKind::Message, 1, &b"hello"[..]));
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+
+/// Bytes of framing before the body: header mark, length, kind, method.
+pub const HEADER_LEN: usize = 13;
+/// Bytes of framing after the body: the tail mark.
+pub const TAIL_LEN: usize = 2;
+/// Total framing overhead of one frame.
+pub const OVERHEAD: usize = HEADER_LEN + TAIL_LEN;
+/// Smallest valid value of the length field: kind, method and tail with an empty body.
+pub const MIN_LENGTH_FIELD: u64 = 5;
+/// Default limit on the length field (10 MiB), as in lynn_tcp.
+pub const DEFAULT_MAX_FRAME_LEN: u64 = 10 * 1024 * 1024;
+
+/// The header and tail marks that delimit frames on one endpoint.
+///
+/// Marks are per endpoint (never process-global): a server and a client in one process may
+/// use different marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Marks {
+    /// First two bytes of every frame.
+    pub header: u16,
+    /// Last two bytes of every frame.
+    pub tail: u16,
+}
+
+impl Default for Marks {
+    /// lynn_tcp's marks: header 9177 (`0x23d9`), tail 7719 (`0x1e27`).
+    fn default() -> Self {
+        Marks {
+            header: 9177,
+            tail: 7719,
+        }
+    }
+}
+
+/// What a frame carries, from its kind byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum FrameKind {
+    /// Kind 1: an application message routed by its method id.
+    Message,
+    /// Kind 2: a keep-alive; method 0, empty body.
+    Heartbeat,
+    /// Any other kind byte. Decoded (so the stream stays in sync) and then counted and
+    /// ignored by [`Connection`](crate::Connection), as lynn_tcp does.
+    Unknown(u8),
+}
+
+impl FrameKind {
+    /// The kind byte on the wire.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            FrameKind::Message => 1,
+            FrameKind::Heartbeat => 2,
+            FrameKind::Unknown(b) => b,
+        }
+    }
+
+    /// The kind for a byte read from the wire.
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            1 => FrameKind::Message,
+            2 => FrameKind::Heartbeat,
+            other => FrameKind::Unknown(other),
+        }
+    }
+}
+
+/// One decoded frame. The body is a slice of the receive buffer, not a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The frame's kind.
+    pub kind: FrameKind,
+    /// The route key.
+    pub method: u16,
+    /// The opaque payload.
+    pub body: Bytes,
+}
+
+/// The length field for a body of `body_len` bytes.
+fn length_field(body_len: usize) -> u64 {
+    body_len as u64 + MIN_LENGTH_FIELD
+}
+
+/// Largest body that fits a frame whose length field may be at most `max_frame_len`.
+pub fn max_body_len(max_frame_len: u64) -> u64 {
+    max_frame_len.saturating_sub(MIN_LENGTH_FIELD)
+}
+
+/// Encodes the 13 bytes that precede a body of `body_len` bytes.
+///
+/// Together with the body and [`encode_tail`] this lets a caller send a large body with one
+/// vectored write instead of copying it. Fails when the frame would exceed `max_frame_len`,
+/// the limit of the peer that will receive it.
+pub fn encode_header(
+    marks: Marks,
+    kind: FrameKind,
+    method: u16,
+    body_len: usize,
+    max_frame_len: u64,
+) -> Result<[u8; HEADER_LEN], EncodeError> {
+    let len = length_field(body_len);
+    if len > max_frame_len {
+        return Err(EncodeError::BodyTooLarge {
+            body_len,
+            max_body_len: max_body_len(max_frame_len),
+        });
+    }
+    let mut h = [0u8; HEADER_LEN];
+    h[0..2].copy_from_slice(&marks.header.to_le_bytes());
+    h[2..10].copy_from_slice(&len.to_le_bytes());
+    h[10] = kind.to_byte();
+    h[11..13].copy_from_slice(&method.to_le_bytes());
+    Ok(h)
+}
+
+/// The 2 bytes that follow a body.
+pub fn encode_tail(marks: Marks) -> [u8; TAIL_LEN] {
+    marks.tail.to_le_bytes()
+}
+
+/// Appends one whole frame to `dst`.
+///
+/// Fails, writing nothing, when the frame would exceed `max_frame_len` (the receiving peer's
+/// limit): lynn refuses to produce a frame the peer is bound to reject.
+pub fn encode(
+    marks: Marks,
+    kind: FrameKind,
+    method: u16,
+    body: &[u8],
+    max_frame_len: u64,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let header = encode_header(marks, kind, method, body.len(), max_frame_len)?;
+    dst.reserve(OVERHEAD + body.len());
+    dst.put_slice(&header);
+    dst.put_slice(body);
+    dst.put_slice(&encode_tail(marks));
+    Ok(())
+}
+
+/// Encodes one whole frame into fresh shared bytes, for example once for a broadcast whose
+/// bytes every recipient then shares.
+pub fn encode_to_bytes(
+    marks: Marks,
+    kind: FrameKind,
+    method: u16,
+    body: &[u8],
+    max_frame_len: u64,
+) -> Result<Bytes, EncodeError> {
+    let mut dst = BytesMut::with_capacity(OVERHEAD + body.len());
+    encode(marks, kind, method, body, max_frame_len, &mut dst)?;
+    Ok(dst.freeze())
+}
+
+/// Incremental frame decoder.
+///
+/// Feed it the receive buffer as bytes arrive; each call splits at most one complete frame
+/// off the front of the buffer. Bodies are handed out as [`Bytes`] that share the buffer's
+/// memory, so decoding copies nothing and allocates nothing per frame.
+///
+/// The result does not depend on how the stream was split into reads: errors are reported
+/// as soon as the bytes that prove them are present (a wrong header mark after 2 bytes, a bad
+/// length after 10, a wrong tail when the frame completes), with the stream offset of the
+/// frame that carried them. The declared length is checked against the limit before any
+/// memory is reserved for the body.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    marks: Marks,
+    max_frame_len: u64,
+    /// Stream offset of the first byte of the buffer passed to the next call.
+    offset: u64,
+    /// Frames decoded so far.
+    frames: u64,
+}
+
+impl Decoder {
+    /// A decoder for the given marks that refuses length fields above `max_frame_len`.
+    pub fn new(marks: Marks, max_frame_len: u64) -> Self {
+        Decoder {
+            marks,
+            max_frame_len,
+            offset: 0,
+            frames: 0,
+        }
+    }
+
+    /// Number of frames decoded so far.
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames
+    }
+
+    /// Stream offset (bytes consumed so far) of the next frame.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The marks this decoder expects.
+    pub fn marks(&self) -> Marks {
+        self.marks
+    }
+
+    /// The largest length field this decoder accepts.
+    pub fn max_frame_len(&self) -> u64 {
+        self.max_frame_len
+    }
+
+    /// Bytes still missing before the frame at the front of `buf` is complete (at least 1
+    /// while incomplete), or 0 when a whole frame or nothing at all is buffered. Assumes the
+    /// prefix was already validated by [`decode`](Self::decode).
+    pub fn bytes_needed(&self, buf: &[u8]) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        if buf.len() < 10 {
+            return 10 - buf.len();
+        }
+        let total = 10 + read_u64(&buf[2..10]);
+        total
+            .saturating_sub(buf.len() as u64)
+            .min(usize::MAX as u64) as usize
+    }
+
+    /// Splits the next complete frame off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed, leaving `buf` untouched. After an error
+    /// the stream is unusable; the buffer is left as it was.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let header = u16::from_le_bytes([buf[0], buf[1]]);
+        if header != self.marks.header {
+            return Err(self.error(DecodeErrorKind::BadHeaderMark {
+                expected: self.marks.header,
+                found: header,
+            }));
+        }
+        if buf.len() < 10 {
+            return Ok(None);
+        }
+        let len = read_u64(&buf[2..10]);
+        if len < MIN_LENGTH_FIELD {
+            return Err(self.error(DecodeErrorKind::LengthTooSmall { len }));
+        }
+        if len > self.max_frame_len {
+            return Err(self.error(DecodeErrorKind::LengthTooLarge {
+                len,
+                max: self.max_frame_len,
+            }));
+        }
+        // `len <= max_frame_len`, which the caller bounds well below usize::MAX on any
+        // platform that can hold such a buffer; saturate rather than trust that.
+        let total = usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(10));
+        if buf.len() < total {
+            // Nothing is reserved here: a peer that announces a large frame and then stalls
+            // must not make us hold memory it never sent. The connection grows its receive
+            // buffer in bounded steps as bytes actually arrive.
+            return Ok(None);
+        }
+        let tail = u16::from_le_bytes([buf[total - 2], buf[total - 1]]);
+        if tail != self.marks.tail {
+            return Err(self.error(DecodeErrorKind::BadTailMark {
+                expected: self.marks.tail,
+                found: tail,
+            }));
+        }
+        let mut frame = buf.split_to(total);
+        let kind = FrameKind::from_byte(frame[10]);
+        let method = u16::from_le_bytes([frame[11], frame[12]]);
+        frame.advance(HEADER_LEN);
+        frame.truncate(frame.len() - TAIL_LEN);
+        self.offset += total as u64;
+        self.frames += 1;
+        Ok(Some(Frame {
+            kind,
+            method,
+            body: frame.freeze(),
+        }))
+    }
+
+    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError {
+            offset: self.offset,
+            frame: self.frames,
+            kind,
+        }
+    }
+}
+
+fn read_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO: &[u8] = b"\xd9\x23\x0a\x00\x00\x00\x00\x00\x00\x00\x01\x01\x00hello\x27\x1e";
+    const HEARTBEAT: &[u8] = b"\xd9\x23\x05\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x27\x1e";
+
+    fn dec() -> Decoder {
+        Decoder::new(Marks::default(), DEFAULT_MAX_FRAME_LEN)
+    }
+
+    #[test]
+    fn sample_frames_encode_to_spec_bytes() {
+        let mut b = BytesMut::new();
+        encode(
+            Marks::default(),
+            FrameKind::Message,
+            1,
+            b"hello",
+            DEFAULT_MAX_FRAME_LEN,
+            &mut b,
+        )
+        .unwrap();
+        assert_eq!(&b[..], HELLO);
+        let hb = encode_to_bytes(Marks::default(), FrameKind::Heartbeat, 0, b"", 100).unwrap();
+        assert_eq!(&hb[..], HEARTBEAT);
+    }
+
+    #[test]
+    fn sample_frames_decode() {
+        let mut b = BytesMut::from(&[HELLO, HEARTBEAT].concat()[..]);
+        let mut d = dec();
+        let f = d.decode(&mut b).unwrap().unwrap();
+        assert_eq!(
+            (f.kind, f.method, &f.body[..]),
+            (FrameKind::Message, 1, &b"hello"[..])
+        );
+        let f = d.decode(&mut b).unwrap().unwrap();
+        assert_eq!(
+            (f.kind, f.method, f.body.len()),
+            (FrameKind::Heartbeat, 0, 0)
+        );
+        assert!(b.is_empty());
+        assert_eq!(d.decode(&mut b), Ok(None));
+        assert_eq!((d.frames_decoded(), d.offset()), (2, 35));
+    }
+
+    #[test]
+    fn header_checked_at_two_bytes() {
+        let mut b = BytesMut::from(&b"\xd9"[..]);
+        assert_eq!(dec().decode(&mut b), Ok(None));
+        let mut b = BytesMut::from(&b"\x00\x23"[..]);
+        let e = dec().decode(&mut b).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadHeaderMark {
+                expected: 9177,
+                found: 0x2300
+            }
+        );
+        assert_eq!(b.len(), 2, "buffer untouched on error");
+    }
+
+    #[test]
+    fn length_checked_at_ten_bytes_before_allocation() {
+        let mut b = BytesMut::from(&b"\xd9\x23\x04\x00\x00\x00\x00\x00\x00"[..]);
+        assert_eq!(dec().decode(&mut b), Ok(None));
+        b.put_u8(0);
+        assert_eq!(
+            dec().decode(&mut b).unwrap_err().kind,
+            DecodeErrorKind::LengthTooSmall { len: 4 }
+        );
+
+        let mut b = BytesMut::from(&b"\xd9\x23"[..]);
+        b.put_u64_le(u64::MAX);
+        let cap = b.capacity();
+        let e = dec().decode(&mut b).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::LengthTooLarge {
+                len: u64::MAX,
+                max: DEFAULT_MAX_FRAME_LEN
+            }
+        );
+        assert_eq!(b.capacity(), cap, "nothing reserved for a refused length");
+    }
+
+    #[test]
+    fn tail_checked_when_frame_completes() {
+        let mut bad = HELLO.to_vec();
+        *bad.last_mut().unwrap() = 0;
+        let mut b = BytesMut::from(&bad[..bad.len() - 1]);
+        let mut d = dec();
+        assert_eq!(d.decode(&mut b), Ok(None));
+        b.put_u8(0);
+        let e = d.decode(&mut b).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadTailMark {
+                expected: 7719,
+                found: 0x0027
+            }
+        );
+    }
+
+    #[test]
+    fn error_names_frame_and_offset() {
+        let mut b = BytesMut::from(&[HELLO, HEARTBEAT, b"xx"].concat()[..]);
+        let mut d = dec();
+        d.decode(&mut b).unwrap();
+        d.decode(&mut b).unwrap();
+        let e = d.decode(&mut b).unwrap_err();
+        assert_eq!((e.frame, e.offset), (2, 35));
+        assert!(e.to_string().contains("offset 35"), "{e}");
+    }
+
+    #[test]
+    fn unknown_kind_decodes() {
+        let mut raw = HEARTBEAT.to_vec();
+        raw[10] = 9;
+        let f = dec()
+            .decode(&mut BytesMut::from(&raw[..]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.kind, FrameKind::Unknown(9));
+    }
+
+    #[test]
+    fn custom_marks_and_limits() {
+        let marks = Marks { header: 1, tail: 2 };
+        let mut b = BytesMut::new();
+        encode(marks, FrameKind::Message, 7, b"abc", 8, &mut b).unwrap();
+        assert_eq!(&b[..2], &[1, 0]);
+        assert_eq!(&b[b.len() - 2..], &[2, 0]);
+        let err = encode(marks, FrameKind::Message, 7, b"abcd", 8, &mut b).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::BodyTooLarge {
+                body_len: 4,
+                max_body_len: 3
+            }
+        );
+        let f = Decoder::new(marks, 8).decode(&mut b).unwrap().unwrap();
+        assert_eq!(&f.body[..], b"abc");
+        // The default marks do not accept custom-marked frames.
+        let mut b2 = BytesMut::new();
+        encode(marks, FrameKind::Message, 7, b"abc", 8, &mut b2).unwrap();
+        assert!(dec().decode(&mut b2).is_err());
+    }
+
+    #[test]
+    fn bodies_share_the_receive_buffer() {
+        let mut b = BytesMut::with_capacity(4096);
+        for _ in 0..10 {
+            b.put_slice(HELLO);
+        }
+        let base = b.as_ptr() as usize;
+        let f = dec().decode(&mut b).unwrap().unwrap();
+        assert_eq!(f.body.as_ptr() as usize, base + HEADER_LEN);
+    }
+}

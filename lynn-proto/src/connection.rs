@@ -1,0 +1,615 @@
+//! [`Connection`]: the state machine of one peer.
+
+use std::collections::VecDeque;
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::Instant;
+use crate::codec::{Decoder, Frame, FrameKind};
+use crate::config::{ConnectionConfig, Liveness, SendFull};
+use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
+use crate::sendq::SendQueue;
+use crate::stats::ConnectionStats;
+
+/// Largest step by which the receive buffer grows ahead of a large frame's bytes.
+const MAX_READ_RESERVE: usize = 64 * 1024;
+
+/// Sequence number of a message within its connection, for [`Connection::complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// A message received from the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Position of this message on the connection (0, 1, 2, …).
+    pub id: RequestId,
+    /// The route key.
+    pub method: u16,
+    /// The payload, a slice of the receive buffer.
+    pub body: Bytes,
+}
+
+/// Something the application must know about. Drained with [`Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A message frame. With completion tracking on (`max_in_flight > 0`), pass its id to
+    /// [`Connection::complete`] once handled, with or without a reply.
+    Message(Request),
+    /// A heartbeat frame. The connection already counted it as a sign of life.
+    Heartbeat,
+    /// The send queue drained below half its bound after a refused or blocked send.
+    Writable,
+    /// The connection is over; this is its last event. Drop the socket.
+    Closed(CloseReason),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// No new input is read; finish what was accepted, flush, then close with `reason`.
+    /// With `eof`, bytes already buffered are still decoded (the peer sent them before
+    /// closing its side).
+    Draining {
+        reason: CloseReason,
+        eof: bool,
+    },
+    /// The peer broke the protocol: deliver the events decoded before, then close.
+    Failing(CloseReason),
+    /// The `Closed` event has been queued.
+    Closed,
+}
+
+/// The state machine of one connection, either side. It performs no IO and reads no clock.
+///
+/// # Driving contract
+///
+/// The runtime owns a socket and one `Connection`, and repeats:
+///
+/// 1. **Input.** When [`wants_read`](Self::wants_read) is true and the socket is readable,
+///    read into [`receive_buffer`](Self::receive_buffer) and call
+///    [`handle_received`](Self::handle_received) (or pass a slice to
+///    [`handle_bytes`](Self::handle_bytes)). On end of stream call
+///    [`handle_eof`](Self::handle_eof); on a socket error,
+///    [`handle_transport_error`](Self::handle_transport_error). While `wants_read` is false,
+///    do not read: TCP then pushes back on the peer.
+/// 2. **Events.** Drain [`poll_event`](Self::poll_event) until it returns `None`. Hand
+///    messages to the application; [`complete`](Self::complete) each one (with completion
+///    tracking on) when it has been handled. Stop after [`Event::Closed`].
+/// 3. **Output.** While [`wants_write`](Self::wants_write), write the chunks from
+///    [`transmit_chunks`](Self::transmit_chunks) (one vectored write) and report the bytes
+///    written with [`handle_written`](Self::handle_written).
+/// 4. **Time.** Sleep until [`poll_timeout`](Self::poll_timeout) or the next IO, whichever
+///    is first; at the deadline call [`handle_timeout`](Self::handle_timeout).
+///
+/// After *any* call that changes the connection (input, `send`, `complete`, `close`,
+/// `handle_written`, `handle_timeout`), drain events and output and re-read `poll_timeout`
+/// before waiting again. Every method that takes `now` expects time never to go backwards;
+/// an earlier `now` is treated as the latest one seen.
+///
+/// # Guarantees
+///
+/// - Events do not depend on how the byte stream was split into reads.
+/// - An invalid frame closes the connection with [`CloseReason::Protocol`] after the events
+///   of every frame before it; nothing else is affected.
+/// - Replies given to `complete` leave in request order, whatever order they come in.
+/// - The send queue never holds more than `send_queue_limit` bytes plus one frame plus the
+///   replies of the requests in flight.
+/// - [`Event::Closed`] is produced exactly once.
+#[derive(Debug)]
+pub struct Connection {
+    config: ConnectionConfig,
+    decoder: Decoder,
+    recv: BytesMut,
+    /// `recv.len()` after the last decode pass; bytes past it are new.
+    recv_seen: usize,
+    sendq: SendQueue,
+    events: VecDeque<Event>,
+    state: State,
+    now: Instant,
+    /// Last sign of life (see [`Liveness`]).
+    last_alive: Instant,
+    /// Last time any bytes arrived (for the partial-frame read timeout).
+    last_bytes_in: Instant,
+    /// Last time a frame was queued (heartbeats fill silences).
+    last_sent: Instant,
+    /// Last time queued output started or made progress.
+    last_write_progress: Instant,
+    paused: bool,
+    want_writable: bool,
+    next_id: u64,
+    /// Delivered, unreleased requests; index 0 is `RequestId(released)`.
+    in_flight: VecDeque<Slot>,
+    released: u64,
+    stats: ConnectionStats,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Waiting,
+    Done(Option<(u16, Bytes)>),
+}
+
+impl Connection {
+    /// A new open connection, as of `now`.
+    pub fn new(config: ConnectionConfig, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Connection {
+            decoder: Decoder::new(config.marks, config.max_frame_len),
+            config,
+            recv: BytesMut::new(),
+            recv_seen: 0,
+            sendq: SendQueue::default(),
+            events: VecDeque::new(),
+            state: State::Open,
+            now,
+            last_alive: now,
+            last_bytes_in: now,
+            last_sent: now,
+            last_write_progress: now,
+            paused: false,
+            want_writable: false,
+            next_id: 0,
+            in_flight: VecDeque::new(),
+            released: 0,
+            stats: ConnectionStats::default(),
+        })
+    }
+
+    /// The settings this connection runs with.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// Counters of this connection.
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    /// Whether the runtime should read from the socket now. False while closing, while too
+    /// many events wait to be polled, while `max_in_flight` requests are in flight, and
+    /// while the send queue is at its bound.
+    pub fn wants_read(&self) -> bool {
+        self.state == State::Open
+            && self.events.len() < self.config.max_queued_events
+            && self.sendq.len() < self.config.send_queue_limit
+            && (self.config.max_in_flight == 0 || self.in_flight.len() < self.config.max_in_flight)
+    }
+
+    /// Whether output is queued.
+    pub fn wants_write(&self) -> bool {
+        !self.sendq.is_empty()
+    }
+
+    /// Whether the `Closed` event has been produced (it may still wait in `poll_event`).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Requests delivered and not yet released (completed in order).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_transmit(&self) -> usize {
+        self.sendq.len()
+    }
+
+    /// Bytes the send queue accepts before `send` refuses (0 when full).
+    pub fn send_capacity(&self) -> usize {
+        self.config
+            .send_queue_limit
+            .saturating_sub(self.sendq.len())
+    }
+
+    /// The buffer to read into, with free space reserved. After appending bytes to it, call
+    /// [`handle_received`](Self::handle_received). Do not remove bytes from it.
+    pub fn receive_buffer(&mut self) -> &mut BytesMut {
+        let needed = self.decoder.bytes_needed(&self.recv);
+        let want = self.config.read_chunk.max(needed.min(MAX_READ_RESERVE));
+        if self.recv.capacity() - self.recv.len() < want {
+            self.recv.reserve(want);
+        }
+        &mut self.recv
+    }
+
+    /// Processes the bytes appended to [`receive_buffer`](Self::receive_buffer).
+    pub fn handle_received(&mut self, now: Instant) {
+        self.tick(now);
+        let new = self.recv.len().saturating_sub(self.recv_seen);
+        self.stats.bytes_received += new as u64;
+        if new > 0 {
+            self.last_bytes_in = self.now;
+        }
+        if !self.decoding() {
+            // Input after close is not accepted.
+            self.recv.clear();
+        }
+        self.decode_more();
+        self.settle();
+    }
+
+    /// Copies `data` into the receive buffer and processes it.
+    pub fn handle_bytes(&mut self, data: &[u8], now: Instant) {
+        self.receive_buffer().extend_from_slice(data);
+        self.handle_received(now);
+    }
+
+    /// The peer closed its sending side. Frames it sent before are still delivered and
+    /// answered; then the connection closes with [`CloseReason::PeerClosed`] (or
+    /// [`CloseReason::PeerClosedMidFrame`] if a frame was cut short).
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.tick(now);
+        if self.state == State::Open {
+            self.state = State::Draining {
+                reason: CloseReason::PeerClosed,
+                eof: true,
+            };
+            self.decode_more();
+        }
+        self.settle();
+    }
+
+    /// The socket failed: the connection closes at once with [`CloseReason::Transport`].
+    pub fn handle_transport_error(&mut self, kind: io::ErrorKind, now: Instant) {
+        self.tick(now);
+        self.abort(CloseReason::Transport(kind));
+    }
+
+    /// The next event, or `None` until the connection changes again.
+    ///
+    /// With completion tracking on, a message is withheld while `max_in_flight` requests are
+    /// in flight; completing one releases it.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(Event::Message(_)) = self.events.front()
+            && self.config.max_in_flight > 0
+            && self.in_flight.len() >= self.config.max_in_flight
+        {
+            return None;
+        }
+        let event = self.events.pop_front()?;
+        if let Event::Message(_) = &event
+            && self.config.max_in_flight > 0
+        {
+            self.in_flight.push_back(Slot::Waiting);
+        }
+        self.decode_more();
+        self.settle();
+        Some(event)
+    }
+
+    /// Queues a message frame to the peer.
+    ///
+    /// Refused when the body exceeds the peer's limit, when the connection is closing, or
+    /// when the send queue is full (see [`SendFull`] for what happens then).
+    pub fn send(&mut self, method: u16, body: Bytes, now: Instant) -> Result<(), SendError> {
+        self.tick(now);
+        self.check_send_room()?;
+        let m = self.config.marks;
+        let n = self.sendq.len();
+        let res = self.sendq.push_frame(
+            m,
+            FrameKind::Message,
+            method,
+            body,
+            self.config.peer_max_frame_len,
+        );
+        res?;
+        self.stats.frames_sent += 1;
+        self.sent(n);
+        Ok(())
+    }
+
+    /// Queues bytes that hold one or more whole frames encoded with this connection's marks,
+    /// for example a broadcast encoded once with
+    /// [`encode_to_bytes`](crate::codec::encode_to_bytes) and shared by every recipient.
+    /// The caller vouches for the bytes; they are queued as they are.
+    pub fn send_encoded(&mut self, frames: Bytes, now: Instant) -> Result<(), SendError> {
+        self.tick(now);
+        self.check_send_room()?;
+        let n = self.sendq.len();
+        self.sendq.push_encoded(frames);
+        self.stats.frames_sent += 1;
+        self.sent(n);
+        Ok(())
+    }
+
+    /// Marks request `id` as handled, with an optional reply `(method, body)`.
+    ///
+    /// Replies leave in request order: a reply to a later request waits for every earlier
+    /// one to complete. Replies are not subject to the send queue bound (they are bounded by
+    /// `max_in_flight`). A reply too large for the peer completes the request without a
+    /// reply and returns the encode error. After the connection closed, completions are
+    /// accepted and discarded.
+    pub fn complete(
+        &mut self,
+        id: RequestId,
+        reply: Option<(u16, Bytes)>,
+        now: Instant,
+    ) -> Result<(), CompleteError> {
+        self.tick(now);
+        if matches!(self.state, State::Closed | State::Failing(_)) {
+            return Ok(());
+        }
+        let slot =
+            id.0.checked_sub(self.released)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.in_flight.get_mut(i));
+        let Some(slot @ Slot::Waiting) = slot else {
+            return Err(CompleteError::NotInFlight { id: id.0 });
+        };
+        let too_big = reply.as_ref().and_then(|(_, body)| {
+            let max = crate::codec::max_body_len(self.config.peer_max_frame_len);
+            (body.len() as u64 > max).then_some(crate::error::EncodeError::BodyTooLarge {
+                body_len: body.len(),
+                max_body_len: max,
+            })
+        });
+        *slot = Slot::Done(if too_big.is_some() { None } else { reply });
+        let n = self.sendq.len();
+        while let Some(Slot::Done(_)) = self.in_flight.front() {
+            let Some(Slot::Done(reply)) = self.in_flight.pop_front() else {
+                break;
+            };
+            self.released += 1;
+            if let Some((method, body)) = reply {
+                let m = self.config.marks;
+                // Size checked above.
+                let _ = self
+                    .sendq
+                    .push_frame(m, FrameKind::Message, method, body, u64::MAX);
+                self.stats.frames_sent += 1;
+            }
+        }
+        if self.sendq.len() > n {
+            self.sent(n);
+        }
+        self.settle();
+        match too_big {
+            Some(e) => Err(CompleteError::Encode(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Up to `dst.len()` chunks of queued output, in order, for one vectored write. Returns
+    /// how many slots were filled.
+    pub fn transmit_chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
+        self.sendq.chunks(dst)
+    }
+
+    /// `n` bytes from the front of the queued output were written.
+    pub fn handle_written(&mut self, n: usize, now: Instant) {
+        self.tick(now);
+        let n = n.min(self.sendq.len());
+        self.sendq.advance(n);
+        self.stats.bytes_sent += n as u64;
+        if n > 0 {
+            self.last_write_progress = self.now;
+        }
+        if self.want_writable && self.sendq.len() <= self.config.send_queue_limit / 2 {
+            self.want_writable = false;
+            if self.state == State::Open {
+                self.events.push_back(Event::Writable);
+            }
+        }
+        self.settle();
+    }
+
+    /// Graceful close: stop reading, let requests in flight complete, flush the queue, then
+    /// produce [`Event::Closed`] with [`CloseReason::Local`]. Bounded by the write timeout.
+    pub fn close(&mut self, now: Instant) {
+        self.tick(now);
+        if self.state == State::Open {
+            self.recv.clear();
+            self.state = State::Draining {
+                reason: CloseReason::Local,
+                eof: false,
+            };
+        }
+        self.settle();
+    }
+
+    /// Immediate close with `reason` (for example [`CloseReason::UnknownMethod`] under the
+    /// router's close policy): undelivered events and unsent output are dropped.
+    pub fn abort(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.events.clear();
+        self.sendq.clear();
+        self.recv.clear();
+        self.in_flight.clear();
+        self.events.push_back(Event::Closed(reason));
+        self.state = State::Closed;
+    }
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.heartbeat_deadline(),
+            self.idle_deadline(),
+            self.read_deadline(),
+            self.write_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the timers due at `now`: sends a heartbeat, or closes on an idle, read or write
+    /// timeout. Calls before the deadline do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        if due(self.write_deadline()) {
+            self.abort(CloseReason::WriteTimeout);
+        } else if due(self.read_deadline()) {
+            self.abort(CloseReason::ReadTimeout);
+        } else if due(self.idle_deadline()) {
+            self.abort(CloseReason::IdleTimeout);
+        } else if due(self.heartbeat_deadline()) {
+            self.last_sent = self.now;
+            if self.sendq.len() < self.config.send_queue_limit {
+                let n = self.sendq.len();
+                let m = self.config.marks;
+                let _ = self
+                    .sendq
+                    .push_frame(m, FrameKind::Heartbeat, 0, Bytes::new(), u64::MAX);
+                self.stats.heartbeats_sent += 1;
+                self.stats.frames_sent += 1;
+                self.sent(n);
+            }
+        }
+        self.settle();
+    }
+
+    fn heartbeat_deadline(&self) -> Option<Instant> {
+        let interval = self.config.heartbeat_interval?;
+        (self.state == State::Open).then(|| self.last_sent.checked_add(interval))?
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.idle_timeout?;
+        (self.state == State::Open && !self.paused).then(|| self.last_alive.checked_add(timeout))?
+    }
+
+    fn read_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.read_timeout?;
+        let partial = !self.recv.is_empty();
+        (self.state == State::Open && !self.paused && partial)
+            .then(|| self.last_bytes_in.checked_add(timeout))?
+    }
+
+    fn write_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.write_timeout?;
+        (self.state != State::Closed && !self.sendq.is_empty())
+            .then(|| self.last_write_progress.checked_add(timeout))?
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    fn decoding(&self) -> bool {
+        matches!(self.state, State::Open | State::Draining { eof: true, .. })
+    }
+
+    fn check_send_room(&mut self) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        let (queued, limit) = (self.sendq.len(), self.config.send_queue_limit);
+        if queued < limit {
+            return Ok(());
+        }
+        match self.config.send_full {
+            SendFull::Reject => self.want_writable = true,
+            SendFull::Close => self.abort(CloseReason::SlowConsumer),
+        }
+        self.stats.send_refused += 1;
+        Err(SendError::QueueFull { queued, limit })
+    }
+
+    /// Bookkeeping after frames were queued onto a queue that held `before` bytes.
+    fn sent(&mut self, before: usize) {
+        if before == 0 {
+            self.last_write_progress = self.now;
+        }
+        self.last_sent = self.now;
+        self.update_pause();
+    }
+
+    fn decode_more(&mut self) {
+        while self.decoding() && self.events.len() < self.config.max_queued_events {
+            match self.decoder.decode(&mut self.recv) {
+                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(None) => {
+                    if let State::Draining { eof: true, .. } = self.state {
+                        // Everything the peer sent before closing is decoded.
+                        let reason = match self.recv.len() {
+                            0 => CloseReason::PeerClosed,
+                            buffered => CloseReason::PeerClosedMidFrame { buffered },
+                        };
+                        self.recv.clear();
+                        self.state = State::Draining { reason, eof: false };
+                    }
+                    break;
+                }
+                Err(e) => {
+                    self.stats.invalid_frames += 1;
+                    self.recv.clear();
+                    self.state = State::Failing(CloseReason::Protocol(e));
+                }
+            }
+        }
+        self.recv_seen = self.recv.len();
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        self.stats.frames_received += 1;
+        let alive = match frame.kind {
+            FrameKind::Message => {
+                self.stats.messages_received += 1;
+                let id = RequestId(self.next_id);
+                self.next_id += 1;
+                self.events.push_back(Event::Message(Request {
+                    id,
+                    method: frame.method,
+                    body: frame.body,
+                }));
+                self.config.liveness == Liveness::AnyFrame
+            }
+            FrameKind::Heartbeat => {
+                self.stats.heartbeats_received += 1;
+                self.events.push_back(Event::Heartbeat);
+                true
+            }
+            FrameKind::Unknown(_) => {
+                self.stats.unknown_kinds += 1;
+                self.config.liveness == Liveness::AnyFrame
+            }
+        };
+        if alive {
+            self.last_alive = self.now;
+        }
+    }
+
+    /// Moves to `Closed` when a closing connection has nothing left to do, and tracks
+    /// read-pausing. Called at the end of every state change.
+    fn settle(&mut self) {
+        match &self.state {
+            State::Draining { reason, eof } => {
+                if !eof
+                    && self.events.is_empty()
+                    && self.in_flight.is_empty()
+                    && self.sendq.is_empty()
+                {
+                    let reason = reason.clone();
+                    self.abort(reason);
+                }
+            }
+            State::Failing(reason) => {
+                if self.events.is_empty() {
+                    let reason = reason.clone();
+                    self.abort(reason);
+                }
+            }
+            State::Open | State::Closed => {}
+        }
+        self.update_pause();
+    }
+
+    /// Timers that measure the peer stop while we are not reading; they restart from the
+    /// moment reading resumes, so backpressure is never mistaken for a silent peer.
+    fn update_pause(&mut self) {
+        let paused = self.state == State::Open && !self.wants_read();
+        if self.paused && !paused {
+            self.last_alive = self.last_alive.max(self.now);
+            self.last_bytes_in = self.last_bytes_in.max(self.now);
+        }
+        self.paused = paused;
+    }
+}

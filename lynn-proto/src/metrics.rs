@@ -1,0 +1,328 @@
+//! [`Metrics`]: process-wide counters with lynn_tcp's metric names, rendered in the
+//! Prometheus text format.
+//!
+//! The core keeps them as plain atomics and renders text; serving that text over HTTP is the
+//! runtime's job. Runtimes add a connection's [`ConnectionStats`] deltas once per loop turn
+//! (not once per message), so the shared cache lines are touched rarely.
+//!
+//! ```
+//! use lynn_proto::{CloseReason, Metrics};
+//!
+//! let metrics = Metrics::default();
+//! metrics.connection_opened();
+//! metrics.connection_closed(&CloseReason::IdleTimeout);
+//! let text = metrics.render();
+//! assert!(text.contains("lynn_connections_active 0"));
+//! assert!(text.contains("lynn_connections_closed_total{reason=\"idle_timeout\"} 1"));
+//! ```
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::admission::Rejection;
+use crate::error::CloseReason;
+use crate::stats::ConnectionStats;
+
+const CLOSE_LABELS: [&str; 10] = [
+    "local",
+    "peer_closed",
+    "peer_closed_mid_frame",
+    "protocol_error",
+    "idle_timeout",
+    "read_timeout",
+    "write_timeout",
+    "slow_consumer",
+    "unknown_method",
+    "transport_error",
+];
+
+const REJECT_LABELS: [&str; 5] = [
+    "max_connections",
+    "max_per_ip",
+    "rate_limited",
+    "ip_rate_limited",
+    "too_many_tracked_ips",
+];
+
+/// Process-wide counters of one server or client. Share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    active: AtomicI64,
+    in_flight: AtomicI64,
+    accepted: AtomicU64,
+    rejected: [AtomicU64; REJECT_LABELS.len()],
+    closed: [AtomicU64; CLOSE_LABELS.len()],
+    messages_in: AtomicU64,
+    frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    heartbeats_in: AtomicU64,
+    heartbeats_out: AtomicU64,
+    invalid_frames: AtomicU64,
+    unknown_kinds: AtomicU64,
+    unknown_methods: AtomicU64,
+    send_refused: AtomicU64,
+    handler_errors: AtomicU64,
+    handler_panics: AtomicU64,
+}
+
+fn index(labels: &[&str], label: &str) -> usize {
+    labels
+        .iter()
+        .position(|l| *l == label)
+        .unwrap_or(labels.len() - 1)
+}
+
+impl Metrics {
+    /// A connection was admitted and is open.
+    pub fn connection_opened(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed);
+    }
+
+    /// A connection ended.
+    pub fn connection_closed(&self, reason: &CloseReason) {
+        self.active.fetch_sub(1, Relaxed);
+        self.closed[index(&CLOSE_LABELS, reason.label())].fetch_add(1, Relaxed);
+    }
+
+    /// A connection attempt was refused by admission.
+    pub fn connection_rejected(&self, rejection: &Rejection) {
+        self.rejected[index(&REJECT_LABELS, rejection.label())].fetch_add(1, Relaxed);
+    }
+
+    /// Adds a connection's counter changes (see [`ConnectionStats::delta_since`]).
+    pub fn add(&self, d: &ConnectionStats) {
+        for (counter, value) in [
+            (&self.messages_in, d.messages_received),
+            (&self.frames_out, d.frames_sent),
+            (&self.bytes_in, d.bytes_received),
+            (&self.bytes_out, d.bytes_sent),
+            (&self.heartbeats_in, d.heartbeats_received),
+            (&self.heartbeats_out, d.heartbeats_sent),
+            (&self.invalid_frames, d.invalid_frames),
+            (&self.unknown_kinds, d.unknown_kinds),
+            (&self.send_refused, d.send_refused),
+        ] {
+            if value > 0 {
+                counter.fetch_add(value, Relaxed);
+            }
+        }
+    }
+
+    /// Handlers started (`+n`) or finished (`-n`).
+    pub fn in_flight_add(&self, n: i64) {
+        self.in_flight.fetch_add(n, Relaxed);
+    }
+
+    /// A message for an unknown method arrived.
+    pub fn unknown_method(&self) {
+        self.unknown_methods.fetch_add(1, Relaxed);
+    }
+
+    /// A handler returned an error.
+    pub fn handler_error(&self) {
+        self.handler_errors.fetch_add(1, Relaxed);
+    }
+
+    /// A handler panicked.
+    pub fn handler_panic(&self) {
+        self.handler_panics.fetch_add(1, Relaxed);
+    }
+
+    /// Open connections now.
+    pub fn active_connections(&self) -> i64 {
+        self.active.load(Relaxed)
+    }
+
+    /// Messages received so far.
+    pub fn messages_received(&self) -> u64 {
+        self.messages_in.load(Relaxed)
+    }
+
+    /// Connections closed so far with the reason labelled `label` (see
+    /// [`CloseReason::label`]).
+    pub fn closed_with(&self, label: &str) -> u64 {
+        CLOSE_LABELS
+            .iter()
+            .position(|l| *l == label)
+            .map_or(0, |i| self.closed[i].load(Relaxed))
+    }
+
+    /// Connections rejected so far for the reason labelled `label` (see
+    /// [`Rejection::label`]).
+    pub fn rejected_with(&self, label: &str) -> u64 {
+        REJECT_LABELS
+            .iter()
+            .position(|l| *l == label)
+            .map_or(0, |i| self.rejected[i].load(Relaxed))
+    }
+
+    /// Handler errors and panics so far.
+    pub fn handler_failures(&self) -> (u64, u64) {
+        (
+            self.handler_errors.load(Relaxed),
+            self.handler_panics.load(Relaxed),
+        )
+    }
+
+    /// All metrics in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut one = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        };
+        let gauges = [
+            ("lynn_connections_active", "Open connections.", &self.active),
+            (
+                "lynn_requests_in_flight",
+                "Handlers running.",
+                &self.in_flight,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            one(name, "gauge", help, v.load(Relaxed).to_string());
+        }
+        let counters = [
+            (
+                "lynn_connections_accepted_total",
+                "Connections admitted.",
+                &self.accepted,
+            ),
+            (
+                "lynn_messages_received_total",
+                "Message frames received.",
+                &self.messages_in,
+            ),
+            (
+                "lynn_messages_sent_total",
+                "Frames queued for sending.",
+                &self.frames_out,
+            ),
+            (
+                "lynn_bytes_received_total",
+                "Bytes read from sockets.",
+                &self.bytes_in,
+            ),
+            (
+                "lynn_bytes_sent_total",
+                "Bytes written to sockets.",
+                &self.bytes_out,
+            ),
+            (
+                "lynn_heartbeats_received_total",
+                "Heartbeat frames received.",
+                &self.heartbeats_in,
+            ),
+            (
+                "lynn_heartbeats_sent_total",
+                "Heartbeat frames sent.",
+                &self.heartbeats_out,
+            ),
+            (
+                "lynn_invalid_frames_total",
+                "Invalid frames received.",
+                &self.invalid_frames,
+            ),
+            (
+                "lynn_unknown_kinds_total",
+                "Frames of unknown kind ignored.",
+                &self.unknown_kinds,
+            ),
+            (
+                "lynn_unknown_methods_total",
+                "Messages for unknown methods.",
+                &self.unknown_methods,
+            ),
+            (
+                "lynn_send_queue_full_total",
+                "Sends refused by a full queue.",
+                &self.send_refused,
+            ),
+            (
+                "lynn_handler_errors_total",
+                "Handlers that returned an error.",
+                &self.handler_errors,
+            ),
+            (
+                "lynn_handler_panics_total",
+                "Handlers that panicked.",
+                &self.handler_panics,
+            ),
+        ];
+        for (name, help, v) in counters {
+            one(name, "counter", help, v.load(Relaxed).to_string());
+        }
+        for (name, help, labels, values) in [
+            (
+                "lynn_connections_closed_total",
+                "Connections closed, by reason.",
+                &CLOSE_LABELS[..],
+                &self.closed[..],
+            ),
+            (
+                "lynn_connections_rejected_total",
+                "Connections refused by admission, by limit.",
+                &REJECT_LABELS[..],
+                &self.rejected[..],
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (label, v) in labels.iter().zip(values) {
+                let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {}", v.load(Relaxed));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_close_reason_has_its_own_label() {
+        use crate::error::{DecodeError, DecodeErrorKind};
+        let reasons = [
+            CloseReason::Local,
+            CloseReason::PeerClosed,
+            CloseReason::PeerClosedMidFrame { buffered: 1 },
+            CloseReason::Protocol(DecodeError {
+                offset: 0,
+                frame: 0,
+                kind: DecodeErrorKind::LengthTooSmall { len: 0 },
+            }),
+            CloseReason::IdleTimeout,
+            CloseReason::ReadTimeout,
+            CloseReason::WriteTimeout,
+            CloseReason::SlowConsumer,
+            CloseReason::UnknownMethod { method: 3 },
+            CloseReason::Transport(std::io::ErrorKind::BrokenPipe),
+        ];
+        let m = Metrics::default();
+        for (i, r) in reasons.iter().enumerate() {
+            assert_eq!(CLOSE_LABELS[i], r.label());
+            m.connection_closed(r);
+            assert_eq!(m.closed_with(r.label()), 1);
+        }
+    }
+
+    #[test]
+    fn adds_stats_and_renders_them() {
+        let m = Metrics::default();
+        let s = ConnectionStats {
+            messages_received: 3,
+            bytes_received: 60,
+            ..Default::default()
+        };
+        m.add(&s);
+        m.add(&s);
+        let text = m.render();
+        assert!(text.contains("lynn_messages_received_total 6\n"), "{text}");
+        assert!(text.contains("lynn_bytes_received_total 120\n"));
+        assert!(text.contains("# TYPE lynn_connections_active gauge\n"));
+    }
+}

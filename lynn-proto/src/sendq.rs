@@ -1,0 +1,167 @@
+//! The outgoing byte queue of one connection.
+//!
+//! Small frames are copied into one contiguous staging buffer so that many of them leave in
+//! one write; bodies at or above [`SHARE_THRESHOLD`] and pre-encoded frames of that size are
+//! queued as shared [`Bytes`] chunks, so they are never copied. The queue is a list of chunks
+//! that a runtime hands to one vectored write.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::codec::{self, FrameKind, Marks};
+use crate::error::EncodeError;
+
+/// Bodies (and pre-encoded frames) of at least this many bytes are queued by reference
+/// instead of being copied into the staging buffer.
+pub(crate) const SHARE_THRESHOLD: usize = 1024;
+
+#[derive(Debug, Default)]
+pub(crate) struct SendQueue {
+    /// Chunks that come before `staging`, oldest first.
+    chunks: VecDeque<Bytes>,
+    /// Bytes after every chunk in `chunks`.
+    staging: BytesMut,
+    len: usize,
+}
+
+impl SendQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues one frame. Writes nothing when the frame exceeds `max_frame_len`.
+    pub(crate) fn push_frame(
+        &mut self,
+        marks: Marks,
+        kind: FrameKind,
+        method: u16,
+        body: Bytes,
+        max_frame_len: u64,
+    ) -> Result<usize, EncodeError> {
+        let header = codec::encode_header(marks, kind, method, body.len(), max_frame_len)?;
+        let total = codec::OVERHEAD + body.len();
+        self.staging.put_slice(&header);
+        if body.len() >= SHARE_THRESHOLD {
+            self.seal_staging();
+            self.chunks.push_back(body);
+        } else {
+            self.staging.put_slice(&body);
+        }
+        self.staging.put_slice(&codec::encode_tail(marks));
+        self.len += total;
+        Ok(total)
+    }
+
+    /// Queues bytes that already hold whole frames (for example a shared broadcast).
+    pub(crate) fn push_encoded(&mut self, frames: Bytes) {
+        self.len += frames.len();
+        if frames.len() >= SHARE_THRESHOLD {
+            self.seal_staging();
+            self.chunks.push_back(frames);
+        } else {
+            self.staging.put_slice(&frames);
+        }
+    }
+
+    fn seal_staging(&mut self) {
+        if !self.staging.is_empty() {
+            self.chunks.push_back(self.staging.split().freeze());
+        }
+    }
+
+    /// Fills `dst` with the queued chunks in order; returns how many slots it filled.
+    pub(crate) fn chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
+        let staged = (!self.staging.is_empty()).then_some(&self.staging[..]);
+        let all = self.chunks.iter().map(|c| &c[..]).chain(staged);
+        let mut n = 0;
+        for (slot, chunk) in dst.iter_mut().zip(all) {
+            *slot = chunk;
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes (they were written). `n` is clamped to the queue length.
+    pub(crate) fn advance(&mut self, n: usize) {
+        let mut n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if front.len() <= n => {
+                    n -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    n = 0;
+                }
+                None => {
+                    self.staging.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 && self.staging.capacity() > 64 * 1024 {
+            // Do not keep a burst's worth of memory around on an idle connection.
+            self.staging = BytesMut::new();
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+        self.staging = BytesMut::new();
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(q: &SendQueue) -> Vec<u8> {
+        let mut slots = [&[][..]; 16];
+        let n = q.chunks(&mut slots);
+        slots[..n].concat()
+    }
+
+    #[test]
+    fn small_frames_coalesce_large_bodies_are_shared() {
+        let mut q = SendQueue::default();
+        let m = Marks::default();
+        q.push_frame(m, FrameKind::Message, 1, Bytes::from_static(b"a"), u64::MAX)
+            .unwrap();
+        q.push_frame(m, FrameKind::Message, 2, Bytes::from_static(b"b"), u64::MAX)
+            .unwrap();
+        let big = Bytes::from(vec![7u8; SHARE_THRESHOLD]);
+        q.push_frame(m, FrameKind::Message, 3, big.clone(), u64::MAX)
+            .unwrap();
+        let mut slots = [&[][..]; 8];
+        assert_eq!(
+            q.chunks(&mut slots),
+            3,
+            "staged small frames, shared body, tail"
+        );
+        assert_eq!(slots[1].as_ptr(), big.as_ptr(), "body not copied");
+
+        let mut expect = BytesMut::new();
+        for (method, body) in [(1, &b"a"[..]), (2, b"b"), (3, &big[..])] {
+            codec::encode(m, FrameKind::Message, method, body, u64::MAX, &mut expect).unwrap();
+        }
+        assert_eq!(all(&q), expect.to_vec());
+        assert_eq!(q.len(), expect.len());
+
+        // Partial writes across chunk boundaries keep the byte order.
+        for step in [5, 20, 1000, 3] {
+            q.advance(step);
+            expect.advance(step);
+            assert_eq!(all(&q), expect.to_vec());
+        }
+        q.advance(usize::MAX);
+        assert!(q.is_empty() && all(&q).is_empty());
+    }
+}
