@@ -86,7 +86,9 @@ mod error;
 mod id;
 mod metrics;
 mod pending;
+mod registry;
 mod reply;
+mod runtime;
 mod sendq;
 mod settings;
 mod stats;
@@ -100,7 +102,9 @@ pub use error::{
 pub use id::ConnectionId;
 pub use metrics::Metrics;
 pub use pending::{PendingRequests, ReplyMatch};
+pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
+pub use runtime::{ClientError, HandlerError, IntoReply, Outbound, PeerAddr, ServerError};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
 };

@@ -1,0 +1,179 @@
+//! Types every runtime crate shares: peer addresses, handler results, and the errors a
+//! server or client returns. They are plain data; no IO happens here.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::admission::AdmissionConfigError;
+use crate::error::{CloseReason, ConfigError, EncodeError};
+use crate::reply::Reply;
+use crate::router::RouteError;
+
+/// Where a connection comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// A TCP peer.
+    Tcp(SocketAddr),
+    /// A Unix domain socket peer, with its path when it has one.
+    Unix(Option<String>),
+}
+
+impl PeerAddr {
+    /// The address admission limits apply to. All Unix-socket peers share one entry (`::`):
+    /// they are local processes, not network addresses.
+    pub fn admission_ip(&self) -> IpAddr {
+        match self {
+            PeerAddr::Tcp(a) => a.ip(),
+            PeerAddr::Unix(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Tcp(a) => a.fmt(f),
+            PeerAddr::Unix(Some(p)) => write!(f, "unix:{p}"),
+            PeerAddr::Unix(None) => f.write_str("unix:(unnamed)"),
+        }
+    }
+}
+
+/// A handler failed. Logged and counted by the runtime; the request is completed without a
+/// reply and the connection carries on.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("handler failed: {0}")]
+pub struct HandlerError(pub String);
+
+/// What a handler may return: [`Reply`], `()` (no reply), `Option<Reply>`, or a `Result` of
+/// any of these with an error that can be displayed.
+pub trait IntoReply {
+    /// The reply, or why the handler failed.
+    fn into_reply(self) -> Result<Reply, HandlerError>;
+}
+
+impl IntoReply for Reply {
+    fn into_reply(self) -> Result<Reply, HandlerError> {
+        Ok(self)
+    }
+}
+
+impl IntoReply for () {
+    fn into_reply(self) -> Result<Reply, HandlerError> {
+        Ok(Reply::none())
+    }
+}
+
+impl IntoReply for Option<Reply> {
+    fn into_reply(self) -> Result<Reply, HandlerError> {
+        Ok(self.unwrap_or_default())
+    }
+}
+
+impl<R: IntoReply, E: fmt::Display> IntoReply for Result<R, E> {
+    fn into_reply(self) -> Result<Reply, HandlerError> {
+        self.map_err(|e| HandlerError(e.to_string()))?.into_reply()
+    }
+}
+
+/// A message for a connection's task, sent through its bounded outbound channel by other
+/// connections, broadcasts, or the server handle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// Encode and send one message frame.
+    Message {
+        /// Method id.
+        method: u16,
+        /// Body.
+        body: Bytes,
+    },
+    /// Send bytes that already hold whole frames (a broadcast encoded once, shared).
+    Encoded(Bytes),
+    /// Close gracefully: flush, then close with [`CloseReason::Local`].
+    Close,
+}
+
+/// Why a server could not be built, bound or run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The admission settings cannot work.
+    #[error(transparent)]
+    Admission(#[from] AdmissionConfigError),
+    /// Two routes for one method.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// Binding or accepting failed.
+    #[error("server io: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why a client call failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Connecting failed.
+    #[error("connect failed: {0}")]
+    Connect(#[source] io::Error),
+    /// Connecting took longer than `connect_timeout`.
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// Not connected now (reconnecting, with no offline queue or a full one).
+    #[error("not connected")]
+    Disconnected,
+    /// The reply did not come within `request_timeout`.
+    #[error("request timed out")]
+    Timeout,
+    /// `max_pending_requests` requests already await replies.
+    #[error("too many requests awaiting replies")]
+    TooManyPending,
+    /// The send queue is full; the server is not reading fast enough.
+    #[error("send queue full")]
+    QueueFull,
+    /// The message does not fit under the server's frame limit.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The connection closed and will not come back (closed by the user, reconnect off, or
+    /// given up). Carries the last close reason when there was one.
+    #[error("client closed{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Closed(Option<CloseReason>),
+    /// Reconnecting gave up after this many consecutive failed attempts.
+    #[error("gave up reconnecting after {attempts} attempts")]
+    GaveUp {
+        /// Failed attempts.
+        attempts: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_reply_variants() {
+        assert_eq!(().into_reply(), Ok(Reply::none()));
+        let r = Reply::to_sender(1, "x");
+        assert_eq!(Some(r.clone()).into_reply(), Ok(r.clone()));
+        assert_eq!(Ok::<_, String>(r.clone()).into_reply(), Ok(r));
+        let e = Err::<Reply, _>("boom").into_reply().unwrap_err();
+        assert_eq!(e, HandlerError("boom".into()));
+    }
+
+    #[test]
+    fn unix_peers_share_one_admission_entry() {
+        let a = PeerAddr::Unix(Some("/tmp/a".into()));
+        let b = PeerAddr::Unix(None);
+        assert_eq!(a.admission_ip(), b.admission_ip());
+        assert_eq!(a.to_string(), "unix:/tmp/a");
+    }
+}
