@@ -104,7 +104,9 @@ pub use metrics::Metrics;
 pub use pending::{PendingRequests, ReplyMatch};
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
-pub use runtime::{ClientError, HandlerError, IntoReply, Outbound, PeerAddr, ServerError};
+pub use runtime::{
+    ClientError, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError, ServerError,
+};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
 };

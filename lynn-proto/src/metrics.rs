@@ -166,6 +166,35 @@ impl Metrics {
         )
     }
 
+    /// The whole HTTP/1.1 response to `request` (the bytes a client sent, at least its
+    /// request line): the metrics for `GET /metrics`, 404 for any other path, 405 for any
+    /// other method. A runtime serving metrics only accepts, reads, writes this and closes.
+    ///
+    /// ```
+    /// let m = lynn_proto::Metrics::default();
+    /// let ok = m.http_response(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// assert!(ok.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    /// assert!(m.http_response(b"GET / HTTP/1.1\r\n\r\n").starts_with(b"HTTP/1.1 404"));
+    /// ```
+    pub fn http_response(&self, request: &[u8]) -> Vec<u8> {
+        let line = request
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or(&[]);
+        let mut parts = line.split(|&b| b == b' ');
+        let (status, body) = match (parts.next(), parts.next()) {
+            (Some(b"GET"), Some(b"/metrics")) => ("200 OK", self.render()),
+            (Some(b"GET"), _) => ("404 Not Found", "not found\n".to_string()),
+            _ => ("405 Method Not Allowed", "method not allowed\n".to_string()),
+        };
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
     /// All metrics in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);

@@ -97,6 +97,30 @@ pub enum Outbound {
     Close,
 }
 
+/// A message received by a client that is not the reply to one of its requests (a push).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Method id.
+    pub method: u16,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// Why a server could not queue a message for one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SendToError {
+    /// No open connection has this id.
+    #[error("{0} is not connected")]
+    UnknownConnection(crate::ConnectionId),
+    /// That connection's outbound queue is full (a slow consumer); nothing was queued.
+    #[error("{0}: outbound queue full")]
+    QueueFull(crate::ConnectionId),
+    /// The body does not fit under the peer's frame limit.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
 /// Why a server could not be built, bound or run.
 #[derive(Debug, Error)]
 #[non_exhaustive]
