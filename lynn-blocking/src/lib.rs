@@ -1,1 +1,124 @@
-//! Placeholder: the blocking adapter lands with its issue.
+//! # lynn-blocking
+//!
+//! A lynn server and client over `std::net` and threads, for programs with no async
+//! runtime. Same protocol, options and names as `lynn-tokio` and `lynn-smol` (see
+//! `docs/adapters.md`); every protocol decision comes from [`lynn_proto`].
+//!
+//! ## Quick start
+//!
+//! ```
+//! use lynn_blocking::{Client, Context, Server, ServerConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ServerConfig::builder().addr("127.0.0.1:0").build()?;
+//! let server = Server::builder(config)
+//!     .route(1, |ctx: Context| ctx.reply(ctx.body().clone())) // echo
+//!     .bind()?;
+//! let addr = server.local_addr().to_string();
+//! let handle = server.handle();
+//! let running = std::thread::spawn(move || server.serve());
+//!
+//! let reply = Client::connect(addr)?.request(1, "hi")?;
+//! assert_eq!(&reply[..], b"hi");
+//!
+//! handle.shutdown(); // graceful: answers what was accepted, then `serve` returns
+//! running.join().unwrap()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Handlers are plain closures `Fn(Context<S>) -> impl IntoReply + Send + Sync + 'static`
+//! returning a [`Reply`], `()`, `Option<Reply>` or a `Result` of those. Shared state comes
+//! from [`ServerBuilder::state`] (call it first). Instead of (or besides) handlers,
+//! [`ServerBuilder::event_stream`] gives a bounded [`ServerEvents`] iterator of
+//! [`ServerEvent`]s: messages for unrouted methods arrive with a [`Responder`].
+//!
+//! ## Thread model and bounds
+//!
+//! | thread | how many | what it does |
+//! |---|---|---|
+//! | acceptor | 1 (the caller of [`Server::serve`]) | accept, admission, spawn connections |
+//! | workers | `max_concurrent_handlers`, default 2 × available parallelism | run handlers |
+//! | connection | 1 per connection | owns the socket and its `lynn_proto::Connection`, writes |
+//! | reader | 1 per connection | blocking reads, one buffer at a time |
+//! | metrics | 1 if `metrics_addr` is set | answers `GET /metrics` |
+//! | signal | 1 with [`Server::serve_with_shutdown`] | runs the signal closure |
+//!
+//! So a server uses `1 + pool + 2 × connections (+2)` threads, and connections are bounded
+//! by admission (`max_connections`, `max_connections_per_ip`, rates). A client uses two
+//! threads: its driver and its reader.
+//!
+//! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
+//! connection thread waits on one bounded `sync_channel` that carries everything: bytes
+//! from the reader, [`Outbound`](lynn_proto::Outbound) commands from other threads
+//! (sends, broadcasts, close), and handler completions. Its `recv_timeout` is the core's
+//! `poll_timeout()`, so timers fire on time without polling, and any other thread wakes it
+//! at once with a send. The cost is one thread per connection (a small stack, asleep in
+//! `read`) and one copy of each received chunk from the reader's buffer into the
+//! connection's. Reads are gated: the connection thread hands the reader its single
+//! buffer only while `wants_read()` is true, so a connection that must not read leaves
+//! the bytes in the kernel and TCP pushes back on the peer.
+//!
+//! **Writes** happen on the connection thread, as one vectored write of the core's queued
+//! chunks, with `SO_SNDTIMEO` of 100 ms: only a peer that does not read makes the thread
+//! come back to its inputs every 100 ms until the core's write timeout closes it.
+//!
+//! **Bounded queues.** The connection channel holds at most `outbound_queue` messages
+//! (a counter refuses more: [`SendToError::QueueFull`](lynn_proto::SendToError)) + one
+//! close + `max_in_flight` completions + one read, so completions never block a worker.
+//! The worker pool's queue holds 16 jobs per worker; a full pool makes connection threads
+//! wait (backpressure). The event stream and the client's incoming queue are bounded too;
+//! when full, the connection waits and stops reading.
+//!
+//! ## Behaviour
+//!
+//! - Per connection, up to `max_in_flight` handlers run at once; replies leave in request
+//!   order (the core's `complete`). A handler error or panic (caught) is counted in the
+//!   metrics and completes its request with no reply; nothing else is affected.
+//! - [`ServerHandle::broadcast`], [`broadcast_group`](ServerHandle::broadcast_group) and
+//!   [`fanout`](ServerHandle::fanout) encode once and take the table lock once; a full
+//!   recipient is skipped. The request/reply path takes no shared lock.
+//! - Graceful shutdown ([`ServerHandle::shutdown`], or the closure given to
+//!   [`Server::serve_with_shutdown`], the blocking stand-in for a shutdown future): stop
+//!   accepting, close every connection gracefully (accepted requests are answered, output
+//!   is flushed), wait up to `shutdown_timeout`, then force the rest closed.
+//! - The admission permit of a connection is released however it ends (a drop guard).
+//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_proto::Metrics)).
+//! - Unix sockets: [`ServerBuilder::bind_unix`]; clients connect to `"unix:/path"`.
+//!
+//! ## Client
+//!
+//! [`Client::connect`]`(addr)?.request(1, "hi")?` is all a script needs. The client is a
+//! cloneable handle; dropping the last clone stops its threads and closes the socket.
+//! [`Client::send`] and [`Client::request`] are answered by the driver thread (a round
+//! trip per call, which is what lets them return typed errors). Pushes are read with
+//! [`Client::recv`] / [`Client::recv_timeout`]; when `incoming_queue` of them wait, the
+//! client stops reading from the server. Heartbeats, request timeouts, reconnect with
+//! back-off (each client gets its own jitter seed) and the offline queue are driven by
+//! the core's state machines. While redialling, commands wait up to `connect_timeout`.
+#![forbid(unsafe_code)]
+
+mod client;
+mod client_driver;
+mod conn;
+mod context;
+mod dial;
+mod events;
+mod handle;
+mod io;
+mod metrics_http;
+mod pool;
+mod server;
+mod spawn;
+mod stream;
+
+pub use client::Client;
+pub use context::Context;
+pub use events::{Responder, ServerEvent, ServerEvents};
+pub use handle::ServerHandle;
+pub use server::{Server, ServerBuilder};
+
+pub use lynn_proto::{
+    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
+    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, Target,
+};

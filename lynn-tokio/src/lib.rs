@@ -1,1 +1,79 @@
-//! Placeholder: the tokio adapter lands with its issue.
+//! # lynn-tokio
+//!
+//! lynn's server and client over tokio: TCP and Unix sockets, wire-compatible with
+//! lynn_tcp. Every protocol decision (framing, ordering, heartbeats, timeouts, limits,
+//! backpressure, reconnect back-off) comes from [`lynn_proto`]; this crate moves bytes.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use lynn_proto::ServerConfig;
+//! use lynn_tokio::{Client, Context, Server};
+//!
+//! async fn echo(ctx: Context) -> lynn_proto::Reply {
+//!     let body = ctx.body().clone();
+//!     ctx.reply(body)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ServerConfig::builder().addr("127.0.0.1:0").build()?;
+//! let server = Server::builder(config).route(1, echo).bind().await?;
+//! let addr = server.tcp_addr().expect("a TCP listener");
+//! let handle = server.handle();
+//! let serving = tokio::spawn(server.serve());
+//!
+//! let client = Client::connect(addr.to_string()).await?;
+//! let reply = client.request(1, "hello").await?;
+//! assert_eq!(&reply[..], b"hello");
+//!
+//! client.close().await;
+//! handle.shutdown(); // graceful: answers what was accepted, flushes, closes
+//! serving.await??;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## How it runs
+//!
+//! - **Server.** [`Server::builder`] takes a [`ServerConfig`](lynn_proto::ServerConfig),
+//!   routes (`async fn(Context<S>) -> impl IntoReply`), optional state, a fallback, or an
+//!   [event stream](ServerBuilder::event_stream). [`ServerBuilder::bind`] (TCP) or
+//!   [`ServerBuilder::bind_unix`] gives a [`Server`]; [`Server::serve`] or
+//!   [`Server::serve_with_shutdown`] runs it. A [`ServerHandle`] (also in every
+//!   [`Context`]) sends to any connection, broadcasts, manages groups and shuts down.
+//! - **One task per connection** owns the socket and its `lynn_proto::Connection`. It reads
+//!   only after readiness, straight into the connection's receive buffer (idle connections
+//!   hold no buffer), runs that connection's handlers inside itself (up to
+//!   `max_in_flight`; replies leave in request order), writes all ready output with one
+//!   vectored write, and keeps one timer at the connection's next deadline.
+//! - **Sends between connections** go through a bounded outbound channel per connection.
+//!   The registry (id → channel sender) is locked once per direct send or fanout, never
+//!   per recipient and never on the request/reply path. A broadcast is encoded once and
+//!   its bytes shared; a recipient whose queue is full is skipped, not waited for.
+//! - **Admission** (connection limits, per-IP limits, connection rate) is checked once per
+//!   accept; the slot is released on every exit path of the connection.
+//! - **Shutdown** stops accepting, closes every connection gracefully (requests in flight
+//!   are answered and flushed), waits up to `shutdown_timeout`, then drops the rest.
+//! - **Client.** [`Client::connect`] / [`Client::connect_with`] make one bounded attempt;
+//!   a background task then owns the connection, sends heartbeats, matches replies to
+//!   [`Client::request`]s, and reconnects per the policy. Dropping the last handle cancels
+//!   it. Addresses are `host:port`, or `unix:/path` for a Unix socket.
+//! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names; with
+//!   `config.metrics_addr` set they are served at `GET /metrics` (see
+//!   [`Server::metrics_addr`]).
+#![forbid(unsafe_code)]
+
+mod client;
+mod metrics_http;
+mod server;
+mod stream;
+mod timer;
+
+pub use client::Client;
+pub use server::{
+    Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle,
+};
+
+/// The core crate, re-exported: configs, replies, errors and metrics used in this API.
+pub use lynn_proto;

@@ -1,0 +1,180 @@
+//! [`Client`]: the handle users hold. Every call talks to the client's driver thread (see
+//! [`crate::client_driver`]) through one bounded command channel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lynn_proto::{ClientConfig, ClientError, CloseReason, Message};
+
+use crate::client_driver::{self, Cmd, Input};
+use crate::handle::lock;
+
+/// What the driver thread publishes for handles to read.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    pub(crate) connected: AtomicBool,
+    /// The driver needs a wake-up when `recv` makes room in the incoming queue.
+    pub(crate) incoming_blocked: AtomicBool,
+    /// Why the client stopped for good, once it has.
+    pub(crate) final_error: Mutex<Option<FinalState>>,
+}
+
+/// How a client ended.
+#[derive(Clone, Debug)]
+pub(crate) enum FinalState {
+    Closed(Option<CloseReason>),
+    GaveUp(u32),
+}
+
+impl FinalState {
+    pub(crate) fn to_error(&self) -> ClientError {
+        match self {
+            FinalState::Closed(r) => ClientError::Closed(r.clone()),
+            FinalState::GaveUp(attempts) => ClientError::GaveUp {
+                attempts: *attempts,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: SyncSender<Input>,
+    incoming: Mutex<Receiver<Message>>,
+    status: Arc<Status>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: stop at once and close the socket.
+        let _ = self.tx.send(Input::Cmd(Cmd::Stop));
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A lynn client. Cheap to clone (all clones share one connection); dropping the last
+/// clone stops its threads and closes the socket.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// Commands waiting for the driver before callers block.
+const COMMAND_QUEUE: usize = 256;
+
+impl Client {
+    /// Connects to `addr` (`host:port`, or `unix:/path` for a Unix socket) with the default
+    /// [`ClientConfig`]: one attempt bounded by the connect timeout.
+    pub fn connect(addr: impl Into<String>) -> Result<Client, ClientError> {
+        Self::connect_with(ClientConfig {
+            addr: addr.into(),
+            ..ClientConfig::default()
+        })
+    }
+
+    /// Connects with `config`: one attempt bounded by `connect_timeout`; later losses are
+    /// handled by the reconnect policy.
+    pub fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
+        config.validate()?;
+        let stream = crate::dial::dial(&config)?;
+        let (tx, rx) = sync_channel(COMMAND_QUEUE);
+        let (in_tx, in_rx) = sync_channel(config.incoming_queue);
+        let status = Arc::new(Status::default());
+        let thread = client_driver::spawn(config, stream, tx.clone(), rx, in_tx, &status)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                tx,
+                incoming: Mutex::new(in_rx),
+                status,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Sends one message. While disconnected it is kept in the offline queue, or refused
+    /// with [`ClientError::Disconnected`] when there is none or it is full.
+    pub fn send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
+        let (ack, done) = sync_channel(1);
+        self.command(Cmd::Send {
+            method,
+            body: body.into(),
+            ack,
+        })?;
+        done.recv().unwrap_or_else(|_| Err(self.final_error()))
+    }
+
+    /// Sends a request and waits for its reply (the next message with the same method; a
+    /// lynn server answers in order) for at most `request_timeout`.
+    pub fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
+        let (reply, done) = sync_channel(1);
+        self.command(Cmd::Request {
+            method,
+            body: body.into(),
+            reply,
+        })?;
+        done.recv().unwrap_or_else(|_| Err(self.final_error()))
+    }
+
+    /// The next message that is not a reply (a push); `None` once the client is closed for
+    /// good and every received message has been taken.
+    pub fn recv(&self) -> Option<Message> {
+        let msg = lock(&self.inner.incoming).recv().ok();
+        self.made_room();
+        msg
+    }
+
+    /// Like [`recv`](Self::recv), waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        let msg = lock(&self.inner.incoming).recv_timeout(timeout);
+        self.made_room();
+        msg
+    }
+
+    /// Whether the client is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.status.connected.load(Ordering::Acquire)
+    }
+
+    /// Closes gracefully: flushes what is queued, closes, never reconnects. Returns when the
+    /// connection is closed.
+    pub fn close(&self) {
+        let (ack, done) = sync_channel(1);
+        if self.command(Cmd::Close { ack }).is_ok() {
+            let _ = done.recv();
+        }
+    }
+
+    fn command(&self, cmd: Cmd) -> Result<(), ClientError> {
+        self.inner
+            .tx
+            .send(Input::Cmd(cmd))
+            .map_err(|_| self.final_error())
+    }
+
+    fn made_room(&self) {
+        if self
+            .inner
+            .status
+            .incoming_blocked
+            .swap(false, Ordering::AcqRel)
+        {
+            match self.inner.tx.try_send(Input::Cmd(Cmd::Wake)) {
+                // A full channel wakes the driver anyway.
+                Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+
+    fn final_error(&self) -> ClientError {
+        lock(&self.inner.status.final_error)
+            .as_ref()
+            .map_or(ClientError::Closed(None), FinalState::to_error)
+    }
+}

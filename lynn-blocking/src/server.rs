@@ -1,0 +1,375 @@
+//! [`ServerBuilder`] and [`Server`]: bind, accept, admit and spawn connection threads.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use lynn_proto::admission::{Admission, Permit};
+use lynn_proto::router::{RouteError, Router};
+use lynn_proto::{ConfigError, IntoReply, Metrics, PeerAddr, Registry, ServerConfig, ServerError};
+
+use crate::context::{BoxHandler, Context, boxed};
+use crate::events::{ServerEvent, ServerEvents};
+use crate::handle::{HandleInner, ServerHandle, WakeAddr, lock};
+use crate::pool::Pool;
+use crate::stream::Stream;
+
+/// What a method resolves to.
+pub(crate) enum Route<S> {
+    /// A handler run on the worker pool.
+    Fn(BoxHandler<S>),
+    /// The event stream.
+    Events,
+}
+
+/// What every connection thread of one server shares.
+pub(crate) struct Shared<S> {
+    pub(crate) config: ServerConfig,
+    pub(crate) router: Router<Route<S>>,
+    pub(crate) state: Arc<S>,
+    pub(crate) pool: Pool,
+    pub(crate) events: Option<SyncSender<ServerEvent<S>>>,
+    pub(crate) handle: ServerHandle,
+}
+
+/// Builds a [`Server`]: state, routes, fallback, event stream. See the crate docs.
+#[must_use]
+pub struct ServerBuilder<S = ()> {
+    config: ServerConfig,
+    state: Arc<S>,
+    routes: Vec<(u16, BoxHandler<S>)>,
+    fallback: Option<BoxHandler<S>>,
+    events: Option<SyncSender<ServerEvent<S>>>,
+    misuse: Option<ConfigError>,
+}
+
+impl<S> fmt::Debug for ServerBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("addr", &self.config.addr)
+            .field(
+                "routes",
+                &self.routes.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )
+            .field("fallback", &self.fallback.is_some())
+            .field("event_stream", &self.events.is_some())
+            .finish()
+    }
+}
+
+impl ServerBuilder<()> {
+    /// Sets the shared state handlers see through [`Context::state`]. Call it before any
+    /// `route`/`fallback`/`event_stream` (those are typed by the state); otherwise `bind`
+    /// fails with [`ServerError::Config`].
+    pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
+        let misuse = self.misuse.or_else(|| {
+            (!self.routes.is_empty() || self.fallback.is_some() || self.events.is_some()).then(
+                || ConfigError {
+                    field: "state",
+                    problem: "must be set before routes, fallback and event_stream".into(),
+                },
+            )
+        });
+        ServerBuilder {
+            config: self.config,
+            state: Arc::new(state),
+            routes: Vec::new(),
+            fallback: None,
+            events: None,
+            misuse,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> ServerBuilder<S> {
+    /// Routes `method` to `handler`, run on the worker pool. A method routed twice makes
+    /// `bind` fail with [`ServerError::Route`].
+    pub fn route<F, R>(mut self, method: u16, handler: F) -> Self
+    where
+        F: Fn(Context<S>) -> R + Send + Sync + 'static,
+        R: IntoReply,
+    {
+        self.routes.push((method, boxed(handler)));
+        self
+    }
+
+    /// The handler for methods without a route.
+    pub fn fallback<F, R>(mut self, handler: F) -> Self
+    where
+        F: Fn(Context<S>) -> R + Send + Sync + 'static,
+        R: IntoReply,
+    {
+        self.fallback = Some(boxed(handler));
+        self
+    }
+
+    /// Delivers messages for methods without a route (when there is no fallback), and
+    /// connection opens and closes, on a channel of `capacity` events. When it is full the
+    /// connection concerned waits; nothing is dropped.
+    pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
+        let (tx, rx) = sync_channel(capacity.max(1));
+        self.events = Some(tx);
+        (self, ServerEvents { rx })
+    }
+
+    /// Binds TCP at `config.addr`.
+    pub fn bind(self) -> Result<Server<S>, ServerError> {
+        let listener = TcpListener::bind(&self.config.addr)?;
+        let addr = listener.local_addr()?;
+        let wake = match addr {
+            a if a.ip().is_unspecified() && a.is_ipv4() => {
+                SocketAddr::from(([127, 0, 0, 1], a.port()))
+            }
+            a if a.ip().is_unspecified() => {
+                SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], a.port()))
+            }
+            a => a,
+        };
+        self.finish(Listener::Tcp(listener), WakeAddr::Tcp(wake))
+    }
+
+    /// Binds a Unix socket at `path` (which must not exist; it is removed when `serve`
+    /// returns).
+    #[cfg(unix)]
+    pub fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S>, ServerError> {
+        let path = path.as_ref().to_path_buf();
+        let listener = UnixListener::bind(&path)?;
+        self.finish(Listener::Unix(listener, path.clone()), WakeAddr::Unix(path))
+    }
+
+    fn finish(self, listener: Listener, wake: WakeAddr) -> Result<Server<S>, ServerError> {
+        if let Some(e) = self.misuse {
+            return Err(e.into());
+        }
+        let config = self.config;
+        config.validate()?;
+        if config.connection.max_in_flight == 0 {
+            return Err(ConfigError {
+                field: "connection.max_in_flight",
+                problem: "the server needs completion tracking (at least 1)".into(),
+            }
+            .into());
+        }
+        let mut router = Router::builder().unknown_method(config.unknown_method);
+        for (method, h) in self.routes {
+            router = router.route(method, Route::Fn(h));
+        }
+        match (self.fallback, &self.events) {
+            (Some(h), _) => router = router.fallback(Route::Fn(h)),
+            (None, Some(_)) => router = router.fallback(Route::Events),
+            (None, None) => {}
+        }
+        let router = router
+            .build()
+            .map_err(|e: RouteError| ServerError::Route(e))?;
+        let admission = Admission::new(config.admission.clone())?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(a) => Some(TcpListener::bind(a)?),
+            None => None,
+        };
+        let pool = Pool::new(
+            config
+                .max_concurrent_handlers
+                .unwrap_or_else(Pool::default_size),
+        )?;
+        let handle = ServerHandle {
+            inner: Arc::new(HandleInner {
+                registry: Mutex::new(Registry::new(config.groups)),
+                admission: Mutex::new(admission),
+                metrics: Arc::new(Metrics::default()),
+                shutting_down: AtomicBool::new(false),
+                wake: Some(wake),
+                live: Mutex::new(0),
+                live_cv: Condvar::new(),
+                marks: config.connection.marks,
+                peer_max_frame_len: config.connection.peer_max_frame_len,
+                outbound_queue: config.outbound_queue,
+            }),
+        };
+        Ok(Server {
+            listener,
+            metrics_listener,
+            shared: Arc::new(Shared {
+                config,
+                router,
+                state: self.state,
+                pool,
+                events: self.events,
+                handle,
+            }),
+        })
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    fn accept(&self) -> std::io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => Ok(Stream::Tcp(l.accept()?.0)),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
+        }
+    }
+}
+
+/// A bound server. Run it with [`serve`](Server::serve) on a thread of your choice.
+pub struct Server<S = ()> {
+    listener: Listener,
+    metrics_listener: Option<TcpListener>,
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .finish()
+    }
+}
+
+impl Server<()> {
+    /// Starts building a server with `config`.
+    pub fn builder(config: ServerConfig) -> ServerBuilder<()> {
+        ServerBuilder {
+            config,
+            state: Arc::new(()),
+            routes: Vec::new(),
+            fallback: None,
+            events: None,
+            misuse: None,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> Server<S> {
+    /// The listening address: `PeerAddr::Tcp(addr)` or `PeerAddr::Unix(Some(path))`. Its
+    /// `Display` form is what [`Client::connect`](crate::Client::connect) accepts.
+    pub fn local_addr(&self) -> PeerAddr {
+        match &self.listener {
+            Listener::Tcp(l) => l.local_addr().map_or(PeerAddr::Unix(None), PeerAddr::Tcp),
+            #[cfg(unix)]
+            Listener::Unix(_, p) => PeerAddr::Unix(Some(p.display().to_string())),
+        }
+    }
+
+    /// The metrics endpoint's address, when `metrics_addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle for other threads (send, broadcast, shutdown, …).
+    pub fn handle(&self) -> ServerHandle {
+        self.shared.handle.clone()
+    }
+
+    /// Accepts connections on the calling thread until [`ServerHandle::shutdown`], then
+    /// shuts down gracefully (see the crate docs) and returns.
+    pub fn serve(self) -> Result<(), ServerError> {
+        let handle = self.shared.handle.clone();
+        let stop_metrics = Arc::new(AtomicBool::new(false));
+        let mut metrics_thread = None;
+        let metrics_addr = self.metrics_addr();
+        if let Some(l) = self.metrics_listener {
+            let m = Arc::clone(handle.metrics());
+            metrics_thread = Some(crate::metrics_http::spawn(l, m, Arc::clone(&stop_metrics))?);
+        }
+        while !handle.is_shutting_down() {
+            match self.listener.accept() {
+                Ok(stream) if !handle.is_shutting_down() => admit(&self.shared, stream),
+                Ok(_) => break,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    // Out of descriptors and the like: back off instead of spinning.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        #[cfg(unix)]
+        if let Listener::Unix(_, path) = &self.listener {
+            let _ = std::fs::remove_file(path);
+        }
+        drop(self.listener);
+        handle.drain(self.shared.config.shutdown_timeout);
+        if let (Some(t), Some(addr)) = (metrics_thread, metrics_addr) {
+            stop_metrics.store(true, Ordering::Release);
+            let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// Like [`serve`](Self::serve), and also starts the shutdown when `signal` returns.
+    /// `signal` runs on its own thread: block in it on whatever should stop the server (a
+    /// channel, a Ctrl-C flag, …). It is not interrupted if the server stops another way.
+    pub fn serve_with_shutdown(
+        self,
+        signal: impl FnOnce() + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let handle = self.handle();
+        std::thread::Builder::new()
+            .name("lynn-shutdown-signal".into())
+            .spawn(move || {
+                signal();
+                handle.shutdown();
+            })?;
+        self.serve()
+    }
+}
+
+/// Releases an admission permit when dropped, on every exit path of a connection.
+pub(crate) struct PermitGuard {
+    handle: ServerHandle,
+    permit: Option<Permit>,
+}
+
+impl Drop for PermitGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            lock(&self.handle.inner.admission).release(p);
+        }
+    }
+}
+
+/// Admits or rejects one accepted socket; spawns its threads.
+fn admit<S: Send + Sync + 'static>(shared: &Arc<Shared<S>>, stream: Stream) {
+    let handle = &shared.handle;
+    let peer = stream.peer();
+    let now = lynn_proto::Instant::now();
+    let permit = match lock(&handle.inner.admission).try_admit(peer.admission_ip(), now) {
+        Ok(p) => p,
+        Err(rejection) => {
+            log::debug!("rejected {peer}: {rejection}");
+            handle.metrics().connection_rejected(&rejection);
+            return;
+        }
+    };
+    let guard = PermitGuard {
+        handle: handle.clone(),
+        permit: Some(permit),
+    };
+    if let Err(e) = crate::spawn::connection(shared, stream, peer.clone(), guard) {
+        log::warn!("could not start connection from {peer}: {e}");
+    }
+}
+
+/// Counts connections whose threads are live, for the shutdown wait.
+pub(crate) fn live_add(handle: &ServerHandle, delta: isize) {
+    let mut live = lock(&handle.inner.live);
+    *live = live.saturating_add_signed(delta);
+    handle.inner.live_cv.notify_all();
+}

@@ -1,0 +1,141 @@
+//! Starting one server connection: its table entry, its two threads, and the cleanup that
+//! runs however the connection ends.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::mpsc::sync_channel;
+use std::thread;
+
+use lynn_proto::{CloseReason, Connection, ConnectionId, ConnectionStats, Instant, PeerAddr};
+
+use crate::conn::{ConnTask, Input};
+use crate::events::ServerEvent;
+use crate::handle::{Entry, ServerHandle, lock};
+use crate::io::{WRITE_SLICE, spawn_reader};
+use crate::server::{PermitGuard, Shared, live_add};
+use crate::stream::Stream;
+
+/// Undoes a connection's registration on every exit path (normal close, error, panic):
+/// removes it from the table, counts the close, reports it on the event stream, releases
+/// its admission permit and wakes a waiting shutdown.
+struct Cleanup<S> {
+    id: ConnectionId,
+    shared: Arc<Shared<S>>,
+    reason: Option<CloseReason>,
+    _permit: PermitGuard,
+}
+
+impl<S> Drop for Cleanup<S> {
+    fn drop(&mut self) {
+        let handle = &self.shared.handle;
+        lock(&handle.inner.registry).remove(self.id);
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or(CloseReason::Transport(std::io::ErrorKind::Other));
+        log::debug!("{} closed: {reason}", self.id);
+        handle.metrics().connection_closed(&reason);
+        if let Some(events) = &self.shared.events {
+            let _ = events.send(ServerEvent::Closed {
+                id: self.id,
+                reason,
+            });
+        }
+        live_add(handle, -1);
+    }
+}
+
+/// Registers the connection and starts its connection thread (which starts its reader).
+pub(crate) fn connection<S: Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+    stream: Stream,
+    peer: PeerAddr,
+    permit: PermitGuard,
+) -> std::io::Result<()> {
+    let config = &shared.config;
+    if let Err(e) = stream.apply(&config.socket) {
+        log::debug!("socket options for {peer}: {e}");
+    }
+    stream.set_write_timeout(Some(WRITE_SLICE))?;
+    let conn = Connection::new(config.connection.clone(), Instant::now())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Outbound messages + one close + every in-flight completion + the reader's one event.
+    let capacity = config.outbound_queue + 1 + config.connection.max_in_flight + 1;
+    let (tx, rx) = sync_channel::<Input>(capacity);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let kill = stream.try_clone()?;
+    let reader_stream = stream.try_clone()?;
+    let handle: &ServerHandle = &shared.handle;
+    let id = lock(&handle.inner.registry).insert(Entry {
+        tx: tx.clone(),
+        queued: Arc::clone(&queued),
+        close_sent: AtomicBool::new(false),
+        peer: peer.clone(),
+        kill,
+    });
+    handle.metrics().connection_opened();
+    live_add(handle, 1);
+    let cleanup = Cleanup {
+        id,
+        shared: Arc::clone(shared),
+        reason: None,
+        _permit: permit,
+    };
+    if handle.is_shutting_down() {
+        // The shutdown's close sweep may have run before we registered.
+        if let Some(e) = lock(&handle.inner.registry).get(id) {
+            e.request_close();
+        }
+    }
+    let (tokens, token_rx) = sync_channel::<Vec<u8>>(1);
+    let task = ConnTask {
+        id,
+        peer: peer.clone(),
+        conn,
+        stream,
+        rx,
+        tx: tx.clone(),
+        tokens,
+        spare: Some(vec![0; config.connection.read_chunk]),
+        reader_done: false,
+        queued,
+        outq: VecDeque::new(),
+        stalled: false,
+        seen: ConnectionStats::default(),
+        shared: Arc::clone(shared),
+    };
+    // The cleanup moves into the thread; if spawning fails it is dropped with the closure
+    // and undoes everything.
+    thread::Builder::new()
+        .name(format!("lynn-{id}"))
+        .spawn(move || {
+            let mut cleanup = cleanup;
+            let reader = spawn_reader(
+                format!("lynn-{id}-read"),
+                reader_stream,
+                token_rx,
+                tx,
+                Input::Read,
+            );
+            if let Some(events) = &task.shared.events {
+                let _ = events.send(ServerEvent::Connected {
+                    id,
+                    peer: task.peer.clone(),
+                });
+            }
+            let kill = task.stream.try_clone();
+            cleanup.reason = Some(match &reader {
+                Ok(_) => task.run(),
+                Err(e) => CloseReason::Transport(e.kind()),
+            });
+            // Unblocks the reader (EOF on its read; its token channel is gone).
+            if let Ok(s) = kill {
+                s.shutdown();
+            }
+            if let Ok(r) = reader {
+                let _ = r.join();
+            }
+        })
+        .map(|_| ())
+}

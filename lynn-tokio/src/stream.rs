@@ -1,0 +1,139 @@
+//! One socket type for TCP and Unix streams, plus the read and write steps every drive loop
+//! shares: read straight into the connection's receive buffer, write all ready output with
+//! one vectored write.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use lynn_proto::{Connection, Instant, PeerAddr, SocketOptions};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
+
+/// Most chunks handed to one vectored write.
+const MAX_CHUNKS: usize = 64;
+
+/// A connected stream socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Waits until the socket may have bytes (or EOF) to read.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            Stream::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// Waits until the socket may accept bytes.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            Stream::Unix(s) => s.writable().await,
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            Stream::Unix(s) => s.try_write_vectored(bufs),
+        }
+    }
+
+    /// Connects to `addr`: a Unix socket path when it starts with `unix:`, else `host:port`.
+    pub(crate) async fn connect(addr: &str, opts: &SocketOptions) -> io::Result<Stream> {
+        if let Some(path) = addr.strip_prefix("unix:") {
+            return Ok(Stream::Unix(UnixStream::connect(Path::new(path)).await?));
+        }
+        let stream = TcpStream::connect(addr).await?;
+        apply_options(&stream, opts)?;
+        Ok(Stream::Tcp(stream))
+    }
+}
+
+/// Applies `opts` to an accepted or connected TCP socket.
+pub(crate) fn apply_options(stream: &TcpStream, opts: &SocketOptions) -> io::Result<()> {
+    let sock = socket2::SockRef::from(stream);
+    sock.set_nodelay(opts.nodelay)?;
+    match opts.keepalive {
+        Some(idle) => sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?,
+        None => sock.set_keepalive(false)?,
+    }
+    if let Some(n) = opts.recv_buffer_size {
+        sock.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = opts.send_buffer_size {
+        sock.set_send_buffer_size(n)?;
+    }
+    Ok(())
+}
+
+/// A TCP listener with `SO_REUSEADDR`, so a restarted server can take its port back at once.
+pub(crate) fn listen_tcp(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// The peer address of a Unix stream.
+pub(crate) fn unix_peer(stream: &UnixStream) -> PeerAddr {
+    let path = stream
+        .peer_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()));
+    PeerAddr::Unix(path)
+}
+
+/// Reads once (after readiness) straight into the connection's receive buffer and feeds the
+/// result to the connection: bytes, end of stream, or a transport error.
+pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) {
+    let res = stream.try_read_buf(conn.receive_buffer());
+    let now = Instant::now();
+    match res {
+        Ok(0) => conn.handle_eof(now),
+        Ok(_) => conn.handle_received(now),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => conn.handle_transport_error(e.kind(), now),
+    }
+}
+
+/// Writes queued output until it is all written or the socket would block. Returns `true`
+/// when output remains and the caller must wait for writability.
+pub(crate) fn flush(stream: &Stream, conn: &mut Connection) -> bool {
+    while conn.wants_write() {
+        let res = {
+            let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
+            let n = conn.transmit_chunks(&mut chunks);
+            let mut slices = [IoSlice::new(&[]); MAX_CHUNKS];
+            for (slot, chunk) in slices.iter_mut().zip(&chunks[..n]) {
+                *slot = IoSlice::new(chunk);
+            }
+            stream.try_write_vectored(&slices[..n])
+        };
+        let now = Instant::now();
+        match res {
+            Ok(0) => conn.handle_transport_error(io::ErrorKind::WriteZero, now),
+            Ok(n) => conn.handle_written(n, now),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => conn.handle_transport_error(e.kind(), now),
+        }
+    }
+    false
+}
