@@ -54,8 +54,6 @@ enum State {
         reason: CloseReason,
         eof: bool,
     },
-    /// The peer broke the protocol: deliver the events decoded before, then close.
-    Failing(CloseReason),
     /// The `Closed` event has been queued.
     Closed,
 }
@@ -91,7 +89,8 @@ enum State {
 ///
 /// - Events do not depend on how the byte stream was split into reads.
 /// - An invalid frame closes the connection with [`CloseReason::Protocol`] after the events
-///   of every frame before it; nothing else is affected.
+///   of every frame before it have been delivered and their replies flushed; nothing else is
+///   affected.
 /// - Replies given to `complete` leave in request order, whatever order they come in.
 /// - The send queue never holds more than `send_queue_limit` bytes plus one frame plus the
 ///   replies of the requests in flight.
@@ -179,6 +178,12 @@ impl Connection {
     /// Whether output is queued.
     pub fn wants_write(&self) -> bool {
         !self.sendq.is_empty()
+    }
+
+    /// Whether events wait in the queue. A message may still be withheld by the in-flight
+    /// limit; [`poll_event`](Self::poll_event) is the authority.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Whether the `Closed` event has been produced (it may still wait in `poll_event`).
@@ -330,7 +335,7 @@ impl Connection {
         now: Instant,
     ) -> Result<(), CompleteError> {
         self.tick(now);
-        if matches!(self.state, State::Closed | State::Failing(_)) {
+        if self.state == State::Closed {
             return Ok(());
         }
         let slot =
@@ -541,7 +546,12 @@ impl Connection {
                 Err(e) => {
                     self.stats.invalid_frames += 1;
                     self.recv.clear();
-                    self.state = State::Failing(CloseReason::Protocol(e));
+                    // Frames before the bad one are still delivered and answered; then the
+                    // connection closes (bounded by the write timeout, like any drain).
+                    self.state = State::Draining {
+                        reason: CloseReason::Protocol(e),
+                        eof: false,
+                    };
                 }
             }
         }
@@ -587,12 +597,6 @@ impl Connection {
                     && self.in_flight.is_empty()
                     && self.sendq.is_empty()
                 {
-                    let reason = reason.clone();
-                    self.abort(reason);
-                }
-            }
-            State::Failing(reason) => {
-                if self.events.is_empty() {
                     let reason = reason.clone();
                     self.abort(reason);
                 }

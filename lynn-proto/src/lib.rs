@@ -105,7 +105,8 @@ pub use pending::{PendingRequests, ReplyMatch};
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use runtime::{
-    ClientError, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError, ServerError,
+    ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
+    ServerError,
 };
 pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,

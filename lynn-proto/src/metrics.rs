@@ -115,6 +115,11 @@ impl Metrics {
         self.in_flight.fetch_add(n, Relaxed);
     }
 
+    /// `n` sends were refused by full queues (for example fanout recipients skipped).
+    pub fn send_refused(&self, n: u64) {
+        self.send_refused.fetch_add(n, Relaxed);
+    }
+
     /// A message for an unknown method arrived.
     pub fn unknown_method(&self) {
         self.unknown_methods.fetch_add(1, Relaxed);

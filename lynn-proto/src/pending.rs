@@ -68,6 +68,11 @@ impl<W> PendingRequests<W> {
         self.entries.len()
     }
 
+    /// Whether `push` would refuse a request now.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.max
+    }
+
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -43,6 +43,32 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+/// Where to connect or listen, parsed from an address string: `unix:/path` names a Unix
+/// domain socket, anything else is a TCP `host:port`.
+///
+/// ```
+/// use lynn_proto::Endpoint;
+/// assert_eq!(Endpoint::parse("unix:/tmp/lynn.sock"), Endpoint::Unix("/tmp/lynn.sock".into()));
+/// assert_eq!(Endpoint::parse("127.0.0.1:9177"), Endpoint::Tcp("127.0.0.1:9177".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A TCP `host:port`.
+    Tcp(String),
+    /// A Unix domain socket path.
+    Unix(String),
+}
+
+impl Endpoint {
+    /// Parses an address string.
+    pub fn parse(addr: &str) -> Endpoint {
+        match addr.strip_prefix("unix:") {
+            Some(path) => Endpoint::Unix(path.to_string()),
+            None => Endpoint::Tcp(addr.to_string()),
+        }
+    }
+}
+
 /// A handler failed. Logged and counted by the runtime; the request is completed without a
 /// reply and the connection carries on.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

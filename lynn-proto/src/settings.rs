@@ -26,7 +26,7 @@ use crate::codec::Marks;
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::ConfigError;
 use crate::groups::GroupLimits;
-use crate::reconnect::ReconnectConfig;
+use crate::reconnect::{Reconnect, ReconnectConfig};
 use crate::router::UnknownMethod;
 
 /// Socket options a runtime applies to every connection (through socket2 or std).
@@ -112,6 +112,13 @@ impl ServerConfig {
             return Err(ConfigError {
                 field: "admission",
                 problem: e.to_string(),
+            });
+        }
+        if self.connection.max_in_flight == 0 {
+            return Err(ConfigError {
+                field: "max_in_flight",
+                problem: "a server needs at least 1 (replies are ordered by completion tracking)"
+                    .into(),
             });
         }
         if self.outbound_queue == 0 {
@@ -360,6 +367,11 @@ impl ClientConfig {
         }
         if self.incoming_queue == 0 {
             return err("incoming_queue", "must be at least 1");
+        }
+        if let Some(policy) = &self.reconnect
+            && let Err(e) = Reconnect::new(policy.clone())
+        {
+            return err("reconnect", &e.to_string());
         }
         Ok(())
     }

@@ -1,0 +1,156 @@
+//! [`Pump`]: the IO half of one connection's loop, shared by the server's connection task
+//! and the client's session: readiness, reads, vectored writes, the one deadline timer, and
+//! the metrics delta reported once per loop turn.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_io::Timer;
+use lynn_proto::{Connection, ConnectionStats, Instant, Metrics};
+
+use crate::stream::{ReadOutcome, Stream};
+
+/// Reads in a row without waiting for readiness before yielding to the executor.
+const EAGER_READS: u8 = 16;
+
+/// Which IO source is ready.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IoWake {
+    /// The socket is readable (or may still hold bytes).
+    Read,
+    /// The socket accepts output again.
+    Write,
+    /// The connection's deadline passed.
+    Timer,
+}
+
+/// Socket, timer and bookkeeping of one connection.
+#[derive(Debug)]
+pub(crate) struct Pump {
+    stream: Stream,
+    timer: Timer,
+    armed: Option<Instant>,
+    write_blocked: bool,
+    read_more: bool,
+    eager: u8,
+    reported: ConnectionStats,
+}
+
+impl Pump {
+    /// A pump over `stream`.
+    pub(crate) fn new(stream: Stream) -> Self {
+        Pump {
+            stream,
+            timer: Timer::never(),
+            armed: None,
+            write_blocked: false,
+            read_more: false,
+            eager: 0,
+            reported: ConnectionStats::default(),
+        }
+    }
+
+    /// The socket.
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Writes all the output the socket takes now.
+    pub(crate) fn flush(&mut self, conn: &mut Connection) {
+        self.write_blocked = self.stream.write_from(conn);
+    }
+
+    /// Points the timer at `deadline` (only re-arming when it moved).
+    pub(crate) fn arm(&mut self, deadline: Option<Instant>) {
+        if deadline != self.armed {
+            match deadline {
+                Some(at) => self.timer.set_at(at),
+                None => self.timer = Timer::never(),
+            }
+            self.armed = deadline;
+        }
+    }
+
+    /// Whether the last read filled its buffer, so the next read should not wait.
+    pub(crate) fn should_yield(&mut self) -> bool {
+        if self.read_more {
+            self.eager = self.eager.saturating_add(1);
+            if self.eager >= EAGER_READS {
+                self.eager = 0;
+                return true;
+            }
+        } else {
+            self.eager = 0;
+        }
+        false
+    }
+
+    /// Polls the socket (for reading when `read`, for writing when output is blocked) and the
+    /// timer.
+    pub(crate) fn poll_io(
+        &mut self,
+        conn: &mut Connection,
+        read: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<IoWake> {
+        if read && conn.wants_read() {
+            if self.read_more {
+                return Poll::Ready(IoWake::Read);
+            }
+            match self.stream.poll_readable(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(IoWake::Read),
+                Poll::Ready(Err(e)) => {
+                    conn.handle_transport_error(e.kind(), Instant::now());
+                    return Poll::Ready(IoWake::Read);
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.write_blocked && conn.wants_write() {
+            match self.stream.poll_writable(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(IoWake::Write),
+                Poll::Ready(Err(e)) => {
+                    conn.handle_transport_error(e.kind(), Instant::now());
+                    return Poll::Ready(IoWake::Write);
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.armed.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
+            return Poll::Ready(IoWake::Timer);
+        }
+        Poll::Pending
+    }
+
+    /// Acts on what [`poll_io`](Self::poll_io) reported.
+    pub(crate) fn on_wake(&mut self, wake: IoWake, conn: &mut Connection) {
+        match wake {
+            IoWake::Read => {
+                if conn.is_closed() || !conn.wants_read() {
+                    self.read_more = false;
+                    return;
+                }
+                self.read_more = matches!(
+                    self.stream.read_into(conn),
+                    ReadOutcome::Data { full: true }
+                );
+            }
+            IoWake::Write => self.write_blocked = false,
+            IoWake::Timer => {
+                // A fired timer stays silent until re-armed.
+                self.armed = None;
+                conn.handle_timeout(Instant::now());
+            }
+        }
+    }
+
+    /// Adds the connection's counter changes since the last report to `metrics`.
+    pub(crate) fn report(&mut self, conn: &Connection, metrics: &Metrics) {
+        let now = *conn.stats();
+        if now != self.reported {
+            metrics.add(&now.delta_since(&self.reported));
+            self.reported = now;
+        }
+    }
+}

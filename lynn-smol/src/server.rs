@@ -1,0 +1,357 @@
+//! [`ServerBuilder`] and [`Server`]: routes, binding, the accept loop and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_executor::Executor;
+use async_io::{Async, Timer};
+use async_lock::Semaphore;
+use futures_lite::future;
+use lynn_proto::admission::Admission;
+use lynn_proto::router::Router;
+use lynn_proto::{IntoReply, Metrics, PeerAddr, Registry, ServerConfig, ServerError};
+
+use crate::context::Context;
+use crate::events::{self, ServerEvent, ServerEvents};
+use crate::handle::ServerHandle;
+use crate::handler::{self, Handler};
+use crate::seat::Seat;
+use crate::stream::Stream;
+use crate::{conn_task, metrics_http};
+
+/// Pause after a failed `accept` (for example out of file descriptors) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What every connection task of one server shares (read-only).
+pub(crate) struct Shared<S> {
+    pub(crate) config: ServerConfig,
+    pub(crate) router: Router<Handler<S>>,
+    pub(crate) state: Arc<S>,
+    pub(crate) handle: ServerHandle,
+    pub(crate) events: Option<async_channel::Sender<ServerEvent<S>>>,
+    pub(crate) limit: Option<Arc<Semaphore>>,
+}
+
+/// Configures a [`Server`]: shared state, routes, a fallback, an event stream. Finish with
+/// [`bind`](Self::bind) or [`bind_unix`](Self::bind_unix).
+#[must_use]
+pub struct ServerBuilder<S = ()> {
+    config: ServerConfig,
+    state: Arc<S>,
+    routes: Vec<(u16, Handler<S>)>,
+    fallback: Option<Handler<S>>,
+    events: Option<async_channel::Sender<ServerEvent<S>>>,
+}
+
+impl std::fmt::Debug for ServerBuilder<()> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder<()> {
+    /// Sets the state every handler sees through [`Context::state`]. Routes and a fallback
+    /// registered before are kept (they keep seeing `()`); an event stream made before is
+    /// dropped, so call `state` before [`event_stream`](Self::event_stream).
+    pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
+        let unit = Arc::new(());
+        let carry = |h: Handler<()>| -> Handler<T> {
+            let unit = Arc::clone(&unit);
+            Box::new(move |ctx: Context<T>| h(ctx.with_state(Arc::clone(&unit))))
+        };
+        if self.events.is_some() {
+            tracing::warn!("event stream created before ServerBuilder::state is dropped");
+        }
+        ServerBuilder {
+            config: self.config,
+            state: Arc::new(state),
+            routes: self
+                .routes
+                .into_iter()
+                .map(|(m, h)| (m, carry(h)))
+                .collect(),
+            fallback: self.fallback.map(carry),
+            events: None,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> ServerBuilder<S> {
+    /// Routes `method` to `handler`, an `async fn(Context<S>) -> impl IntoReply`. A method
+    /// routed twice makes `bind` fail with [`ServerError::Route`].
+    pub fn route<F, Fut, R>(mut self, method: u16, handler: F) -> Self
+    where
+        F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoReply + 'static,
+    {
+        self.routes.push((method, handler::boxed(handler)));
+        self
+    }
+
+    /// The handler for methods without a route.
+    pub fn fallback<F, Fut, R>(mut self, handler: F) -> Self
+    where
+        F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoReply + 'static,
+    {
+        self.fallback = Some(handler::boxed(handler));
+        self
+    }
+
+    /// Delivers connects, closes and every message with neither a route nor a fallback as
+    /// [`ServerEvent`]s through a channel of `capacity` (at least 1).
+    pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
+        let (tx, rx) = async_channel::bounded(capacity.max(1));
+        self.events = Some(tx);
+        (self, ServerEvents::new(rx))
+    }
+
+    /// Binds a TCP listener at `config.addr` (and the metrics endpoint, if configured).
+    pub async fn bind(self) -> Result<Server<S>, ServerError> {
+        self.config.validate()?;
+        let addr = resolve(&self.config.addr).await?;
+        let listener = Async::<TcpListener>::bind(addr)?;
+        let local = PeerAddr::Tcp(listener.get_ref().local_addr()?);
+        self.finish(Listener::Tcp(listener), local).await
+    }
+
+    /// Binds a Unix domain socket listener at `path` (which must not exist yet).
+    #[cfg(unix)]
+    pub async fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S>, ServerError> {
+        self.config.validate()?;
+        let listener = Async::<UnixListener>::bind(path.as_ref())?;
+        let local = PeerAddr::Unix(Some(path.as_ref().display().to_string()));
+        self.finish(Listener::Unix(listener), local).await
+    }
+
+    async fn finish(self, listener: Listener, local: PeerAddr) -> Result<Server<S>, ServerError> {
+        let config = self.config;
+        let admission = Admission::new(config.admission.clone())?;
+        let mut router = Router::builder().unknown_method(config.unknown_method);
+        for (method, h) in self.routes {
+            router = router.route(method, h);
+        }
+        match (self.fallback, &self.events) {
+            (Some(h), _) => router = router.fallback(h),
+            (None, Some(tx)) => router = router.fallback(events::forwarder(tx.clone())),
+            (None, None) => {}
+        }
+        let router = router.build()?;
+        let metrics_listener = match &config.metrics_addr {
+            Some(addr) => Some(Async::<TcpListener>::bind(resolve(addr).await?)?),
+            None => None,
+        };
+        let handle = ServerHandle::new(
+            Registry::new(config.groups),
+            admission,
+            Arc::new(Metrics::default()),
+            config.connection.marks,
+            config.connection.peer_max_frame_len,
+        );
+        let limit = config
+            .max_concurrent_handlers
+            .map(|n| Arc::new(Semaphore::new(n)));
+        Ok(Server {
+            shared: Arc::new(Shared {
+                config,
+                router,
+                state: self.state,
+                handle,
+                events: self.events,
+                limit,
+            }),
+            listener,
+            local,
+            metrics_listener,
+        })
+    }
+}
+
+/// Resolves `host:port` to its first address.
+pub(crate) async fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Ok(a);
+    }
+    async_net::resolve(addr)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
+}
+
+enum Listener {
+    Tcp(Async<TcpListener>),
+    #[cfg(unix)]
+    Unix(Async<UnixListener>),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                Ok((Stream::Tcp(s), PeerAddr::Tcp(addr)))
+            }
+            #[cfg(unix)]
+            Listener::Unix(l) => {
+                let (s, addr) = l.accept().await?;
+                let path = addr.as_pathname().map(|p| p.display().to_string());
+                Ok((Stream::Unix(s), PeerAddr::Unix(path)))
+            }
+        }
+    }
+}
+
+/// A bound server, ready to [`serve`](Self::serve).
+///
+/// `serve` runs an executor owned by the server (`async_executor::Executor`) with the accept
+/// loop on it; each connection is a task spawned on that executor. So the server needs no
+/// global runtime: the future returned by `serve` works under `smol::block_on`,
+/// `async_std::task::block_on`, `async_io::block_on` or any executor that polls it, and
+/// all its connections run wherever that future is polled.
+pub struct Server<S = ()> {
+    shared: Arc<Shared<S>>,
+    listener: Listener,
+    local: PeerAddr,
+    metrics_listener: Option<Async<TcpListener>>,
+}
+
+impl Server<()> {
+    /// Starts configuring a server.
+    pub fn builder(config: ServerConfig) -> ServerBuilder<()> {
+        ServerBuilder {
+            config,
+            state: Arc::new(()),
+            routes: Vec::new(),
+            fallback: None,
+            events: None,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Server<S> {
+    /// The listener's address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> PeerAddr {
+        self.local.clone()
+    }
+
+    /// The metrics endpoint's address, when `config.metrics_addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.get_ref().local_addr().ok())
+    }
+
+    /// A handle to reach connections and shut the server down, usable from anywhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.shared.handle.clone()
+    }
+
+    /// Serves until [`ServerHandle::shutdown`], then shuts down gracefully.
+    pub async fn serve(self) -> Result<(), ServerError> {
+        self.serve_with_shutdown(future::pending()).await
+    }
+
+    /// Serves until `signal` completes or [`ServerHandle::shutdown`] is called, then shuts
+    /// down gracefully: stop accepting, close every connection (requests in flight are
+    /// answered, output flushed), wait up to `shutdown_timeout`, drop what is left.
+    pub async fn serve_with_shutdown(
+        self,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let executor = Executor::new();
+        let Server {
+            shared,
+            listener,
+            metrics_listener,
+            ..
+        } = self;
+        let handle = shared.handle.clone();
+        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+        executor
+            .run(async {
+                if let Some(l) = metrics_listener {
+                    let metrics = Arc::clone(handle.metrics());
+                    executor.spawn(metrics_http::serve(l, metrics)).detach();
+                }
+                let shutdown = handle.shutdown_signal();
+                let stop = future::or(signal, async {
+                    let _ = shutdown.recv().await;
+                });
+                let accept = accept_loop(&executor, &shared, listener, &done_tx);
+                future::or(accept, stop).await;
+                tracing::debug!("shutting down");
+                handle.shutdown();
+                drop(done_tx);
+                let drained = async {
+                    let _ = done_rx.recv().await;
+                    true
+                };
+                let deadline = async {
+                    Timer::after(shared.config.shutdown_timeout).await;
+                    false
+                };
+                if !future::or(drained, deadline).await {
+                    tracing::warn!(
+                        left = handle.connection_count(),
+                        "shutdown timeout: dropping remaining connections"
+                    );
+                }
+            })
+            .await;
+        // Dropping the executor drops any connection task still running; their seats give
+        // back registry entries and admission permits.
+        drop(executor);
+        Ok(())
+    }
+}
+
+async fn accept_loop<S: Send + Sync + 'static>(
+    executor: &Executor<'static>,
+    shared: &Arc<Shared<S>>,
+    listener: Listener,
+    done: &async_channel::Sender<()>,
+) {
+    let handle = &shared.handle;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                Timer::after(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let permit = match handle.admit(&peer) {
+            Ok(permit) => permit,
+            Err(rejection) => {
+                handle.metrics().connection_rejected(&rejection);
+                tracing::debug!(%peer, %rejection, "connection rejected");
+                continue;
+            }
+        };
+        let seat = Seat::new(handle.clone(), permit);
+        stream.apply(&shared.config.socket);
+        let task = conn_task::run(Arc::clone(shared), stream, peer, seat, done.clone());
+        executor.spawn(task).detach();
+    }
+}

@@ -1,0 +1,171 @@
+//! The byte pipe under a [`Connection`]: a TCP or Unix stream registered with async-io, and
+//! the two IO steps of the core's driving contract (read into its receive buffer, write its
+//! queued output with one vectored write).
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::task::{Context, Poll};
+
+use async_io::Async;
+use lynn_proto::{Connection, Instant, SocketOptions};
+
+/// Largest single read, even when the core asks for room for a bigger frame.
+const MAX_READ: usize = 256 * 1024;
+/// Chunks gathered into one vectored write.
+const WRITE_CHUNKS: usize = 64;
+
+/// A connected, non-blocking stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// TCP.
+    Tcp(Async<TcpStream>),
+    /// Unix domain socket.
+    #[cfg(unix)]
+    Unix(Async<UnixStream>),
+}
+
+/// What a read did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadOutcome {
+    /// Bytes were handed to the connection; `full` when the read filled all the room given,
+    /// so more may be waiting in the kernel.
+    Data {
+        /// Whether the read filled the buffer.
+        full: bool,
+    },
+    /// Nothing to read right now.
+    WouldBlock,
+    /// End of stream or an error, already reported to the connection.
+    Done,
+}
+
+impl Stream {
+    /// Applies `opts` (TCP only; Unix sockets have no such options).
+    pub(crate) fn apply(&self, opts: &SocketOptions) {
+        let Stream::Tcp(s) = self else { return };
+        let sock = socket2::SockRef::from(s.get_ref());
+        let mut results = vec![("nodelay", sock.set_tcp_nodelay(opts.nodelay))];
+        if let Some(idle) = opts.keepalive {
+            let ka = socket2::TcpKeepalive::new().with_time(idle);
+            results.push(("keepalive", sock.set_tcp_keepalive(&ka)));
+        }
+        if let Some(n) = opts.recv_buffer_size {
+            results.push(("recv_buffer_size", sock.set_recv_buffer_size(n)));
+        }
+        if let Some(n) = opts.send_buffer_size {
+            results.push(("send_buffer_size", sock.set_send_buffer_size(n)));
+        }
+        for (what, r) in results {
+            if let Err(e) = r {
+                tracing::debug!(option = what, error = %e, "socket option not applied");
+            }
+        }
+    }
+
+    /// Polls for readability (async-io semantics: ready once per reactor event).
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_readable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_readable(cx),
+        }
+    }
+
+    /// Polls for writability.
+    pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_writable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_writable(cx),
+        }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().read(buf),
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().write_vectored(bufs),
+        }
+    }
+
+    /// Sends FIN after the last byte; errors are irrelevant at that point.
+    pub(crate) fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+        };
+    }
+
+    /// One non-blocking read straight into the connection's receive buffer.
+    pub(crate) fn read_into(&self, conn: &mut Connection) -> ReadOutcome {
+        let buf = conn.receive_buffer();
+        let len = buf.len();
+        let room = (buf.capacity() - len).clamp(1, MAX_READ);
+        // Safe code cannot read into uninitialised memory: zero the room, then trim.
+        buf.resize(len + room, 0);
+        let result = self.try_read(&mut buf[len..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        buf.truncate(len + n);
+        let now = Instant::now();
+        match result {
+            Ok(0) => {
+                conn.handle_eof(now);
+                ReadOutcome::Done
+            }
+            Ok(n) => {
+                conn.handle_received(now);
+                ReadOutcome::Data { full: n == room }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOutcome::Data { full: true },
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed");
+                conn.handle_transport_error(e.kind(), now);
+                ReadOutcome::Done
+            }
+        }
+    }
+
+    /// Writes queued output until it is gone or the socket would block. Returns whether the
+    /// socket would block with output still queued (wait for writability then).
+    pub(crate) fn write_from(&self, conn: &mut Connection) -> bool {
+        while conn.wants_write() {
+            let result = {
+                let mut chunks: [&[u8]; WRITE_CHUNKS] = [&[]; WRITE_CHUNKS];
+                let n = conn.transmit_chunks(&mut chunks);
+                let mut slices = [IoSlice::new(&[]); WRITE_CHUNKS];
+                for (slice, chunk) in slices.iter_mut().zip(&chunks[..n]) {
+                    *slice = IoSlice::new(chunk);
+                }
+                self.try_write_vectored(&slices[..n])
+            };
+            let now = Instant::now();
+            match result {
+                Ok(0) => {
+                    conn.handle_transport_error(io::ErrorKind::WriteZero, now);
+                    return false;
+                }
+                Ok(n) => conn.handle_written(n, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "write failed");
+                    conn.handle_transport_error(e.kind(), now);
+                    return false;
+                }
+            }
+        }
+        false
+    }
+}
