@@ -2,7 +2,7 @@
 //! so any method id works).
 //!
 //! ```text
-//! cargo run -p lynn-smol --example echo_server -- --addr 127.0.0.1:9177
+//! cargo run -p lynn-smol --example smol_echo_server -- --addr 127.0.0.1:9177
 //! ```
 
 use lynn_smol::{Context, Server, ServerConfig};

@@ -2,7 +2,7 @@
 //! prints the replies.
 //!
 //! ```text
-//! cargo run -p lynn-smol --example client -- --addr 127.0.0.1:9177
+//! cargo run -p lynn-smol --example smol_client -- --addr 127.0.0.1:9177
 //! ```
 
 use lynn_smol::{Client, ClientConfig};

@@ -1,7 +1,7 @@
 //! Sends one request to a lynn server and prints the reply.
 //!
 //! ```text
-//! cargo run -p lynn-blocking --example client -- [--addr 127.0.0.1:9177] [--method 1] [text]
+//! cargo run -p lynn-blocking --example blocking_client -- [--addr 127.0.0.1:9177] [--method 1] [text]
 //! ```
 
 use lynn_blocking::Client;

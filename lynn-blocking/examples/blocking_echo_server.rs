@@ -1,7 +1,7 @@
 //! Echo server: answers every message with its own method and body (via the fallback).
 //!
 //! ```text
-//! cargo run -p lynn-blocking --example echo_server -- --addr 127.0.0.1:9177
+//! cargo run -p lynn-blocking --example blocking_echo_server -- --addr 127.0.0.1:9177
 //! ```
 
 use lynn_blocking::{Context, Server, ServerConfig};
