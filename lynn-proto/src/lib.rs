@@ -89,6 +89,7 @@ mod pending;
 mod registry;
 mod reply;
 mod runtime;
+mod seat;
 mod sendq;
 mod settings;
 mod stats;
@@ -108,6 +109,7 @@ pub use runtime::{
     ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
     ServerError,
 };
+pub use seat::{Seat, SharedAdmission};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
 };
