@@ -245,7 +245,7 @@ impl Decoder {
         if buf.len() < 10 {
             return 10 - buf.len();
         }
-        let total = 10 + read_u64(&buf[2..10]);
+        let total = read_u64(&buf[2..10]).saturating_add(10);
         total
             .saturating_sub(buf.len() as u64)
             .min(usize::MAX as u64) as usize

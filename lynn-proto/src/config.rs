@@ -9,8 +9,9 @@ use crate::error::ConfigError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Liveness {
-    /// Any received byte counts (lynn's default): a busy peer that never sends heartbeats
-    /// is never evicted.
+    /// Any received frame counts (lynn's default): a busy peer that never sends heartbeats
+    /// is never evicted. Bytes of an unfinished frame do not count (a peer trickling one
+    /// byte at a time is still evicted).
     #[default]
     AnyFrame,
     /// Only heartbeat frames count, as in lynn_tcp.

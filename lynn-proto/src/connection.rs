@@ -265,13 +265,17 @@ impl Connection {
     /// The next event, or `None` until the connection changes again.
     ///
     /// With completion tracking on, a message is withheld while `max_in_flight` requests are
-    /// in flight; completing one releases it.
+    /// in flight (completing one releases it) and while the send queue is at its bound
+    /// (written output releases it).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(Event::Message(_)) = self.events.front()
             && self.config.max_in_flight > 0
-            && self.in_flight.len() >= self.config.max_in_flight
+            && (self.in_flight.len() >= self.config.max_in_flight
+                || self.sendq.len() >= self.config.send_queue_limit)
         {
+            // Withheld: too many in flight, or the peer is not reading our replies (each
+            // delivered request may add one; found by the connection fuzz target).
             return None;
         }
         let event = self.events.pop_front()?;

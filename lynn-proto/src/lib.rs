@@ -76,6 +76,9 @@
 
 pub mod admission;
 pub mod codec;
+/// Fuzz targets of the core (`fuzz/`), also replayed as ordinary tests.
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod groups;
 pub mod reconnect;
 pub mod router;

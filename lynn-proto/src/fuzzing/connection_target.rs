@@ -1,0 +1,846 @@
+//! The connection target: one [`Connection`] driven by arbitrary operations and checked
+//! against a reference model of what it must deliver, send and report.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::{Bytes, BytesMut};
+
+use crate::codec::{self, Decoder, FrameKind, Marks};
+use crate::{
+    CloseReason, CompleteError, Connection, ConnectionConfig, ConnectionStats, DecodeError,
+    EncodeError, Event, Instant, Liveness, RequestId, SendError, SendFull,
+};
+
+/// Optional timeout of `1 + n % 64` milliseconds.
+fn millis(n: Option<u8>) -> Option<Duration> {
+    n.map(|n| Duration::from_millis(1 + u64::from(n % 64)))
+}
+
+#[derive(Arbitrary, Debug)]
+struct Setup {
+    marks: Marks,
+    /// `5 + n % 2100`: room for bodies above the send queue's sharing threshold.
+    max_frame_len: u16,
+    peer_max_frame_len: u16,
+    heartbeat: Option<u8>,
+    idle: Option<u8>,
+    read: Option<u8>,
+    write: Option<u8>,
+    liveness: Liveness,
+    /// `15 + n % 300`.
+    send_queue_limit: u16,
+    send_full: SendFull,
+    /// `n % 5`.
+    max_in_flight: u8,
+    /// `1 + n % 8`.
+    max_queued_events: u8,
+    /// `1 + n % 64`.
+    read_chunk: u8,
+}
+
+impl Setup {
+    fn config(&self) -> ConnectionConfig {
+        ConnectionConfig {
+            marks: self.marks,
+            max_frame_len: 5 + u64::from(self.max_frame_len % 2100),
+            peer_max_frame_len: 5 + u64::from(self.peer_max_frame_len % 2100),
+            heartbeat_interval: millis(self.heartbeat),
+            idle_timeout: millis(self.idle),
+            liveness: self.liveness,
+            read_timeout: millis(self.read),
+            write_timeout: millis(self.write),
+            send_queue_limit: 15 + usize::from(self.send_queue_limit % 300),
+            send_full: self.send_full,
+            max_in_flight: usize::from(self.max_in_flight % 5),
+            max_queued_events: 1 + usize::from(self.max_queued_events % 8),
+            read_chunk: 1 + usize::from(self.read_chunk % 64),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum Body {
+    Small(Vec<u8>),
+    /// `1000 + n % 1100` bytes of `fill`: around the send queue's sharing threshold.
+    Large {
+        len: u16,
+        fill: u8,
+    },
+}
+
+impl Body {
+    fn bytes(&self) -> Bytes {
+        match self {
+            Body::Small(v) => Bytes::copy_from_slice(v),
+            Body::Large { len, fill } => Bytes::from(vec![*fill; 1000 + usize::from(len % 1100)]),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum PeerKind {
+    Message,
+    Heartbeat,
+    Unknown(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    /// The peer queues a frame (valid framing; it may exceed our `max_frame_len`).
+    PeerFrame {
+        kind: PeerKind,
+        method: u16,
+        body: Body,
+    },
+    /// The peer queues raw bytes.
+    PeerGarbage(Vec<u8>),
+    /// Read up to `len` (0: all) of the peer's bytes, if the connection wants to read.
+    Deliver {
+        len: u16,
+        via_buffer: bool,
+    },
+    /// Drain events.
+    Drain,
+    /// Write up to `len` (0: all) bytes of at most `slots % 4 + 1` chunks.
+    Write {
+        len: u16,
+        slots: u8,
+    },
+    Send {
+        method: u16,
+        body: Body,
+    },
+    /// Pre-encoded frames (valid for the peer).
+    SendEncoded(Vec<(u16, Body)>),
+    /// Complete a delivered request (`pick` among those waiting) or a bogus id.
+    Complete {
+        pick: u8,
+        bogus: bool,
+        reply: Option<(u16, Body)>,
+    },
+    /// Check that `handle_timeout` just before the deadline does nothing, then run it at
+    /// the deadline.
+    AdvanceToDeadline,
+    /// Let `n * 100` microseconds pass, then call `handle_timeout`.
+    AdvanceBy(u16),
+    Close,
+    Eof,
+    TransportError,
+    Abort(u16),
+}
+
+/// A reply: method and body.
+type Reply = (u16, Bytes);
+
+/// What a call that must change nothing is compared by.
+type Snapshot = (
+    Option<Instant>,
+    usize,
+    bool,
+    bool,
+    usize,
+    ConnectionStats,
+    usize,
+);
+
+/// An inbound event the application should see, from the reference decoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Inbound {
+    Message(u16, Bytes),
+    Heartbeat,
+}
+
+/// What was true when the connection became closed.
+#[derive(Debug, Clone, Copy)]
+struct Transition {
+    at: Instant,
+    in_timeout: bool,
+    flushed: bool,
+    requests_done: bool,
+}
+
+struct Harness {
+    conn: Connection,
+    cfg: ConnectionConfig,
+    now: Instant,
+    // Inbound.
+    wire: Vec<u8>,
+    ref_buf: BytesMut,
+    ref_dec: Decoder,
+    ref_events: Vec<Inbound>,
+    ref_error: Option<DecodeError>,
+    delivered: usize,
+    messages_delivered: u64,
+    last_fed: Instant,
+    last_alive_fed: Instant,
+    // Application.
+    /// Delivered requests not yet released: id and, once completed, the reply.
+    in_flight: VecDeque<(u64, Option<Option<Reply>>)>,
+    released: u64,
+    // Outbound.
+    expected: Vec<u8>,
+    written: usize,
+    out_buf: BytesMut,
+    out_dec: Decoder,
+    largest_frame: usize,
+    largest_reply: usize,
+    want_writable: bool,
+    writable_owed: usize,
+    last_write_progress: Instant,
+    // Lifecycle.
+    close_while_open: bool,
+    eof_while_open: bool,
+    slow_consumer: bool,
+    transport: Option<io::ErrorKind>,
+    aborted: Option<u16>,
+    in_timeout: bool,
+    transition: Option<Transition>,
+    closed_events: usize,
+}
+
+pub(super) fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+    let setup = Setup::arbitrary(u)?;
+    let ops = Vec::<Op>::arbitrary(u)?;
+    let cfg = setup.config();
+    let now = Instant::now();
+    let conn = Connection::new(cfg.clone(), now).expect("the generated config is valid");
+    let mut h = Harness {
+        ref_dec: Decoder::new(cfg.marks, cfg.max_frame_len),
+        out_dec: Decoder::new(cfg.marks, cfg.peer_max_frame_len),
+        conn,
+        cfg,
+        now,
+        wire: Vec::new(),
+        ref_buf: BytesMut::new(),
+        ref_events: Vec::new(),
+        ref_error: None,
+        delivered: 0,
+        messages_delivered: 0,
+        last_fed: now,
+        last_alive_fed: now,
+        in_flight: VecDeque::new(),
+        released: 0,
+        expected: Vec::new(),
+        written: 0,
+        out_buf: BytesMut::new(),
+        largest_frame: 0,
+        largest_reply: 0,
+        want_writable: false,
+        writable_owed: 0,
+        last_write_progress: now,
+        close_while_open: false,
+        eof_while_open: false,
+        slow_consumer: false,
+        transport: None,
+        aborted: None,
+        in_timeout: false,
+        transition: None,
+        closed_events: 0,
+    };
+    h.observe();
+    for op in ops {
+        h.apply(op);
+    }
+    h.finish();
+    Ok(())
+}
+
+impl Harness {
+    fn tracking(&self) -> bool {
+        self.cfg.max_in_flight > 0
+    }
+
+    /// The connection met an invalid frame: it reads no more, delivers and answers the
+    /// frames before it, flushes, then closes.
+    fn protocol_failed(&self) -> bool {
+        self.conn.stats().invalid_frames > 0
+    }
+
+    fn open(&self) -> bool {
+        !self.conn.is_closed()
+            && !self.close_while_open
+            && !self.eof_while_open
+            && !self.protocol_failed()
+    }
+
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::PeerFrame { kind, method, body } => {
+                let kind = match kind {
+                    PeerKind::Message => FrameKind::Message,
+                    PeerKind::Heartbeat => FrameKind::Heartbeat,
+                    PeerKind::Unknown(b) => FrameKind::from_byte(b),
+                };
+                let mut frame = BytesMut::new();
+                codec::encode(
+                    self.cfg.marks,
+                    kind,
+                    method,
+                    &body.bytes(),
+                    u64::MAX,
+                    &mut frame,
+                )
+                .expect("no limit");
+                self.wire.extend_from_slice(&frame);
+            }
+            Op::PeerGarbage(bytes) => self.wire.extend_from_slice(&bytes),
+            Op::Deliver { len, via_buffer } => self.deliver(usize::from(len), via_buffer),
+            Op::Drain => self.drain(),
+            Op::Write { len, slots } => self.write(usize::from(len), usize::from(slots % 4) + 1),
+            Op::Send { method, body } => self.send(method, body.bytes()),
+            Op::SendEncoded(frames) => self.send_encoded(&frames),
+            Op::Complete { pick, bogus, reply } => {
+                let reply = reply.map(|(m, b)| (m, b.bytes()));
+                self.complete_op(pick, bogus, reply);
+            }
+            Op::AdvanceToDeadline => self.advance_to_deadline(),
+            Op::AdvanceBy(n) => {
+                self.now += Duration::from_micros(u64::from(n) * 100);
+                let deadline = self.conn.poll_timeout();
+                self.timeout_at(self.now, deadline);
+            }
+            Op::Close => {
+                self.close_while_open |= self.open();
+                self.conn.close(self.now);
+                self.observe();
+            }
+            Op::Eof => {
+                self.eof_while_open |= self.open();
+                self.conn.handle_eof(self.now);
+                self.observe();
+            }
+            Op::TransportError => {
+                self.transport.get_or_insert(io::ErrorKind::ConnectionReset);
+                self.conn
+                    .handle_transport_error(io::ErrorKind::ConnectionReset, self.now);
+                self.observe();
+            }
+            Op::Abort(method) => {
+                self.aborted.get_or_insert(method);
+                self.conn.abort(CloseReason::UnknownMethod { method });
+                self.observe();
+            }
+        }
+    }
+
+    fn deliver(&mut self, len: usize, via_buffer: bool) {
+        // The driving contract: read only while the connection wants to.
+        if self.wire.is_empty() || !self.conn.wants_read() {
+            return;
+        }
+        let n = if len == 0 {
+            self.wire.len()
+        } else {
+            len.min(self.wire.len())
+        };
+        let chunk: Vec<u8> = self.wire.drain(..n).collect();
+        if via_buffer {
+            self.conn.receive_buffer().extend_from_slice(&chunk);
+            self.conn.handle_received(self.now);
+        } else {
+            self.conn.handle_bytes(&chunk, self.now);
+        }
+        self.last_fed = self.now;
+        self.ref_feed(&chunk);
+        self.observe();
+    }
+
+    /// Runs the reference decoder over newly read bytes.
+    fn ref_feed(&mut self, chunk: &[u8]) {
+        if self.ref_error.is_some() {
+            return;
+        }
+        self.ref_buf.extend_from_slice(chunk);
+        loop {
+            match self.ref_dec.decode(&mut self.ref_buf) {
+                Ok(Some(frame)) => {
+                    let alive = match frame.kind {
+                        FrameKind::Message => {
+                            self.ref_events
+                                .push(Inbound::Message(frame.method, frame.body));
+                            self.cfg.liveness == Liveness::AnyFrame
+                        }
+                        FrameKind::Heartbeat => {
+                            self.ref_events.push(Inbound::Heartbeat);
+                            true
+                        }
+                        FrameKind::Unknown(_) => self.cfg.liveness == Liveness::AnyFrame,
+                    };
+                    if alive {
+                        self.last_alive_fed = self.now;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.ref_error = Some(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let full = self.tracking() && self.conn.in_flight() >= self.cfg.max_in_flight;
+            let event = self.conn.poll_event();
+            let Some(event) = event else {
+                self.observe();
+                return;
+            };
+            assert_eq!(self.closed_events, 0, "event {event:?} after Closed");
+            match event {
+                Event::Message(req) => {
+                    assert!(
+                        !full,
+                        "message delivered with max_in_flight requests in flight"
+                    );
+                    let expected = self.ref_events.get(self.delivered).cloned();
+                    assert_eq!(
+                        Some(Inbound::Message(req.method, req.body)),
+                        expected,
+                        "message out of order or not sent by the peer"
+                    );
+                    assert_eq!(req.id, RequestId(self.messages_delivered), "request ids");
+                    self.delivered += 1;
+                    self.messages_delivered += 1;
+                    if self.tracking() {
+                        self.in_flight.push_back((req.id.0, None));
+                    }
+                }
+                Event::Heartbeat => {
+                    let expected = self.ref_events.get(self.delivered);
+                    assert_eq!(
+                        Some(&Inbound::Heartbeat),
+                        expected,
+                        "heartbeat out of order"
+                    );
+                    self.delivered += 1;
+                }
+                Event::Writable => {
+                    assert!(self.writable_owed > 0, "Writable without a refused send");
+                    self.writable_owed -= 1;
+                }
+                Event::Closed(reason) => {
+                    self.closed_events += 1;
+                    self.check_close_reason(&reason);
+                }
+            }
+            self.observe();
+        }
+    }
+
+    fn check_close_reason(&self, reason: &CloseReason) {
+        let t = self
+            .transition
+            .expect("Closed delivered before the connection closed");
+        let timer = |d: Option<Duration>, since: Instant, what: &str| {
+            assert!(t.in_timeout, "{what} outside handle_timeout");
+            let d = d.unwrap_or_else(|| panic!("{what} without that timeout configured"));
+            assert!(t.at >= since + d, "{what} before its time");
+        };
+        let all_delivered = self.delivered == self.ref_events.len();
+        match reason {
+            CloseReason::Local => {
+                assert!(self.close_while_open, "Local close without close()");
+                assert!(t.flushed, "Local close before the queue was flushed");
+                assert!(t.requests_done, "Local close with requests in flight");
+            }
+            CloseReason::PeerClosed | CloseReason::PeerClosedMidFrame { .. } => {
+                assert!(self.eof_while_open, "peer close without end of stream");
+                assert!(t.flushed, "peer close before the queue was flushed");
+                assert!(t.requests_done, "peer close with requests in flight");
+                assert_eq!(self.ref_error, None, "peer close hides an invalid frame");
+                assert!(all_delivered, "peer close before every frame was delivered");
+                let buffered = match reason {
+                    CloseReason::PeerClosedMidFrame { buffered } => *buffered,
+                    _ => 0,
+                };
+                assert_eq!(buffered, self.ref_buf.len(), "bytes of the partial frame");
+            }
+            CloseReason::Protocol(e) => {
+                assert_eq!(Some(e), self.ref_error.as_ref(), "protocol error");
+                assert!(
+                    all_delivered,
+                    "frames before the invalid one were not delivered"
+                );
+                assert!(t.flushed, "protocol close before replies were flushed");
+                assert!(t.requests_done, "protocol close with requests in flight");
+                assert_eq!(self.conn.stats().invalid_frames, 1);
+                assert!(!t.in_timeout);
+            }
+            CloseReason::IdleTimeout => timer(self.cfg.idle_timeout, self.last_alive_fed, "idle"),
+            CloseReason::ReadTimeout => timer(self.cfg.read_timeout, self.last_fed, "read"),
+            CloseReason::WriteTimeout => {
+                timer(self.cfg.write_timeout, self.last_write_progress, "write");
+                assert!(!t.flushed, "write timeout with nothing queued");
+            }
+            CloseReason::SlowConsumer => assert!(self.slow_consumer, "unexpected SlowConsumer"),
+            CloseReason::UnknownMethod { method } => assert_eq!(Some(*method), self.aborted),
+            CloseReason::Transport(kind) => assert_eq!(Some(*kind), self.transport),
+        }
+    }
+
+    fn write(&mut self, len: usize, slots: usize) {
+        let mut chunks = vec![&[][..]; slots];
+        let n = self.conn.transmit_chunks(&mut chunks);
+        let bytes: Vec<u8> = chunks[..n].concat();
+        let pending = &self.expected[self.written..];
+        assert!(
+            pending.starts_with(&bytes),
+            "output differs from what was queued"
+        );
+        assert_eq!(
+            n == 0,
+            pending.is_empty(),
+            "transmit_chunks with output queued"
+        );
+        let k = if len == 0 {
+            bytes.len()
+        } else {
+            len.min(bytes.len())
+        };
+        let open = self.open();
+        self.conn.handle_written(k, self.now);
+        self.written += k;
+        if k > 0 {
+            self.last_write_progress = self.now;
+        }
+        self.out_buf.extend_from_slice(&bytes[..k]);
+        loop {
+            match self.out_dec.decode(&mut self.out_buf) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => panic!("output is not a valid frame stream for the peer: {e}"),
+            }
+        }
+        if self.want_writable && self.expected.len() - self.written <= self.cfg.send_queue_limit / 2
+        {
+            self.want_writable = false;
+            if open {
+                self.writable_owed += 1;
+            }
+        }
+        self.observe();
+    }
+
+    /// Bookkeeping for `frame` bytes accepted into the send queue.
+    fn queued(&mut self, frame: &[u8], reply: bool) {
+        if self.expected.len() == self.written {
+            self.last_write_progress = self.now;
+        }
+        self.expected.extend_from_slice(frame);
+        if reply {
+            self.largest_reply = self.largest_reply.max(frame.len());
+        } else {
+            self.largest_frame = self.largest_frame.max(frame.len());
+        }
+    }
+
+    /// The result `send`/`send_encoded` must give before encoding; updates the model.
+    fn room(&mut self) -> Result<(), SendError> {
+        if !self.open() {
+            return Err(SendError::Closed);
+        }
+        let (queued, limit) = (self.conn.pending_transmit(), self.cfg.send_queue_limit);
+        if queued < limit {
+            return Ok(());
+        }
+        match self.cfg.send_full {
+            SendFull::Reject => self.want_writable = true,
+            SendFull::Close => self.slow_consumer = true,
+        }
+        Err(SendError::QueueFull { queued, limit })
+    }
+
+    fn send(&mut self, method: u16, body: Bytes) {
+        let expected = self.room().and_then(|()| {
+            let mut frame = BytesMut::new();
+            let (m, max) = (self.cfg.marks, self.cfg.peer_max_frame_len);
+            codec::encode(m, FrameKind::Message, method, &body, max, &mut frame)?;
+            Ok(frame)
+        });
+        let result = self.conn.send(method, body, self.now);
+        assert_eq!(result, expected.as_ref().map(|_| ()).map_err(Clone::clone));
+        if let Ok(frame) = expected {
+            self.queued(&frame, false);
+        }
+        self.observe();
+    }
+
+    fn send_encoded(&mut self, frames: &[(u16, Body)]) {
+        let mut bytes = BytesMut::new();
+        let max_body = codec::max_body_len(self.cfg.peer_max_frame_len) as usize;
+        for (method, body) in frames.iter().take(3) {
+            let mut body = body.bytes();
+            body.truncate(max_body);
+            let (m, max) = (self.cfg.marks, self.cfg.peer_max_frame_len);
+            codec::encode(m, FrameKind::Message, *method, &body, max, &mut bytes)
+                .expect("fits the peer");
+        }
+        let expected = self.room();
+        let result = self.conn.send_encoded(bytes.clone().freeze(), self.now);
+        assert_eq!(result, expected);
+        if result.is_ok() {
+            self.queued(&bytes, false);
+        }
+        self.observe();
+    }
+
+    fn complete_op(&mut self, pick: u8, bogus: bool, reply: Option<Reply>) {
+        let waiting: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let id = if bogus || waiting.is_empty() {
+            // Never delivered, already released, or completed and waiting for an earlier one.
+            let done: Vec<u64> = self
+                .in_flight
+                .iter()
+                .filter(|(_, r)| r.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            match pick % 3 {
+                0 => self.messages_delivered + u64::from(pick / 3),
+                1 if self.released > 0 => self.released - 1 - u64::from(pick) % self.released,
+                2 if !done.is_empty() => done[usize::from(pick) % done.len()],
+                _ => u64::MAX - u64::from(pick),
+            }
+        } else {
+            waiting[usize::from(pick) % waiting.len()]
+        };
+        self.complete(id, reply);
+    }
+
+    fn complete(&mut self, id: u64, reply: Option<Reply>) {
+        let ignored = self.conn.is_closed();
+        let result = self.conn.complete(RequestId(id), reply.clone(), self.now);
+        if ignored {
+            assert_eq!(
+                result,
+                Ok(()),
+                "completions after close are accepted and discarded"
+            );
+            self.observe();
+            return;
+        }
+        let slot = self
+            .in_flight
+            .iter_mut()
+            .find(|(i, r)| *i == id && r.is_none());
+        let Some(slot) = slot else {
+            assert_eq!(result, Err(CompleteError::NotInFlight { id }));
+            self.observe();
+            return;
+        };
+        let max_body = codec::max_body_len(self.cfg.peer_max_frame_len);
+        match reply {
+            Some((_, body)) if body.len() as u64 > max_body => {
+                let e = EncodeError::BodyTooLarge {
+                    body_len: body.len(),
+                    max_body_len: max_body,
+                };
+                assert_eq!(result, Err(CompleteError::Encode(e)));
+                slot.1 = Some(None);
+            }
+            reply => {
+                assert_eq!(result, Ok(()));
+                slot.1 = Some(reply);
+            }
+        }
+        // Replies leave in request order: release the completed prefix.
+        while let Some((_, Some(_))) = self.in_flight.front() {
+            let Some((_, Some(reply))) = self.in_flight.pop_front() else {
+                unreachable!()
+            };
+            self.released += 1;
+            if let Some((method, body)) = reply {
+                let mut frame = BytesMut::new();
+                codec::encode(
+                    self.cfg.marks,
+                    FrameKind::Message,
+                    method,
+                    &body,
+                    u64::MAX,
+                    &mut frame,
+                )
+                .expect("no limit");
+                self.queued(&frame, true);
+            }
+        }
+        self.observe();
+    }
+
+    fn advance_to_deadline(&mut self) {
+        self.drain();
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return;
+        };
+        if deadline > self.now {
+            // An early call changes nothing observable.
+            let early = deadline - Duration::from_nanos(1);
+            let before = self.snapshot();
+            self.conn.handle_timeout(early);
+            assert_eq!(
+                self.snapshot(),
+                before,
+                "handle_timeout before the deadline acted"
+            );
+            assert_eq!(
+                self.conn.poll_event(),
+                None,
+                "early handle_timeout made an event"
+            );
+            self.now = deadline;
+        }
+        self.timeout_at(self.now, Some(deadline));
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let c = &self.conn;
+        (
+            c.poll_timeout(),
+            c.pending_transmit(),
+            c.wants_read(),
+            c.is_closed(),
+            c.in_flight(),
+            *c.stats(),
+            c.send_capacity(),
+        )
+    }
+
+    /// `handle_timeout(t)`; with `t` at or past `deadline` it must make progress.
+    fn timeout_at(&mut self, t: Instant, deadline: Option<Instant>) {
+        let heartbeats = self.conn.stats().heartbeats_sent;
+        let was_closed = self.conn.is_closed();
+        self.in_timeout = true;
+        self.conn.handle_timeout(t);
+        let sent = self.conn.stats().heartbeats_sent - heartbeats;
+        assert!(sent <= 1, "more than one heartbeat at once");
+        if sent == 1 {
+            let mut frame = BytesMut::new();
+            let m = self.cfg.marks;
+            codec::encode(m, FrameKind::Heartbeat, 0, b"", u64::MAX, &mut frame).expect("empty");
+            assert!(
+                self.cfg.heartbeat_interval.is_some(),
+                "heartbeat without an interval"
+            );
+            self.queued(&frame, false);
+        }
+        self.observe();
+        self.in_timeout = false;
+        if let Some(d) = deadline
+            && d <= t
+        {
+            let progress = self.conn.is_closed() != was_closed
+                || sent == 1
+                || self.conn.poll_timeout().is_none_or(|next| next > t);
+            assert!(progress, "handle_timeout at the deadline made no progress");
+        }
+    }
+
+    /// Checks the invariants that hold between any two calls.
+    fn observe(&mut self) {
+        let c = &self.conn;
+        if c.is_closed() && self.transition.is_none() {
+            self.transition = Some(Transition {
+                at: self.now,
+                in_timeout: self.in_timeout,
+                flushed: self.expected.len() == self.written,
+                requests_done: self.in_flight.is_empty(),
+            });
+            // Closing drops unsent output and forgets requests in flight.
+            self.expected.truncate(self.written);
+            self.in_flight.clear();
+        }
+        let pending = self.expected.len() - self.written;
+        assert_eq!(
+            c.pending_transmit(),
+            pending,
+            "queued bytes differ from the model"
+        );
+        assert_eq!(c.wants_write(), pending > 0);
+        assert_eq!(c.stats().bytes_sent, self.written as u64);
+        let limit = self.cfg.send_queue_limit;
+        assert_eq!(c.send_capacity(), limit.saturating_sub(pending));
+        if pending >= limit {
+            assert!(
+                !c.wants_read(),
+                "reading while the send queue is at its bound"
+            );
+        }
+        let bound = limit
+            + self.largest_frame.max(self.largest_reply)
+            + self.cfg.max_in_flight * self.largest_reply;
+        assert!(
+            pending <= bound,
+            "send queue holds {pending} bytes, bound {bound} (limit {limit}, largest frame {}, \
+             largest reply {}, max_in_flight {})",
+            self.largest_frame,
+            self.largest_reply,
+            self.cfg.max_in_flight
+        );
+        if self.tracking() {
+            assert_eq!(c.in_flight(), self.in_flight.len(), "requests in flight");
+            assert!(c.in_flight() <= self.cfg.max_in_flight);
+        } else {
+            assert_eq!(c.in_flight(), 0, "in flight without completion tracking");
+        }
+        if c.is_closed() {
+            assert!(!c.wants_read() && !c.wants_write());
+            assert_eq!(c.poll_timeout(), None, "timer after close");
+        }
+    }
+
+    /// Closes the connection and drives it to its `Closed` event like a runtime would,
+    /// completing every request; a connection that can make no more progress and has no
+    /// timer left, without having closed, is stuck.
+    fn finish(&mut self) {
+        for round in 0..1000 {
+            let before = (self.snapshot(), self.delivered);
+            self.drain();
+            let waiting: Vec<u64> = self
+                .in_flight
+                .iter()
+                .filter(|(_, r)| r.is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in waiting {
+                let reply = (id % 2 == 0).then(|| (7, Bytes::from_static(b"done")));
+                self.complete(id, reply);
+            }
+            while self.conn.wants_write() {
+                self.write(0, 8);
+            }
+            if self.closed_events > 0 {
+                break;
+            }
+            if round == 0 {
+                self.close_while_open |= self.open();
+                self.conn.close(self.now);
+                self.observe();
+            } else if let Some(deadline) = self.conn.poll_timeout() {
+                self.now = self.now.max(deadline);
+                self.timeout_at(self.now, Some(deadline));
+            } else {
+                assert!(
+                    before != (self.snapshot(), self.delivered),
+                    "connection stuck: closing, nothing to do, no timer, no Closed event \
+                     (in flight {}, protocol error {})",
+                    self.conn.in_flight(),
+                    self.protocol_failed()
+                );
+            }
+        }
+        assert_eq!(self.closed_events, 1, "Closed delivered exactly once");
+        assert_eq!(self.conn.poll_event(), None);
+        let send = self.conn.send(1, Bytes::new(), self.now);
+        assert_eq!(send, Err(SendError::Closed));
+        assert_eq!(self.conn.complete(RequestId(0), None, self.now), Ok(()));
+        self.observe();
+    }
+}
