@@ -38,7 +38,7 @@ pub enum Event {
     Message(Request),
     /// A heartbeat frame. The connection already counted it as a sign of life.
     Heartbeat,
-    /// The send queue drained below half its bound after a refused or blocked send.
+    /// The send queue drained to half its bound or below after a refused send.
     Writable,
     /// The connection is over; this is its last event. Drop the socket.
     Closed(CloseReason),
@@ -114,7 +114,8 @@ pub struct Connection {
     last_sent: Instant,
     /// Last time queued output started or made progress.
     last_write_progress: Instant,
-    paused: bool,
+    /// Since when reading has been paused by backpressure, if it is.
+    paused_since: Option<Instant>,
     want_writable: bool,
     next_id: u64,
     /// Delivered, unreleased requests; index 0 is `RequestId(released)`.
@@ -146,7 +147,7 @@ impl Connection {
             last_bytes_in: now,
             last_sent: now,
             last_write_progress: now,
-            paused: false,
+            paused_since: None,
             want_writable: false,
             next_id: 0,
             in_flight: VecDeque::new(),
@@ -223,13 +224,15 @@ impl Connection {
     pub fn handle_received(&mut self, now: Instant) {
         self.tick(now);
         let new = self.recv.len().saturating_sub(self.recv_seen);
+        if !self.decoding() {
+            // Input after close is not accepted (nor counted).
+            self.recv.clear();
+            self.recv_seen = 0;
+            return;
+        }
         self.stats.bytes_received += new as u64;
         if new > 0 {
             self.last_bytes_in = self.now;
-        }
-        if !self.decoding() {
-            // Input after close is not accepted.
-            self.recv.clear();
         }
         self.decode_more();
         self.settle();
@@ -318,6 +321,9 @@ impl Connection {
     pub fn send_encoded(&mut self, frames: Bytes, now: Instant) -> Result<(), SendError> {
         self.tick(now);
         self.check_send_room()?;
+        if frames.is_empty() {
+            return Ok(());
+        }
         let n = self.sendq.len();
         self.sendq.push_encoded(frames);
         self.stats.frames_sent += 1;
@@ -407,7 +413,10 @@ impl Connection {
     }
 
     /// Graceful close: stop reading, let requests in flight complete, flush the queue, then
-    /// produce [`Event::Closed`] with [`CloseReason::Local`]. Bounded by the write timeout.
+    /// produce [`Event::Closed`] with [`CloseReason::Local`]. Flushing is bounded by the write
+    /// timeout; waiting for the application's completions is not (a handler that never
+    /// completes holds the connection), so runtimes bound the whole drain with their own
+    /// shutdown deadline. The same holds for the drains after EOF and after an invalid frame.
     pub fn close(&mut self, now: Instant) {
         self.tick(now);
         if self.state == State::Open {
@@ -482,13 +491,14 @@ impl Connection {
 
     fn idle_deadline(&self) -> Option<Instant> {
         let timeout = self.config.idle_timeout?;
-        (self.state == State::Open && !self.paused).then(|| self.last_alive.checked_add(timeout))?
+        (self.state == State::Open && self.paused_since.is_none())
+            .then(|| self.last_alive.checked_add(timeout))?
     }
 
     fn read_deadline(&self) -> Option<Instant> {
         let timeout = self.config.read_timeout?;
         let partial = !self.recv.is_empty();
-        (self.state == State::Open && !self.paused && partial)
+        (self.state == State::Open && self.paused_since.is_none() && partial)
             .then(|| self.last_bytes_in.checked_add(timeout))?
     }
 
@@ -610,14 +620,23 @@ impl Connection {
         self.update_pause();
     }
 
-    /// Timers that measure the peer stop while we are not reading; they restart from the
-    /// moment reading resumes, so backpressure is never mistaken for a silent peer.
+    /// Timers that measure the peer stop while we are not reading and resume when reading
+    /// does, shifted by the length of the pause: backpressure is never mistaken for a silent
+    /// peer, and a pause does not count as a sign of life either.
     fn update_pause(&mut self) {
         let paused = self.state == State::Open && !self.wants_read();
-        if self.paused && !paused {
-            self.last_alive = self.last_alive.max(self.now);
-            self.last_bytes_in = self.last_bytes_in.max(self.now);
+        match (self.paused_since, paused) {
+            (None, true) => self.paused_since = Some(self.now),
+            (Some(since), false) => {
+                let (now, pause) = (self.now, self.now.saturating_duration_since(since));
+                // A timestamp from before the pause moves by the pause; one from during it
+                // (a buffered frame decoded meanwhile) means "just now".
+                let resume = |t: Instant| if t < since { t + pause } else { now };
+                self.last_alive = resume(self.last_alive);
+                self.last_bytes_in = resume(self.last_bytes_in);
+                self.paused_since = None;
+            }
+            _ => {}
         }
-        self.paused = paused;
     }
 }
