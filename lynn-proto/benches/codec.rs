@@ -5,8 +5,8 @@
 //! `cargo bench -p lynn-proto --bench codec`
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput};
@@ -14,12 +14,24 @@ use lynn_proto::Marks;
 use lynn_proto::codec::{Decoder, FrameKind, encode, encode_header, encode_tail};
 
 struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (other threads, such as the test harness's, do not
+    /// count). A const-initialised thread local never allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: defers to the system allocator; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -28,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -146,9 +158,9 @@ fn report_allocations() {
         let (wire, count) = stream(size);
         let mut buf = BytesMut::from(&wire[..]);
         let mut dec = Decoder::new(Marks::default(), MAX);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         let n = decode_all(&mut dec, &mut buf);
-        let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocs = allocations() - before;
         assert_eq!(n, count);
         println!(
             "allocations: body {size:>6} B: {allocs} for {n} frames = {:.6} per frame",

@@ -4,7 +4,7 @@
 //! second test running in parallel would be counted too).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,12 +13,24 @@ use lynn_proto::{Connection, ConnectionConfig, Event, Instant, Marks};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (other threads, such as the test harness's, do not
+    /// count). A const-initialised thread local never allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: defers to the system allocator; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -27,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -61,12 +73,12 @@ fn decoding_many_frames_allocates_nothing_per_frame() {
     // turns its storage into shared storage), none per frame.
     let mut wire = stream();
     let mut decoder = Decoder::new(Marks::default(), DEFAULT_MAX_FRAME_LEN);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut bodies = 0;
     while let Some(frame) = decoder.decode(&mut wire).unwrap() {
         bodies += frame.body.len();
     }
-    let decoder_allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let decoder_allocs = allocations() - before;
     eprintln!("decoder: {decoder_allocs} allocations for {FRAMES} frames");
     assert_eq!(bodies, FRAMES * 128);
     assert!(
@@ -98,12 +110,12 @@ fn decoding_many_frames_allocates_nothing_per_frame() {
     for chunk in warm.chunks(64 * 1024) {
         run(&mut conn, chunk);
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let chunks = rest.chunks(64 * 1024).count();
     for chunk in rest.chunks(64 * 1024) {
         run(&mut conn, chunk);
     }
-    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocs = allocations() - before;
     let frames = FRAMES - FRAMES / 10;
     eprintln!("connection: {allocs} allocations for {frames} frames in {chunks} reads");
     assert_eq!(delivered, FRAMES);
