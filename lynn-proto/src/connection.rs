@@ -418,19 +418,23 @@ impl Connection {
     /// completes holds the connection), so runtimes bound the whole drain with their own
     /// shutdown deadline. The same holds for the drains after EOF and after an invalid frame.
     pub fn close(&mut self, now: Instant) {
+        self.close_with(CloseReason::Local, now);
+    }
+
+    /// Graceful close for `reason`, like [`close`](Self::close): requests already delivered
+    /// are answered and flushed before [`Event::Closed`] carries `reason`. For example a
+    /// message for an unknown method under the router's close policy:
+    /// `close_with(CloseReason::UnknownMethod { method }, now)`.
+    pub fn close_with(&mut self, reason: CloseReason, now: Instant) {
         self.tick(now);
         if self.state == State::Open {
             self.recv.clear();
-            self.state = State::Draining {
-                reason: CloseReason::Local,
-                eof: false,
-            };
+            self.state = State::Draining { reason, eof: false };
         }
         self.settle();
     }
 
-    /// Immediate close with `reason` (for example [`CloseReason::UnknownMethod`] under the
-    /// router's close policy): undelivered events and unsent output are dropped.
+    /// Immediate close with `reason`: undelivered events and unsent output are dropped.
     pub fn abort(&mut self, reason: CloseReason) {
         if self.state == State::Closed {
             return;

@@ -1074,3 +1074,33 @@ fn send_encoded_shares_pre_encoded_bytes() {
     assert_eq!(bodies, [(1, 6), (9, 4096), (1, 5)]);
     assert_eq!(flush(&mut b, t), &shared[..]);
 }
+
+#[test]
+fn close_with_a_reason_answers_earlier_requests_first() {
+    // The router's close policy for an unknown method: the request before it is answered,
+    // then the connection closes with the reason.
+    let t = Instant::now();
+    let mut server = open(server_cfg(), t);
+    server.handle_bytes(&[msg(1, b"known"), msg(9, b"unknown")].concat(), t);
+    let events = drain(&mut server);
+    let ids: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(r) => Some((r.id, r.method)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [(RequestId(0), 1), (RequestId(1), 9)]);
+    server.close_with(CloseReason::UnknownMethod { method: 9 }, t);
+    server.complete(RequestId(1), None, t).unwrap();
+    assert_eq!(drain(&mut server), vec![], "request 0 still in flight");
+    server
+        .complete(RequestId(0), Some((1, Bytes::from_static(b"known"))), t)
+        .unwrap();
+    let wire = flush(&mut server, t);
+    assert_eq!(wire, msg(1, b"known"));
+    assert_eq!(
+        drain(&mut server),
+        vec![Event::Closed(CloseReason::UnknownMethod { method: 9 })]
+    );
+}
