@@ -76,6 +76,8 @@
 
 pub mod admission;
 pub mod codec;
+/// Guides rendered by rustdoc; [`docs::embedding`] drives the core from your own loop.
+pub mod docs;
 /// Fuzz targets of the core (`fuzz/`), also replayed as ordinary tests.
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
