@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::{ClientConfig, ClientError, CloseReason, Message};
+use lynn_proto::client_calls::Call;
+use lynn_proto::client_status::ClientStatus;
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics};
 
 use crate::client_driver::{self, Cmd, Input};
 use crate::handle::lock;
@@ -16,29 +18,10 @@ use crate::handle::lock;
 /// What the driver thread publishes for handles to read.
 #[derive(Debug, Default)]
 pub(crate) struct Status {
-    pub(crate) connected: AtomicBool,
+    /// Connected or not, counters, and why the client ended.
+    pub(crate) core: ClientStatus,
     /// The driver needs a wake-up when `recv` makes room in the incoming queue.
     pub(crate) incoming_blocked: AtomicBool,
-    /// Why the client stopped for good, once it has.
-    pub(crate) final_error: Mutex<Option<FinalState>>,
-}
-
-/// How a client ended.
-#[derive(Clone, Debug)]
-pub(crate) enum FinalState {
-    Closed(Option<CloseReason>),
-    GaveUp(u32),
-}
-
-impl FinalState {
-    pub(crate) fn to_error(&self) -> ClientError {
-        match self {
-            FinalState::Closed(r) => ClientError::Closed(r.clone()),
-            FinalState::GaveUp(attempts) => ClientError::GaveUp {
-                attempts: *attempts,
-            },
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -98,27 +81,54 @@ impl Client {
         })
     }
 
-    /// Sends one message. While disconnected it is kept in the offline queue, or refused
-    /// with [`ClientError::Disconnected`] when there is none or it is full.
+    /// Sends one message. Blocks while the send queue is full (the server reads slowly).
+    /// While disconnected it is kept in the offline queue (if `config.offline_queue`
+    /// allows) or refused with [`ClientError::Disconnected`].
     pub fn send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
         let (ack, done) = sync_channel(1);
-        self.command(Cmd::Send {
+        let call = Call::Send {
             method,
             body: body.into(),
+            wait: true,
             ack,
-        })?;
+        };
+        self.command(Cmd::Call(call))?;
+        done.recv().unwrap_or_else(|_| Err(self.final_error()))
+    }
+
+    /// Like [`send`](Self::send), but never blocks for room: when the send queue (or the
+    /// queue of calls to the driver thread) is full it fails at once with
+    /// [`ClientError::QueueFull`]. It only waits for the driver's answer.
+    pub fn try_send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
+        let (ack, done) = sync_channel(1);
+        let call = Call::Send {
+            method,
+            body: body.into(),
+            wait: false,
+            ack,
+        };
+        self.inner
+            .tx
+            .try_send(Input::Cmd(Cmd::Call(call)))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => ClientError::QueueFull,
+                TrySendError::Disconnected(_) => self.final_error(),
+            })?;
         done.recv().unwrap_or_else(|_| Err(self.final_error()))
     }
 
     /// Sends a request and waits for its reply (the next message with the same method; a
-    /// lynn server answers in order) for at most `request_timeout`.
+    /// lynn server answers in order). Blocks while the send queue is full; while
+    /// disconnected it waits in the offline queue like [`send`](Self::send). Fails with
+    /// [`ClientError::Timeout`] `request_timeout` after it was sent.
     pub fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
-        let (reply, done) = sync_channel(1);
-        self.command(Cmd::Request {
+        let (waiter, done) = sync_channel(1);
+        let call = Call::Request {
             method,
             body: body.into(),
-            reply,
-        })?;
+            waiter,
+        };
+        self.command(Cmd::Call(call))?;
         done.recv().unwrap_or_else(|_| Err(self.final_error()))
     }
 
@@ -139,7 +149,12 @@ impl Client {
 
     /// Whether the client is connected now.
     pub fn is_connected(&self) -> bool {
-        self.inner.status.connected.load(Ordering::Acquire)
+        self.inner.status.core.is_connected()
+    }
+
+    /// Counters of this client's connections (same names as a server's).
+    pub fn metrics(&self) -> &Metrics {
+        self.inner.status.core.metrics()
     }
 
     /// Closes gracefully: flushes what is queued, closes, never reconnects. Returns when the
@@ -173,8 +188,6 @@ impl Client {
     }
 
     fn final_error(&self) -> ClientError {
-        lock(&self.inner.status.final_error)
-            .as_ref()
-            .map_or(ClientError::Closed(None), FinalState::to_error)
+        self.inner.status.core.error()
     }
 }

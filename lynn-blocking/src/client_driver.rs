@@ -3,7 +3,6 @@
 //! and the reader thread's bytes, with the earliest deadline of the connection's timers, the
 //! request timeouts and the reconnect back-off as its timeout.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{
@@ -12,33 +11,28 @@ use std::sync::mpsc::{
 use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
+use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
+use lynn_proto::client_status::ClientEnd;
 use lynn_proto::reconnect::{Reconnect, Step};
 use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Event, Instant, Message, PendingRequests,
-    ReplyMatch, SendError, codec,
+    ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
 };
 
-use crate::client::{FinalState, Status};
-use crate::dial::{dial, distinct_seed};
+use crate::client::Status;
+use crate::dial::{dial, entropy};
 use crate::io::{ReadEvent, WRITE_SLICE, spawn_reader, write_once};
 use crate::stream::Stream;
 
+/// Answers one send.
+pub(crate) type Ack = SyncSender<Result<(), ClientError>>;
 /// A caller waiting for the reply to its request.
-type Waiter = SyncSender<Result<Bytes, ClientError>>;
+pub(crate) type Waiter = SyncSender<Result<Bytes, ClientError>>;
 
 /// A user's command.
 #[derive(Debug)]
 pub(crate) enum Cmd {
-    Send {
-        method: u16,
-        body: Bytes,
-        ack: SyncSender<Result<(), ClientError>>,
-    },
-    Request {
-        method: u16,
-        body: Bytes,
-        reply: Waiter,
-    },
+    /// A send or a request, decided by the core's `ClientCalls`.
+    Call(Call<Ack, Waiter>),
     Close {
         ack: SyncSender<()>,
     },
@@ -56,6 +50,18 @@ pub(crate) enum Input {
     Read(u64, ReadEvent),
 }
 
+/// Passes one answer on to its caller (who may have stopped waiting).
+fn answer(a: Answer<Ack, Waiter>) {
+    match a {
+        Answer::Sent(ack, r) => {
+            let _ = ack.send(r);
+        }
+        Answer::Replied(w, r) => {
+            let _ = w.send(r);
+        }
+    }
+}
+
 /// Starts the driver on an established `stream`.
 pub(crate) fn spawn(
     config: ClientConfig,
@@ -66,11 +72,12 @@ pub(crate) fn spawn(
     status: &Arc<Status>,
 ) -> Result<JoinHandle<()>, ClientError> {
     let reconnect = match config.reconnect.clone() {
-        Some(mut rc) => {
-            rc.seed ^= distinct_seed();
-            let mut rc = Reconnect::new(rc).map_err(|e| lynn_proto::ConfigError {
-                field: "reconnect",
-                problem: e.to_string(),
+        Some(rc) => {
+            let mut rc = Reconnect::new(rc.with_distinct_seed(entropy())).map_err(|e| {
+                lynn_proto::ConfigError {
+                    field: "reconnect",
+                    problem: e.to_string(),
+                }
             })?;
             let now = Instant::now();
             let _ = rc.poll(now);
@@ -80,7 +87,7 @@ pub(crate) fn spawn(
         None => None,
     };
     let mut driver = Driver {
-        pending: PendingRequests::new(config.max_pending_requests, config.request_timeout),
+        calls: ClientCalls::new(&config),
         config,
         tx,
         rx,
@@ -88,7 +95,6 @@ pub(crate) fn spawn(
         status: Arc::clone(status),
         live: None,
         reconnect,
-        offline: VecDeque::new(),
         held: None,
         closers: Vec::new(),
         closing: false,
@@ -110,6 +116,7 @@ struct Live {
     spare: Option<Vec<u8>>,
     reader: Option<JoinHandle<()>>,
     reader_done: bool,
+    report: StatsReport,
 }
 
 struct Driver {
@@ -120,8 +127,7 @@ struct Driver {
     status: Arc<Status>,
     live: Option<Live>,
     reconnect: Option<Reconnect>,
-    pending: PendingRequests<Waiter>,
-    offline: VecDeque<(u16, Bytes)>,
+    calls: ClientCalls<Ack, Waiter>,
     /// A push that did not fit in the incoming queue; events wait behind it.
     held: Option<Message>,
     closers: Vec<SyncSender<()>>,
@@ -133,7 +139,7 @@ struct Driver {
 /// Whether the driver loop goes on.
 enum Flow {
     Go,
-    Finish(FinalState),
+    Finish(ClientEnd),
     Stop,
 }
 
@@ -149,12 +155,10 @@ impl Driver {
         if let Some(live) = self.live.take() {
             self.teardown(live);
         }
-        let state = end.unwrap_or(FinalState::Closed(self.last_reason.clone()));
-        *crate::handle::lock(&self.status.final_error) = Some(state.clone());
-        self.status.connected.store(false, Ordering::Release);
-        for w in self.pending.drain() {
-            let _ = w.send(Err(state.to_error()));
-        }
+        let end = end.unwrap_or(ClientEnd::Closed(self.last_reason.clone()));
+        self.status.core.end(end);
+        let status = Arc::clone(&self.status);
+        self.calls.finish(|| status.core.error(), &mut answer);
         for c in self.closers.drain(..) {
             let _ = c.send(());
         }
@@ -174,10 +178,8 @@ impl Driver {
                 Err(flow) => return flow,
             }
         };
-        while let Some(w) = self.pending.poll_expired(now) {
-            let _ = w.send(Err(ClientError::Timeout));
-        }
-        deadline = min(deadline, self.pending.poll_timeout());
+        self.calls.handle_timeout(now, &mut answer);
+        deadline = min(deadline, self.calls.poll_timeout());
         let busy = self.live.as_ref().is_some_and(|l| l.conn.wants_write());
         let input = if busy {
             match self.rx.try_recv() {
@@ -218,10 +220,14 @@ impl Driver {
     /// the close reason once the connection is over.
     fn drive(&mut self) -> Option<CloseReason> {
         loop {
-            if let Some(reason) = self.drain_events() {
+            let reason = self.drain_events();
+            let metrics = self.status.core.metrics();
+            let live = self.live.as_mut()?;
+            live.report.report(&live.conn, metrics);
+            if let Some(reason) = reason {
+                metrics.connection_closed(&reason);
                 return Some(reason);
             }
-            let live = self.live.as_mut()?;
             if live.conn.wants_write() {
                 match write_once(&mut live.conn, &mut live.stream) {
                     Ok(0) => {}
@@ -249,22 +255,16 @@ impl Driver {
     /// Drains events while the incoming queue has room.
     fn drain_events(&mut self) -> Option<CloseReason> {
         while self.deliver_held() {
-            let event = self.live.as_mut()?.conn.poll_event()?;
-            match event {
-                Event::Message(m) => match self.pending.match_reply(m.method) {
-                    ReplyMatch::Waiter(w) => {
-                        let _ = w.send(Ok(m.body));
-                    }
-                    ReplyMatch::Late => {}
-                    ReplyMatch::Unmatched => {
-                        self.held = Some(Message {
-                            method: m.method,
-                            body: m.body,
-                        });
-                    }
-                },
-                Event::Heartbeat | Event::Writable => {}
-                Event::Closed(reason) => return Some(reason),
+            let live = self.live.as_mut()?;
+            let event = live.conn.poll_event()?;
+            let now = Instant::now();
+            match self
+                .calls
+                .handle_event(&mut live.conn, event, now, &mut answer)
+            {
+                Delivery::Push(msg) => self.held = Some(msg),
+                Delivery::Closed(reason) => return Some(reason),
+                Delivery::Nothing => {}
             }
         }
         None
@@ -293,7 +293,7 @@ impl Driver {
 
     /// Not connected: dials when the policy says so. `Ok(deadline)` to wait, `Err` to end.
     fn redial(&mut self, now: Instant) -> Result<Option<Instant>, Flow> {
-        let last = FinalState::Closed(self.last_reason.clone());
+        let last = ClientEnd::Closed(self.last_reason.clone());
         let Some(rc) = self.reconnect.as_mut().filter(|_| !self.closing) else {
             return Err(Flow::Finish(last));
         };
@@ -317,7 +317,7 @@ impl Driver {
                 Ok(Some(Instant::now()))
             }
             Step::Wait(at) => Ok(Some(at)),
-            Step::GaveUp { attempts } => Err(Flow::Finish(FinalState::GaveUp(attempts))),
+            Step::GaveUp { attempts } => Err(Flow::Finish(ClientEnd::GaveUp(attempts))),
             Step::Stopped => Err(Flow::Finish(last)),
             Step::Connecting | Step::Connected => Ok(Some(now)),
         }
@@ -339,11 +339,8 @@ impl Driver {
             self.tx.clone(),
             move |e| Input::Read(generation, e),
         )?;
-        while let Some((method, body)) = self.offline.pop_front() {
-            if let Err(e) = conn.send(method, body, now) {
-                log::warn!("offline message dropped: {e}");
-            }
-        }
+        self.calls.connected(&mut conn, now);
+        self.status.core.metrics().connection_opened();
         self.live = Some(Live {
             conn,
             stream,
@@ -351,8 +348,9 @@ impl Driver {
             spare: Some(vec![0; self.config.connection.read_chunk]),
             reader: Some(reader),
             reader_done: false,
+            report: StatsReport::default(),
         });
-        self.status.connected.store(true, Ordering::Release);
+        self.status.core.set_connected(true);
         Ok(())
     }
 
@@ -362,13 +360,11 @@ impl Driver {
         if let Some(live) = self.live.take() {
             self.teardown(live);
         }
-        self.status.connected.store(false, Ordering::Release);
-        for w in self.pending.drain() {
-            let _ = w.send(Err(ClientError::Disconnected));
-        }
+        self.status.core.set_connected(false);
+        self.calls.disconnected(&mut answer);
         self.last_reason = Some(reason);
         if self.closing {
-            return Flow::Finish(FinalState::Closed(self.last_reason.clone()));
+            return Flow::Finish(ClientEnd::Closed(self.last_reason.clone()));
         }
         if let Some(rc) = &mut self.reconnect {
             rc.handle_disconnected(Instant::now());
@@ -406,19 +402,9 @@ impl Driver {
 
     fn command(&mut self, cmd: Cmd, now: Instant) -> Flow {
         match cmd {
-            Cmd::Send { method, body, ack } => {
-                let _ = ack.send(self.send(method, body, now));
-            }
-            Cmd::Request {
-                method,
-                body,
-                reply,
-            } => {
-                if let Err(e) = self.request(method, body, now) {
-                    let _ = reply.send(Err(e));
-                } else if let Err(w) = self.pending.push(method, reply, now) {
-                    let _ = w.send(Err(ClientError::TooManyPending));
-                }
+            Cmd::Call(call) => {
+                let conn = self.live.as_mut().map(|l| &mut l.conn);
+                self.calls.call(conn, call, now, &mut answer);
             }
             Cmd::Close { ack } => {
                 self.closers.push(ack);
@@ -428,51 +414,13 @@ impl Driver {
                 }
                 match &mut self.live {
                     Some(live) => live.conn.close(now),
-                    None => return Flow::Finish(FinalState::Closed(self.last_reason.clone())),
+                    None => return Flow::Finish(ClientEnd::Closed(self.last_reason.clone())),
                 }
             }
             Cmd::Wake => {}
             Cmd::Stop => return Flow::Stop,
         }
         Flow::Go
-    }
-
-    fn send(&mut self, method: u16, body: Bytes, now: Instant) -> Result<(), ClientError> {
-        if let Some(live) = &mut self.live {
-            return live.conn.send(method, body, now).map_err(send_error);
-        }
-        let max = codec::max_body_len(self.config.connection.peer_max_frame_len);
-        if body.len() as u64 > max {
-            return Err(ClientError::Encode(lynn_proto::EncodeError::BodyTooLarge {
-                body_len: body.len(),
-                max_body_len: max,
-            }));
-        }
-        if self.offline.len() < self.config.offline_queue {
-            self.offline.push_back((method, body));
-            Ok(())
-        } else {
-            Err(ClientError::Disconnected)
-        }
-    }
-
-    /// Sends a request's frame after checking that its waiter will fit.
-    fn request(&mut self, method: u16, body: Bytes, now: Instant) -> Result<(), ClientError> {
-        if self.pending.len() >= self.config.max_pending_requests {
-            return Err(ClientError::TooManyPending);
-        }
-        match &mut self.live {
-            Some(live) => live.conn.send(method, body, now).map_err(send_error),
-            None => Err(ClientError::Disconnected),
-        }
-    }
-}
-
-fn send_error(e: SendError) -> ClientError {
-    match e {
-        SendError::Encode(e) => ClientError::Encode(e),
-        SendError::QueueFull { .. } => ClientError::QueueFull,
-        _ => ClientError::Disconnected,
     }
 }
 

@@ -8,16 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, atomic::AtomicUsize};
 
-use bytes::Bytes;
-use lynn_proto::router::Resolved;
+use lynn_proto::dispatch::{self, HandlerOutcome};
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, ConnectionStats, Event, Instant, Outbound, PeerAddr,
-    Reply, Request, RequestId, SendError,
+    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, Reply, Request, RequestId,
+    SendError, StatsReport,
 };
 
-use crate::context::Context;
+use crate::context::{Context, Scope};
 use crate::events::{Responder, ServerEvent};
-use crate::handle::ServerHandle;
 use crate::io::{ReadEvent, write_once};
 use crate::server::{Route, Shared};
 use crate::stream::Stream;
@@ -29,23 +27,14 @@ pub(crate) enum Input {
     Read(ReadEvent),
     /// From other threads (sends, broadcasts, close).
     Out(Outbound),
-    /// A handler finished request `id`, maybe with a reply to the sender.
-    Done(RequestId, Option<(u16, Bytes)>),
-}
-
-/// Routes a reply's fanout part; returns the part for the sender.
-pub(crate) fn deliver(server: &ServerHandle, reply: Reply) -> Option<(u16, Bytes)> {
-    let (to_sender, fanout) = reply.into_parts();
-    for f in fanout {
-        server.fanout(f.target, f.method, f.body);
-    }
-    to_sender
+    /// A handler (or an event-stream responder) finished request `id`.
+    Done(RequestId, HandlerOutcome),
 }
 
 /// The state one connection thread owns.
 pub(crate) struct ConnTask<S> {
     pub(crate) id: ConnectionId,
-    pub(crate) peer: PeerAddr,
+    pub(crate) scope: Arc<Scope<S>>,
     pub(crate) conn: Connection,
     pub(crate) stream: Stream,
     pub(crate) rx: Receiver<Input>,
@@ -61,7 +50,7 @@ pub(crate) struct ConnTask<S> {
     /// (its send queue was full); still counted in `queued`, so bounded by `outbound_queue`.
     pub(crate) outq: VecDeque<Outbound>,
     pub(crate) stalled: bool,
-    pub(crate) seen: ConnectionStats,
+    pub(crate) report: StatsReport,
     pub(crate) shared: Arc<Shared<S>>,
 }
 
@@ -129,11 +118,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
             }
             Input::Out(Outbound::Close) => self.conn.close(now),
             Input::Out(out) => self.outq.push_back(out),
-            Input::Done(id, reply) => {
-                if let Err(e) = self.conn.complete(id, reply, now) {
-                    log::warn!("{}: reply dropped: {e}", self.id);
-                }
-            }
+            Input::Done(id, outcome) => self.finish(id, outcome, now),
         }
     }
 
@@ -198,69 +183,58 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
     }
 
     fn flush_metrics(&mut self) {
-        let stats = *self.conn.stats();
-        if stats != self.seen {
-            self.shared
-                .handle
-                .metrics()
-                .add(&stats.delta_since(&self.seen));
-            self.seen = stats;
+        self.report.report(&self.conn, self.shared.handle.metrics());
+    }
+
+    /// Completes request `id` (the reply leaves in request order) and routes its fanout.
+    fn finish(&mut self, id: RequestId, outcome: HandlerOutcome, now: Instant) {
+        let metrics = self.shared.handle.metrics();
+        let done = dispatch::finish(&mut self.conn, id, outcome, metrics, now);
+        if let Some(problem) = done.problem {
+            log::warn!(
+                "{}: request completed without its reply: {problem}",
+                self.id
+            );
+        }
+        for f in done.fanout {
+            self.shared.handle.fanout(f.target, f.method, f.body);
         }
     }
 
     fn context(&self, req: Request) -> Context<S> {
-        Context {
-            id: self.id,
-            peer: self.peer.clone(),
-            method: req.method,
-            body: req.body,
-            state: Arc::clone(&self.shared.state),
-            server: self.shared.handle.clone(),
-        }
+        Context::new(Arc::clone(&self.scope), req.method, req.body)
     }
 
     fn dispatch(&mut self, req: Request) {
         let now = Instant::now();
-        let metrics = Arc::clone(self.shared.handle.metrics());
-        match self.shared.router.resolve(req.method) {
-            Resolved::Route(Route::Fn(f)) | Resolved::Fallback(Route::Fn(f)) => {
-                let f = Arc::clone(f);
-                let (id, tx) = (req.id, self.tx.clone());
+        let shared = Arc::clone(&self.shared);
+        let metrics = shared.handle.metrics();
+        let Some((route, req)) =
+            dispatch::dispatch(&shared.router, &mut self.conn, req, metrics, now)
+        else {
+            return;
+        };
+        let id = req.id;
+        match (route, &shared.events) {
+            (Route::Fn(f), _) => {
+                let (f, tx) = (Arc::clone(f), self.tx.clone());
                 let ctx = self.context(req);
-                metrics.in_flight_add(1);
                 let job = Box::new(move || {
-                    let server = ctx.server.clone();
-                    let reply = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
-                        Ok(Ok(reply)) => deliver(&server, reply),
-                        Ok(Err(e)) => {
-                            log::warn!("{e}");
-                            metrics.handler_error();
-                            None
-                        }
-                        Err(_) => {
-                            log::warn!("handler panicked; request completed without reply");
-                            metrics.handler_panic();
-                            None
-                        }
+                    let outcome = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+                        Ok(result) => HandlerOutcome::from(result),
+                        Err(_) => HandlerOutcome::Panicked,
                     };
-                    metrics.in_flight_add(-1);
                     // Capacity is reserved for every in-flight request: never blocks.
-                    let _ = tx.send(Input::Done(id, reply));
+                    let _ = tx.send(Input::Done(id, outcome));
                 });
                 if self.shared.pool.submit(job).is_err() {
-                    let _ = self.conn.complete(id, None, now);
+                    self.finish(id, HandlerOutcome::Replied(Reply::none()), now);
                 }
             }
-            Resolved::Route(Route::Events) | Resolved::Fallback(Route::Events) => {
-                let Some(events) = &self.shared.events else {
-                    let _ = self.conn.complete(req.id, None, now);
-                    return;
-                };
-                metrics.in_flight_add(1);
+            (Route::Events, Some(events)) => {
                 let responder = Responder {
                     tx: self.tx.clone(),
-                    id: req.id,
-                    server: self.shared.handle.clone(),
+                    id,
                     done: false,
                 };
                 let ctx = self.context(req);
@@ -268,15 +242,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                 // stream is gone, dropping the event completes the request.
                 let _ = events.send(ServerEvent::Message { ctx, responder });
             }
-            Resolved::Ignore => {
-                metrics.unknown_method();
-                let _ = self.conn.complete(req.id, None, now);
-            }
-            Resolved::Close => {
-                metrics.unknown_method();
-                self.conn
-                    .abort(CloseReason::UnknownMethod { method: req.method });
-            }
+            (Route::Events, None) => self.finish(id, HandlerOutcome::Replied(Reply::none()), now),
         }
     }
 }

@@ -4,66 +4,42 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
-use lynn_proto::{CloseReason, ConnectionId, Metrics, PeerAddr, Reply, RequestId};
+use lynn_proto::dispatch::HandlerOutcome;
+use lynn_proto::{Reply, RequestId};
 
-use crate::conn::{Input, deliver};
+use crate::conn::Input;
 use crate::context::Context;
 
-/// Something that happened on the server, from [`ServerEvents`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerEvent<S = ()> {
-    /// A connection was admitted.
-    Connected {
-        /// Its id.
-        id: ConnectionId,
-        /// Its peer.
-        peer: PeerAddr,
-    },
-    /// A message for a method with no route (and no fallback).
-    Message {
-        /// The request.
-        ctx: Context<S>,
-        /// Completes it; dropping it completes it with no reply.
-        responder: Responder,
-    },
-    /// A connection ended.
-    Closed {
-        /// Its id.
-        id: ConnectionId,
-        /// Why.
-        reason: CloseReason,
-    },
-}
+/// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
+/// `Message { ctx, responder }` (a message for a method without a route; answer it with
+/// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
+/// See [`lynn_proto::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
 
 /// Completes one request from the event stream. Replies still leave in request order.
 #[derive(Debug)]
 pub struct Responder {
     pub(crate) tx: SyncSender<Input>,
     pub(crate) id: RequestId,
-    pub(crate) server: crate::ServerHandle,
     pub(crate) done: bool,
 }
 
 impl Responder {
-    /// Sends `reply`: the sender's part in request order, the fanout part at once.
+    /// Completes the request with `reply`: the sender's part in request order, the fanout
+    /// part to its recipients.
     pub fn reply(mut self, reply: Reply) {
         self.done = true;
-        let to_sender = deliver(&self.server, reply);
-        let _ = self.tx.send(Input::Done(self.id, to_sender));
-        self.metrics().in_flight_add(-1);
-    }
-
-    fn metrics(&self) -> &Metrics {
-        self.server.metrics()
+        let _ = self
+            .tx
+            .send(Input::Done(self.id, HandlerOutcome::Replied(reply)));
     }
 }
 
 impl Drop for Responder {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.tx.send(Input::Done(self.id, None));
-            self.metrics().in_flight_add(-1);
+            let outcome = HandlerOutcome::Replied(Reply::none());
+            let _ = self.tx.send(Input::Done(self.id, outcome));
         }
     }
 }
@@ -80,6 +56,11 @@ impl<S> ServerEvents<S> {
     /// The next event; `None` once the server has stopped.
     pub fn recv(&self) -> Option<ServerEvent<S>> {
         self.rx.recv().ok()
+    }
+
+    /// The next event if one is ready now.
+    pub fn try_recv(&self) -> Option<ServerEvent<S>> {
+        self.rx.try_recv().ok()
     }
 
     /// The next event, waiting at most `timeout`.

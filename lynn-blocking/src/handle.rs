@@ -8,11 +8,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::admission::Admission;
-use lynn_proto::codec::{self, FrameKind, Marks};
 use lynn_proto::groups::GroupError;
+use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
 use lynn_proto::{
-    ConnectionId, Instant, Metrics, Outbound, PeerAddr, Registry, SendToError, Target,
+    ConnectionId, Instant, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target,
 };
 
 use crate::conn::Input;
@@ -28,35 +27,41 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Entry {
     pub(crate) tx: SyncSender<Input>,
     /// Outbound messages queued for the connection thread and not yet taken by its
-    /// `Connection`; bounded by `outbound_queue`.
+    /// `Connection`; bounded by `limit` (`outbound_queue`).
     pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) limit: usize,
     pub(crate) close_sent: AtomicBool,
     pub(crate) peer: PeerAddr,
     /// A clone of the socket, shut down to force the connection closed.
     pub(crate) kill: Stream,
 }
 
-impl Entry {
+impl Mailbox for Entry {
     /// Queues `out` unless `limit` messages already wait.
-    fn try_out(&self, out: Outbound, limit: usize) -> bool {
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= limit {
+    fn offer(&self, out: Outbound) -> Result<(), Refused> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.limit {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            return false;
+            return Err(Refused::Full);
         }
-        match self.tx.try_send(Input::Out(out)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(1, Ordering::AcqRel);
-                false
+        self.tx.try_send(Input::Out(out)).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            match e {
+                TrySendError::Full(_) => Refused::Full,
+                TrySendError::Disconnected(_) => Refused::Closed,
             }
-        }
+        })
+    }
+
+    fn peer(&self) -> &PeerAddr {
+        &self.peer
     }
 
     /// Asks the connection to close gracefully (once; a slot is reserved for it).
-    pub(crate) fn request_close(&self) {
+    fn close(&self) -> bool {
         if !self.close_sent.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.try_send(Input::Out(Outbound::Close));
+            return self.tx.try_send(Input::Out(Outbound::Close)).is_ok();
         }
+        true
     }
 }
 
@@ -70,16 +75,12 @@ pub(crate) enum WakeAddr {
 
 #[derive(Debug)]
 pub(crate) struct HandleInner {
-    pub(crate) registry: Mutex<Registry<Entry>>,
-    pub(crate) admission: Mutex<Admission>,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) board: Arc<Switchboard<Entry>>,
+    pub(crate) admission: SharedAdmission,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) wake: Option<WakeAddr>,
     pub(crate) live: Mutex<usize>,
     pub(crate) live_cv: Condvar,
-    pub(crate) marks: Marks,
-    pub(crate) peer_max_frame_len: u64,
-    pub(crate) outbound_queue: usize,
 }
 
 /// A cheap, cloneable handle on a server: send to connections, broadcast, manage groups,
@@ -98,24 +99,7 @@ impl ServerHandle {
         method: u16,
         body: impl Into<Bytes>,
     ) -> Result<(), SendToError> {
-        let body = body.into();
-        codec::encode_header(
-            self.inner.marks,
-            FrameKind::Message,
-            method,
-            body.len(),
-            self.inner.peer_max_frame_len,
-        )?;
-        let reg = lock(&self.inner.registry);
-        let entry = reg.get(id).ok_or(SendToError::UnknownConnection(id))?;
-        if entry.try_out(
-            Outbound::Message { method, body },
-            self.inner.outbound_queue,
-        ) {
-            Ok(())
-        } else {
-            Err(SendToError::QueueFull(id))
-        }
+        self.inner.board.send(id, method, body.into())
     }
 
     /// Sends to every open connection; returns how many queued it.
@@ -132,71 +116,39 @@ impl ServerHandle {
     /// bytes to each recipient without blocking (a full recipient is skipped and counted
     /// in `lynn_send_queue_full_total`). Returns how many queued it.
     pub fn fanout(&self, target: Target, method: u16, body: impl Into<Bytes>) -> usize {
-        let body = body.into();
-        let frame = match codec::encode_to_bytes(
-            self.inner.marks,
-            FrameKind::Message,
-            method,
-            &body,
-            self.inner.peer_max_frame_len,
-        ) {
-            Ok(f) => f,
-            Err(e) => {
+        self.inner
+            .board
+            .fanout(&target, method, &body.into())
+            .unwrap_or_else(|e| {
                 log::warn!("fanout of method {method} refused: {e}");
-                return 0;
-            }
-        };
-        let limit = self.inner.outbound_queue;
-        let (mut queued, mut skipped) = (0, 0u64);
-        lock(&self.inner.registry).for_each_recipient(&target, |_, entry| {
-            if entry.try_out(Outbound::Encoded(frame.clone()), limit) {
-                queued += 1;
-            } else {
-                skipped += 1;
-            }
-        });
-        if skipped > 0 {
-            self.inner.metrics.add(&lynn_proto::ConnectionStats {
-                send_refused: skipped,
-                ..Default::default()
-            });
-        }
-        queued
+                0
+            })
     }
 
     /// Adds connection `id` to `group`; `Ok(false)` if already a member or not connected.
     pub fn join(&self, group: &str, id: ConnectionId) -> Result<bool, GroupError> {
-        lock(&self.inner.registry).join(group, id)
+        self.inner.board.join(group, id)
     }
 
     /// Removes `id` from `group`; returns whether it was a member.
     pub fn leave(&self, group: &str, id: ConnectionId) -> bool {
-        lock(&self.inner.registry).leave(group, id)
+        self.inner.board.leave(group, id)
     }
 
     /// Open connections and their peers.
     pub fn connections(&self) -> Vec<(ConnectionId, PeerAddr)> {
-        let reg = lock(&self.inner.registry);
-        reg.ids()
-            .filter_map(|id| reg.get(id).map(|e| (id, e.peer.clone())))
-            .collect()
+        self.inner.board.connections()
     }
 
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
-        lock(&self.inner.registry).len()
+        self.inner.board.len()
     }
 
     /// Closes connection `id` gracefully (in-flight requests are answered, output is
     /// flushed). Returns whether it was open.
     pub fn close(&self, id: ConnectionId) -> bool {
-        match lock(&self.inner.registry).get(id) {
-            Some(entry) => {
-                entry.request_close();
-                true
-            }
-            None => false,
-        }
+        self.inner.board.close(id)
     }
 
     /// Starts a graceful shutdown: the server stops accepting, every connection finishes
@@ -226,21 +178,16 @@ impl ServerHandle {
 
     /// The server's counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.metrics
+        self.inner.board.metrics()
     }
 
     /// Sends `Close` to every connection, waits up to `timeout` for all of them to end,
     /// then forces the rest closed and waits briefly for their threads.
     pub(crate) fn drain(&self, timeout: Duration) {
-        {
-            let reg = lock(&self.inner.registry);
-            reg.for_each_recipient(&Target::All, |_, e| e.request_close());
-        }
+        self.inner.board.close_all();
         if !self.wait_idle(Instant::now() + timeout) {
             log::warn!("shutdown timeout: forcing remaining connections closed");
-            let reg = lock(&self.inner.registry);
-            reg.for_each_recipient(&Target::All, |_, e| e.kill.shutdown());
-            drop(reg);
+            self.inner.board.for_each(|_, e| e.kill.shutdown());
             self.wait_idle(Instant::now() + Duration::from_secs(2));
         }
     }

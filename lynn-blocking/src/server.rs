@@ -10,9 +10,12 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use lynn_proto::admission::{Admission, Permit};
-use lynn_proto::router::{RouteError, Router};
-use lynn_proto::{ConfigError, IntoReply, Metrics, PeerAddr, Registry, ServerConfig, ServerError};
+use lynn_proto::route_table::RouteTable;
+use lynn_proto::router::Router;
+use lynn_proto::switchboard::Switchboard;
+use lynn_proto::{
+    Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError, SharedAdmission,
+};
 
 use crate::context::{BoxHandler, Context, boxed};
 use crate::events::{ServerEvent, ServerEvents};
@@ -43,46 +46,31 @@ pub(crate) struct Shared<S> {
 pub struct ServerBuilder<S = ()> {
     config: ServerConfig,
     state: Arc<S>,
-    routes: Vec<(u16, BoxHandler<S>)>,
-    fallback: Option<BoxHandler<S>>,
+    table: RouteTable<Route<S>>,
     events: Option<SyncSender<ServerEvent<S>>>,
-    misuse: Option<ConfigError>,
 }
 
 impl<S> fmt::Debug for ServerBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("addr", &self.config.addr)
-            .field(
-                "routes",
-                &self.routes.iter().map(|r| r.0).collect::<Vec<_>>(),
-            )
-            .field("fallback", &self.fallback.is_some())
+            .field("routes", &self.table.len())
             .field("event_stream", &self.events.is_some())
             .finish()
     }
 }
 
 impl ServerBuilder<()> {
-    /// Sets the shared state handlers see through [`Context::state`]. Call it before any
-    /// `route`/`fallback`/`event_stream` (those are typed by the state); otherwise `bind`
-    /// fails with [`ServerError::Config`].
+    /// Shared state every handler sees through [`Context::state`]. Only on a builder
+    /// without state, and only before `route`, `fallback` and `event_stream` (they are
+    /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
+    /// `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
-        let misuse = self.misuse.or_else(|| {
-            (!self.routes.is_empty() || self.fallback.is_some() || self.events.is_some()).then(
-                || ConfigError {
-                    field: "state",
-                    problem: "must be set before routes, fallback and event_stream".into(),
-                },
-            )
-        });
         ServerBuilder {
             config: self.config,
             state: Arc::new(state),
-            routes: Vec::new(),
-            fallback: None,
+            table: self.table.with_state(),
             events: None,
-            misuse,
         }
     }
 }
@@ -95,32 +83,45 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         F: Fn(Context<S>) -> R + Send + Sync + 'static,
         R: IntoReply,
     {
-        self.routes.push((method, boxed(handler)));
+        self.table.route(method, Route::Fn(boxed(handler)));
         self
     }
 
-    /// The handler for methods without a route.
+    /// The handler for methods without a route. An event stream, if set (before or
+    /// after), replaces it.
     pub fn fallback<F, R>(mut self, handler: F) -> Self
     where
         F: Fn(Context<S>) -> R + Send + Sync + 'static,
         R: IntoReply,
     {
-        self.fallback = Some(boxed(handler));
+        self.table.fallback(Route::Fn(boxed(handler)));
         self
     }
 
-    /// Delivers messages for methods without a route (when there is no fallback), and
-    /// connection opens and closes, on a channel of `capacity` events. When it is full the
-    /// connection concerned waits; nothing is dropped.
+    /// Event-stream mode: connections, closes, and every message for a method without a
+    /// route arrive on the returned [`ServerEvents`] (bounded by `capacity`, at least 1).
+    /// Replaces any fallback, given before or after. When it is full the connection
+    /// concerned waits; nothing is dropped.
     pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
         let (tx, rx) = sync_channel(capacity.max(1));
+        self.table.event_stream(Route::Events);
         self.events = Some(tx);
         (self, ServerEvents { rx })
     }
 
-    /// Binds TCP at `config.addr`.
+    /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
+    /// endpoint if configured.
     pub fn bind(self) -> Result<Server<S>, ServerError> {
-        let listener = TcpListener::bind(&self.config.addr)?;
+        let addr = match Endpoint::parse(&self.config.addr) {
+            Endpoint::Tcp(addr) => addr,
+            #[cfg(unix)]
+            Endpoint::Unix(path) => return self.bind_unix(path),
+            #[cfg(not(unix))]
+            Endpoint::Unix(_) => {
+                return Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into());
+            }
+        };
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let wake = match addr {
             a if a.ip().is_unspecified() && a.is_ipv4() => {
@@ -144,31 +145,9 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     }
 
     fn finish(self, listener: Listener, wake: WakeAddr) -> Result<Server<S>, ServerError> {
-        if let Some(e) = self.misuse {
-            return Err(e.into());
-        }
         let config = self.config;
-        config.validate()?;
-        if config.connection.max_in_flight == 0 {
-            return Err(ConfigError {
-                field: "connection.max_in_flight",
-                problem: "the server needs completion tracking (at least 1)".into(),
-            }
-            .into());
-        }
-        let mut router = Router::builder().unknown_method(config.unknown_method);
-        for (method, h) in self.routes {
-            router = router.route(method, Route::Fn(h));
-        }
-        match (self.fallback, &self.events) {
-            (Some(h), _) => router = router.fallback(Route::Fn(h)),
-            (None, Some(_)) => router = router.fallback(Route::Events),
-            (None, None) => {}
-        }
-        let router = router
-            .build()
-            .map_err(|e: RouteError| ServerError::Route(e))?;
-        let admission = Admission::new(config.admission.clone())?;
+        let router = self.table.build(&config)?;
+        let admission = SharedAdmission::new(config.admission.clone())?;
         let metrics_listener = match &config.metrics_addr {
             Some(a) => Some(TcpListener::bind(a)?),
             None => None,
@@ -180,16 +159,12 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         )?;
         let handle = ServerHandle {
             inner: Arc::new(HandleInner {
-                registry: Mutex::new(Registry::new(config.groups)),
-                admission: Mutex::new(admission),
-                metrics: Arc::new(Metrics::default()),
+                board: Arc::new(Switchboard::new(&config, Arc::new(Metrics::default()))),
+                admission,
                 shutting_down: AtomicBool::new(false),
                 wake: Some(wake),
                 live: Mutex::new(0),
                 live_cv: Condvar::new(),
-                marks: config.connection.marks,
-                peer_max_frame_len: config.connection.peer_max_frame_len,
-                outbound_queue: config.outbound_queue,
             }),
         };
         Ok(Server {
@@ -246,10 +221,8 @@ impl Server<()> {
         ServerBuilder {
             config,
             state: Arc::new(()),
-            routes: Vec::new(),
-            fallback: None,
+            table: RouteTable::new(),
             events: None,
-            misuse: None,
         }
     }
 }
@@ -263,6 +236,11 @@ impl<S: Send + Sync + 'static> Server<S> {
             #[cfg(unix)]
             Listener::Unix(_, p) => PeerAddr::Unix(Some(p.display().to_string())),
         }
+    }
+
+    /// The TCP address the server listens on (`None` for a Unix socket listener).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.local_addr().tcp_addr()
     }
 
     /// The metrics endpoint's address, when `metrics_addr` is set.
@@ -331,38 +309,20 @@ impl<S: Send + Sync + 'static> Server<S> {
     }
 }
 
-/// Releases an admission permit when dropped, on every exit path of a connection.
-pub(crate) struct PermitGuard {
-    handle: ServerHandle,
-    permit: Option<Permit>,
-}
-
-impl Drop for PermitGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.permit.take() {
-            lock(&self.handle.inner.admission).release(p);
-        }
-    }
-}
-
 /// Admits or rejects one accepted socket; spawns its threads.
 fn admit<S: Send + Sync + 'static>(shared: &Arc<Shared<S>>, stream: Stream) {
     let handle = &shared.handle;
     let peer = stream.peer();
     let now = lynn_proto::Instant::now();
-    let permit = match lock(&handle.inner.admission).try_admit(peer.admission_ip(), now) {
-        Ok(p) => p,
+    let seat: Seat = match handle.inner.admission.try_admit(peer.admission_ip(), now) {
+        Ok(seat) => seat,
         Err(rejection) => {
             log::debug!("rejected {peer}: {rejection}");
             handle.metrics().connection_rejected(&rejection);
             return;
         }
     };
-    let guard = PermitGuard {
-        handle: handle.clone(),
-        permit: Some(permit),
-    };
-    if let Err(e) = crate::spawn::connection(shared, stream, peer.clone(), guard) {
+    if let Err(e) = crate::spawn::connection(shared, stream, peer.clone(), seat) {
         log::warn!("could not start connection from {peer}: {e}");
     }
 }

@@ -7,42 +7,42 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 
-use lynn_proto::{CloseReason, Connection, ConnectionId, ConnectionStats, Instant, PeerAddr};
+use lynn_proto::switchboard::Registration;
+use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr, Seat, StatsReport};
 
 use crate::conn::{ConnTask, Input};
+use crate::context::Scope;
 use crate::events::ServerEvent;
-use crate::handle::{Entry, ServerHandle, lock};
+use crate::handle::{Entry, ServerHandle};
 use crate::io::{WRITE_SLICE, spawn_reader};
-use crate::server::{PermitGuard, Shared, live_add};
+use crate::server::{Shared, live_add};
 use crate::stream::Stream;
 
 /// Undoes a connection's registration on every exit path (normal close, error, panic):
-/// removes it from the table, counts the close, reports it on the event stream, releases
-/// its admission permit and wakes a waiting shutdown.
+/// the core's [`Registration`] removes it from the table, counts the close and releases its
+/// admission seat; then the close is reported on the event stream and a waiting shutdown
+/// is woken.
 struct Cleanup<S> {
     id: ConnectionId,
     shared: Arc<Shared<S>>,
+    registration: Option<Registration<Entry>>,
     reason: Option<CloseReason>,
-    _permit: PermitGuard,
 }
 
 impl<S> Drop for Cleanup<S> {
     fn drop(&mut self) {
-        let handle = &self.shared.handle;
-        lock(&handle.inner.registry).remove(self.id);
-        let reason = self
-            .reason
-            .take()
-            .unwrap_or(CloseReason::Transport(std::io::ErrorKind::Other));
+        let reason = self.reason.take().unwrap_or(CloseReason::Local);
         log::debug!("{} closed: {reason}", self.id);
-        handle.metrics().connection_closed(&reason);
+        if let Some(mut registration) = self.registration.take() {
+            registration.set_reason(reason.clone());
+        }
         if let Some(events) = &self.shared.events {
             let _ = events.send(ServerEvent::Closed {
                 id: self.id,
                 reason,
             });
         }
-        live_add(handle, -1);
+        live_add(&self.shared.handle, -1);
     }
 }
 
@@ -51,12 +51,10 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
     stream: Stream,
     peer: PeerAddr,
-    permit: PermitGuard,
+    seat: Seat,
 ) -> std::io::Result<()> {
     let config = &shared.config;
-    if let Err(e) = stream.apply(&config.socket) {
-        log::debug!("socket options for {peer}: {e}");
-    }
+    stream.apply(&config.socket);
     stream.set_write_timeout(Some(WRITE_SLICE))?;
     let conn = Connection::new(config.connection.clone(), Instant::now())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -67,31 +65,37 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
     let kill = stream.try_clone()?;
     let reader_stream = stream.try_clone()?;
     let handle: &ServerHandle = &shared.handle;
-    let id = lock(&handle.inner.registry).insert(Entry {
+    let entry = Entry {
         tx: tx.clone(),
         queued: Arc::clone(&queued),
+        limit: config.outbound_queue,
         close_sent: AtomicBool::new(false),
         peer: peer.clone(),
         kill,
-    });
-    handle.metrics().connection_opened();
+    };
+    let registration = handle.inner.board.register(entry, seat);
+    let id = registration.id();
     live_add(handle, 1);
     let cleanup = Cleanup {
         id,
         shared: Arc::clone(shared),
+        registration: Some(registration),
         reason: None,
-        _permit: permit,
     };
     if handle.is_shutting_down() {
         // The shutdown's close sweep may have run before we registered.
-        if let Some(e) = lock(&handle.inner.registry).get(id) {
-            e.request_close();
-        }
+        handle.close(id);
     }
     let (tokens, token_rx) = sync_channel::<Vec<u8>>(1);
-    let task = ConnTask {
+    let scope = Arc::new(Scope {
         id,
         peer: peer.clone(),
+        state: Arc::clone(&shared.state),
+        server: handle.clone(),
+    });
+    let task = ConnTask {
+        id,
+        scope,
         conn,
         stream,
         rx,
@@ -102,7 +106,7 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
         queued,
         outq: VecDeque::new(),
         stalled: false,
-        seen: ConnectionStats::default(),
+        report: StatsReport::default(),
         shared: Arc::clone(shared),
     };
     // The cleanup moves into the thread; if spawning fails it is dropped with the closure
@@ -121,7 +125,7 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
             if let Some(events) = &task.shared.events {
                 let _ = events.send(ServerEvent::Connected {
                     id,
-                    peer: task.peer.clone(),
+                    peer: task.scope.peer.clone(),
                 });
             }
             let kill = task.stream.try_clone();

@@ -181,10 +181,18 @@ impl Connection {
         !self.sendq.is_empty()
     }
 
-    /// Whether events wait in the queue. A message may still be withheld by the in-flight
-    /// limit; [`poll_event`](Self::poll_event) is the authority.
+    /// Whether [`poll_event`](Self::poll_event) would return an event now.
     pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
+        !self.events.is_empty() && !self.front_withheld()
+    }
+
+    /// Whether the next event is a message held back by the in-flight limit or by a full
+    /// send queue (each delivered request may add a reply to it).
+    fn front_withheld(&self) -> bool {
+        matches!(self.events.front(), Some(Event::Message(_)))
+            && self.config.max_in_flight > 0
+            && (self.in_flight.len() >= self.config.max_in_flight
+                || self.sendq.len() >= self.config.send_queue_limit)
     }
 
     /// Whether the `Closed` event has been produced (it may still wait in `poll_event`).
@@ -272,13 +280,9 @@ impl Connection {
     /// (written output releases it).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(Event::Message(_)) = self.events.front()
-            && self.config.max_in_flight > 0
-            && (self.in_flight.len() >= self.config.max_in_flight
-                || self.sendq.len() >= self.config.send_queue_limit)
-        {
-            // Withheld: too many in flight, or the peer is not reading our replies (each
-            // delivered request may add one; found by the connection fuzz target).
+        if self.front_withheld() {
+            // Too many in flight, or the peer is not reading our replies (found by the
+            // connection fuzz target).
             return None;
         }
         let event = self.events.pop_front()?;

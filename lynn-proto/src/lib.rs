@@ -10,6 +10,16 @@
 //!
 //! The wire format is lynn_tcp's v1, byte for byte; see [`codec`].
 //!
+//! The rest is what every runtime needs and would otherwise write three times, all free of
+//! IO: [`ServerConfig`] / [`ClientConfig`] (every option, one set of names and defaults),
+//! [`dispatch`] (a message event through the router to a handler and back to
+//! [`Connection::complete`]), [`switchboard`] (the connection table, groups and fanout
+//! encoded once), [`route_table`] (building a router with its rules), [`client_calls`] and
+//! [`client_status`] (a client's requests, replies, offline queue and timeouts),
+//! [`SharedAdmission`] (admission whose [`Seat`]s release on drop), [`Metrics`] (lynn_tcp's
+//! metric names in the Prometheus text format) and [`SocketOptions::settings`].
+//! [`docs::embedding`] is the guide for driving the core from a loop of your own.
+//!
 //! ## The drive loop
 //!
 //! A runtime owns a socket and a [`Connection`] and loops: feed input, drain events, write
@@ -75,7 +85,10 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod client_calls;
+pub mod client_status;
 pub mod codec;
+pub mod dispatch;
 /// Guides rendered by rustdoc; [`docs::embedding`] drives the core from your own loop.
 pub mod docs;
 /// Fuzz targets of the core (`fuzz/`), also replayed as ordinary tests.
@@ -83,7 +96,9 @@ pub mod docs;
 pub mod fuzzing;
 pub mod groups;
 pub mod reconnect;
+pub mod route_table;
 pub mod router;
+pub mod switchboard;
 
 mod config;
 mod connection;
@@ -93,11 +108,15 @@ mod metrics;
 mod pending;
 mod registry;
 mod reply;
+mod request_context;
 mod runtime;
 mod seat;
 mod sendq;
+mod server_event;
 mod settings;
+mod socket_setting;
 mod stats;
+mod stats_report;
 
 pub use codec::{Frame, FrameKind, Marks};
 pub use config::{ConnectionConfig, Liveness, SendFull};
@@ -110,15 +129,19 @@ pub use metrics::Metrics;
 pub use pending::{PendingRequests, ReplyMatch};
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
+pub use request_context::{Context, RequestScope};
 pub use runtime::{
     ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
     ServerError,
 };
 pub use seat::{Seat, SharedAdmission};
+pub use server_event::ServerEvent;
 pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
 };
+pub use socket_setting::SocketSetting;
 pub use stats::ConnectionStats;
+pub use stats_report::StatsReport;
 
 /// The clock type of the whole crate. Time only ever enters as an argument of this type;
 /// nothing in lynn-proto reads a clock.

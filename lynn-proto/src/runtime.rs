@@ -23,6 +23,14 @@ pub enum PeerAddr {
 }
 
 impl PeerAddr {
+    /// The TCP address, for a TCP peer.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        match self {
+            PeerAddr::Tcp(a) => Some(*a),
+            PeerAddr::Unix(_) => None,
+        }
+    }
+
     /// The address admission limits apply to. All Unix-socket peers share one entry (`::`):
     /// they are local processes, not network addresses.
     pub fn admission_ip(&self) -> IpAddr {

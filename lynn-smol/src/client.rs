@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use async_executor::Task;
 use bytes::Bytes;
-use lynn_proto::codec::max_body_len;
+use lynn_proto::client_calls::Call;
+use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, ConfigError, EncodeError, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Message, Metrics};
 
-use crate::client_task::{ClientShared, ClientTask};
+use crate::client_task::ClientTask;
 use crate::command::Command;
 use crate::dial::dial;
 
-/// Calls that may wait for the task at once before callers wait for room.
+/// Calls waiting for the task before `send`/`request` wait for room (and `try_send`
+/// fails with [`ClientError::QueueFull`]).
 const COMMAND_QUEUE: usize = 256;
 
 /// A lynn client. Cheap to clone; every clone talks through the same connection. Dropping
@@ -29,8 +31,7 @@ pub struct Client {
 struct Inner {
     cmds: async_channel::Sender<Command>,
     incoming: async_channel::Receiver<Message>,
-    shared: Arc<ClientShared>,
-    max_body: u64,
+    status: Arc<ClientStatus>,
     _task: Task<()>,
 }
 
@@ -38,10 +39,7 @@ impl Client {
     /// Connects to `addr` (`host:port`, or `unix:/path` for a Unix socket) with the default
     /// [`ClientConfig`]. One attempt, bounded by the connect timeout.
     pub async fn connect(addr: impl Into<String>) -> Result<Client, ClientError> {
-        let config = ClientConfig {
-            addr: addr.into(),
-            ..ClientConfig::default()
-        };
+        let config = ClientConfig::builder().addr(addr).build()?;
         Client::connect_with(config).await
     }
 
@@ -58,55 +56,81 @@ impl Client {
         let stream = dial(&config).await?;
         let (cmd_tx, cmd_rx) = async_channel::bounded(COMMAND_QUEUE);
         let (in_tx, in_rx) = async_channel::bounded(config.incoming_queue);
-        let shared = Arc::new(ClientShared::default());
-        shared.set_connected(true);
-        let max_body = max_body_len(config.connection.peer_max_frame_len);
+        let status = Arc::new(ClientStatus::default());
+        status.set_connected(true);
         let task = ClientTask {
             config,
             cmds: Box::pin(cmd_rx),
             incoming: in_tx,
-            shared: Arc::clone(&shared),
+            status: Arc::clone(&status),
         };
         let task = crate::spawn::spawn(task.run(stream)).map_err(ClientError::Connect)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 cmds: cmd_tx,
                 incoming: in_rx,
-                shared,
-                max_body,
+                status,
                 _task: task,
             }),
         })
     }
 
-    /// Sends one message. Waits while the send queue is full (the server is slow);
-    /// while disconnected, queues it in the offline queue or fails with
-    /// [`ClientError::Disconnected`].
+    /// Sends one message. Waits while the send queue is full (the server reads slowly).
+    /// While disconnected it is kept in the offline queue (if `config.offline_queue`
+    /// allows) or refused with [`ClientError::Disconnected`].
     pub async fn send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
-        let body = self.checked(body.into())?;
         let (ack, rx) = async_channel::bounded(1);
-        self.call(Command::Send { method, body, ack }).await?;
+        let call = Call::Send {
+            method,
+            body: body.into(),
+            wait: true,
+            ack,
+        };
+        self.call(Command::Call(call)).await?;
         rx.recv()
             .await
-            .unwrap_or_else(|_| Err(self.inner.shared.ended()))
+            .unwrap_or_else(|_| Err(self.inner.status.error()))
     }
 
-    /// Sends one message and waits for the reply: the next message from the server with
-    /// the same method (lynn servers answer in request order). Fails with
-    /// [`ClientError::Timeout`] after `request_timeout`, [`ClientError::Disconnected`] if the
-    /// connection is lost first.
-    pub async fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
-        let body = self.checked(body.into())?;
-        let (reply, rx) = async_channel::bounded(1);
-        self.call(Command::Request {
+    /// Like [`send`](Self::send), but never waits for room: when the send queue (or the
+    /// queue of calls to the background task) is full it fails at once with
+    /// [`ClientError::QueueFull`]. It only waits for the task's answer.
+    pub async fn try_send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
+        let (ack, rx) = async_channel::bounded(1);
+        let call = Call::Send {
             method,
-            body,
-            reply,
-        })
-        .await?;
+            body: body.into(),
+            wait: false,
+            ack,
+        };
+        self.inner
+            .cmds
+            .try_send(Command::Call(call))
+            .map_err(|e| match e {
+                async_channel::TrySendError::Full(_) => ClientError::QueueFull,
+                async_channel::TrySendError::Closed(_) => self.inner.status.error(),
+            })?;
         rx.recv()
             .await
-            .unwrap_or_else(|_| Err(self.inner.shared.ended()))
+            .unwrap_or_else(|_| Err(self.inner.status.error()))
+    }
+
+    /// Sends a request and waits for its reply: the next message from the server with the
+    /// same method (lynn servers answer in request order). Waits while the send queue is
+    /// full; while disconnected it waits in the offline queue like [`send`](Self::send).
+    /// Fails with [`ClientError::Timeout`] `request_timeout` after it was sent,
+    /// [`ClientError::Disconnected`] if the connection is lost first.
+    pub async fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
+        let (waiter, rx) = async_channel::bounded(1);
+        let call = Call::Request {
+            method,
+            body: body.into(),
+            waiter,
+        };
+        self.call(Command::Call(call)).await?;
+        rx.recv()
+            .await
+            .unwrap_or_else(|_| Err(self.inner.status.error()))
     }
 
     /// The next message that is not a reply (a push from the server). `None` once the
@@ -117,7 +141,7 @@ impl Client {
 
     /// Whether the connection is up now.
     pub fn is_connected(&self) -> bool {
-        self.inner.shared.is_connected()
+        self.inner.status.is_connected()
     }
 
     /// Closes gracefully: what was sent is flushed, then the connection closes and does not
@@ -129,19 +153,9 @@ impl Client {
         }
     }
 
-    /// Counters of this client's connections (same names as the server's).
+    /// Counters of this client's connections (same names as a server's).
     pub fn metrics(&self) -> &Metrics {
-        &self.inner.shared.metrics
-    }
-
-    fn checked(&self, body: Bytes) -> Result<Bytes, ClientError> {
-        if body.len() as u64 > self.inner.max_body {
-            return Err(ClientError::Encode(EncodeError::BodyTooLarge {
-                body_len: body.len(),
-                max_body_len: self.inner.max_body,
-            }));
-        }
-        Ok(body)
+        self.inner.status.metrics()
     }
 
     async fn call(&self, cmd: Command) -> Result<(), ClientError> {
@@ -149,7 +163,7 @@ impl Client {
             .cmds
             .send(cmd)
             .await
-            .map_err(|_| self.inner.shared.ended())
+            .map_err(|_| self.inner.status.error())
     }
 }
 

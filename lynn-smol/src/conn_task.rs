@@ -7,41 +7,38 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_lite::{Stream as _, future};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use lynn_proto::router::Resolved;
+use lynn_proto::dispatch::{self, HandlerOutcome};
+use lynn_proto::switchboard::Registration;
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Reply, Request,
-    SendError,
+    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Request, RequestId,
+    Seat, SendError,
 };
 
-use crate::context::Context;
+use crate::context::{Context, Scope};
 use crate::events::ServerEvent;
 use crate::handle::Peer;
-use crate::handler::{self, Outcome, Running};
+use crate::handler::{self, Running};
 use crate::pump::{IoWake, Pump};
-use crate::seat::Seat;
 use crate::server::Shared;
 use crate::stream::Stream;
-
-/// Handlers of one connection when the core does not track completion (`max_in_flight` 0):
-/// past this many, events are left in the core, which then stops reading.
-const UNTRACKED_HANDLER_CAP: usize = 1024;
 
 type Rx<T> = Pin<Box<async_channel::Receiver<T>>>;
 
 /// What woke the connection task.
 enum Wake {
     Io(IoWake),
-    Handler(lynn_proto::RequestId, Outcome),
+    Handler(RequestId, HandlerOutcome),
     Outbound(Outbound),
     Close,
 }
 
-/// Runs one connection until it closes, then gives its seat back.
+/// Runs one connection until it closes; its registration (table entry, admission seat)
+/// is given back on every exit path.
 pub(crate) async fn run<S: Send + Sync + 'static>(
     shared: Arc<Shared<S>>,
     stream: Stream,
     peer: PeerAddr,
-    mut seat: Seat,
+    seat: Seat,
     _done: async_channel::Sender<()>,
 ) {
     let conn = match Connection::new(shared.config.connection.clone(), Instant::now()) {
@@ -53,25 +50,32 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
     };
     let (tx, outbound) = async_channel::bounded(shared.config.outbound_queue);
     let (close, close_rx) = async_channel::bounded(1);
-    let peer = Arc::new(peer);
-    let id = seat.register(Peer {
+    let entry = Peer {
         tx,
         close,
-        addr: Arc::clone(&peer),
-    });
+        addr: peer.clone(),
+    };
+    let mut registration: Registration<Peer> = shared.handle.inner.board.register(entry, seat);
+    let id = registration.id();
     tracing::debug!(%id, %peer, "connected");
     if let Some(events) = &shared.events {
         let connected = ServerEvent::Connected {
             id,
-            peer: (*peer).clone(),
+            peer: peer.clone(),
         };
         let _ = events.send(connected).await;
     }
+    let scope = Arc::new(Scope {
+        id,
+        peer,
+        state: Arc::clone(&shared.state),
+        server: shared.handle.clone(),
+    });
     let mut driver = Driver {
         shutdown: Some(Box::pin(shared.handle.shutdown_signal())),
         shared: &shared,
         id,
-        peer,
+        scope,
         conn,
         pump: Pump::new(stream),
         handlers: FuturesUnordered::new(),
@@ -90,7 +94,8 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
     drop(handlers);
     tracing::debug!(%id, %reason, "closed");
     // Bookkeeping first, so whoever sees the socket close also sees the server updated.
-    seat.leave(&reason);
+    registration.set_reason(reason.clone());
+    drop(registration);
     pump.stream().shutdown_write();
     drop(pump);
     if let Some(events) = &shared.events {
@@ -101,7 +106,7 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
 struct Driver<'a, S> {
     shared: &'a Shared<S>,
     id: ConnectionId,
-    peer: Arc<PeerAddr>,
+    scope: Arc<Scope<S>>,
     conn: Connection,
     pump: Pump,
     handlers: FuturesUnordered<Running>,
@@ -137,10 +142,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
     /// reason once the connection is over.
     fn settle(&mut self) -> Option<CloseReason> {
         loop {
-            while !self.handlers_full() {
-                let Some(event) = self.conn.poll_event() else {
-                    break;
-                };
+            while let Some(event) = self.conn.poll_event() {
                 if let Some(reason) = self.on_event(event) {
                     self.pump.report(&self.conn, self.shared.handle.metrics());
                     return Some(reason);
@@ -148,22 +150,12 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             }
             self.pump.flush(&mut self.conn);
             self.pump.report(&self.conn, self.shared.handle.metrics());
-            if self.handlers_full() {
-                return None;
-            }
-            match self.conn.poll_event() {
-                Some(event) => {
-                    if let Some(reason) = self.on_event(event) {
-                        return Some(reason);
-                    }
-                }
-                None => return None,
+            // Written bytes may have produced events (a graceful close completing).
+            let event = self.conn.poll_event()?;
+            if let Some(reason) = self.on_event(event) {
+                return Some(reason);
             }
         }
-    }
-
-    fn handlers_full(&self) -> bool {
-        self.conn.config().max_in_flight == 0 && self.handlers.len() >= UNTRACKED_HANDLER_CAP
     }
 
     fn on_event(&mut self, event: Event) -> Option<CloseReason> {
@@ -182,72 +174,25 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
 
     fn dispatch(&mut self, req: Request) {
         let shared = self.shared;
-        match shared.router.resolve(req.method) {
-            Resolved::Route(h) | Resolved::Fallback(h) => {
-                let ctx = Context {
-                    id: self.id,
-                    peer: Arc::clone(&self.peer),
-                    method: req.method,
-                    body: req.body,
-                    state: Arc::clone(&shared.state),
-                    server: shared.handle.clone(),
-                };
-                self.handlers
-                    .push(handler::start(h, ctx, req.id, shared.limit.clone()));
-                shared.handle.metrics().in_flight_add(1);
-            }
-            Resolved::Ignore => {
-                shared.handle.metrics().unknown_method();
-                self.complete(req.id, None, Instant::now());
-            }
-            Resolved::Close => {
-                shared.handle.metrics().unknown_method();
-                self.conn
-                    .abort(CloseReason::UnknownMethod { method: req.method });
-            }
-        }
-    }
-
-    fn finish(&mut self, id: lynn_proto::RequestId, outcome: Outcome, now: Instant) {
-        let metrics = self.shared.handle.metrics();
-        metrics.in_flight_add(-1);
-        let reply = match outcome {
-            Outcome::Done(reply) => reply,
-            Outcome::Failed(e) => {
-                tracing::warn!(conn = %self.id, error = %e, "handler failed");
-                metrics.handler_error();
-                Reply::none()
-            }
-            Outcome::Panicked => {
-                tracing::warn!(conn = %self.id, "handler panicked");
-                metrics.handler_panic();
-                Reply::none()
-            }
-        };
-        let (to_sender, fanout) = reply.into_parts();
-        self.complete(id, to_sender, now);
-        for f in fanout {
-            self.shared.handle.fanout(f.target, f.method, f.body);
-        }
-    }
-
-    fn complete(
-        &mut self,
-        id: lynn_proto::RequestId,
-        reply: Option<(u16, bytes::Bytes)>,
-        now: Instant,
-    ) {
-        if self.conn.config().max_in_flight == 0 {
-            // Completion tracking is off: a reply is an ordinary send.
-            if let Some((method, body)) = reply
-                && let Err(e) = self.conn.send(method, body, now)
-            {
-                tracing::debug!(conn = %self.id, error = %e, "reply not sent");
-            }
+        let metrics = shared.handle.metrics();
+        let Some((h, req)) =
+            dispatch::dispatch(&shared.router, &mut self.conn, req, metrics, Instant::now())
+        else {
             return;
+        };
+        let ctx = Context::new(Arc::clone(&self.scope), req.method, req.body);
+        self.handlers
+            .push(handler::start(h, ctx, req.id, shared.limit.clone()));
+    }
+
+    fn finish(&mut self, id: RequestId, outcome: HandlerOutcome, now: Instant) {
+        let metrics = self.shared.handle.metrics();
+        let done = dispatch::finish(&mut self.conn, id, outcome, metrics, now);
+        if let Some(problem) = done.problem {
+            tracing::warn!(conn = %self.id, %problem, "request completed without its reply");
         }
-        if let Err(e) = self.conn.complete(id, reply, now) {
-            tracing::warn!(conn = %self.id, error = %e, "reply not sent");
+        for f in done.fanout {
+            self.shared.handle.fanout(f.target, f.method, f.body);
         }
     }
 
@@ -290,7 +235,6 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 return Poll::Ready(Wake::Close);
             }
         }
-        let read = !self.handlers_full();
-        self.pump.poll_io(&mut self.conn, read, cx).map(Wake::Io)
+        self.pump.poll_io(&mut self.conn, true, cx).map(Wake::Io)
     }
 }

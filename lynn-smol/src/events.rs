@@ -1,61 +1,20 @@
 //! The event-stream alternative to handlers: [`ServerEvents`] yields connections, messages
 //! (with a [`Responder`]) and closes, through a bounded channel that pushes back.
 
-use std::fmt;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_lite::Stream;
-use lynn_proto::{CloseReason, ConnectionId, PeerAddr, Reply};
+use lynn_proto::Reply;
 
 use crate::context::Context;
 use crate::handler::{Handler, HandlerFuture};
 
-/// Something that happened on the server, from [`ServerEvents`].
-pub enum ServerEvent<S = ()> {
-    /// A connection was admitted.
-    Connected {
-        /// Its id.
-        id: ConnectionId,
-        /// Its peer.
-        peer: PeerAddr,
-    },
-    /// A message for a method with no route (and no fallback). Answer it through the
-    /// responder; replies still leave in request order.
-    Message {
-        /// The request.
-        ctx: Context<S>,
-        /// Completes the request.
-        responder: Responder,
-    },
-    /// A connection ended.
-    Closed {
-        /// Its id.
-        id: ConnectionId,
-        /// Why.
-        reason: CloseReason,
-    },
-}
-
-impl<S> fmt::Debug for ServerEvent<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerEvent::Connected { id, peer } => f
-                .debug_struct("Connected")
-                .field("id", id)
-                .field("peer", peer)
-                .finish(),
-            ServerEvent::Message { ctx, .. } => {
-                f.debug_struct("Message").field("ctx", ctx).finish()
-            }
-            ServerEvent::Closed { id, reason } => f
-                .debug_struct("Closed")
-                .field("id", id)
-                .field("reason", reason)
-                .finish(),
-        }
-    }
-}
+/// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
+/// `Message { ctx, responder }` (a message for a method without a route; answer it with
+/// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
+/// See [`lynn_proto::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
 
 /// Completes one [`ServerEvent::Message`]. Dropping it completes the request with no reply.
 #[derive(Debug)]
@@ -87,6 +46,11 @@ impl<S> ServerEvents<S> {
     /// The next event; `None` once the server is gone.
     pub async fn recv(&self) -> Option<ServerEvent<S>> {
         self.rx.recv().await.ok()
+    }
+
+    /// The next event if one is ready now.
+    pub fn try_recv(&self) -> Option<ServerEvent<S>> {
+        self.rx.try_recv().ok()
     }
 }
 

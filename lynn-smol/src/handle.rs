@@ -5,18 +5,16 @@
 //! connection's task). A broadcast is encoded once and the bytes are shared.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use lynn_proto::admission::{Admission, Permit, Rejection};
-use lynn_proto::codec::{self, FrameKind};
 use lynn_proto::groups::GroupError;
+use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
 use lynn_proto::{
-    ConnectionId, ConnectionStats, EncodeError, Instant, Marks, Metrics, Outbound, PeerAddr,
-    Registry, SendToError, Target,
+    ConnectionId, Metrics, Outbound, PeerAddr, SendToError, ServerConfig, SharedAdmission, Target,
 };
 
-/// What the registry keeps per connection.
+/// What the connection table keeps per connection.
 #[derive(Debug)]
 pub(crate) struct Peer {
     /// The connection's bounded outbound channel.
@@ -24,15 +22,30 @@ pub(crate) struct Peer {
     /// Closed to ask the connection to close gracefully (never full, never blocks).
     pub(crate) close: async_channel::Sender<()>,
     /// Where it comes from.
-    pub(crate) addr: Arc<PeerAddr>,
+    pub(crate) addr: PeerAddr,
+}
+
+impl Mailbox for Peer {
+    fn offer(&self, out: Outbound) -> Result<(), Refused> {
+        self.tx.try_send(out).map_err(|e| match e {
+            async_channel::TrySendError::Full(_) => Refused::Full,
+            async_channel::TrySendError::Closed(_) => Refused::Closed,
+        })
+    }
+
+    fn peer(&self) -> &PeerAddr {
+        &self.addr
+    }
+
+    fn close(&self) -> bool {
+        self.close.close();
+        !self.tx.is_closed()
+    }
 }
 
 pub(crate) struct HandleInner {
-    registry: Mutex<Registry<Peer>>,
-    admission: Mutex<Admission>,
-    metrics: Arc<Metrics>,
-    marks: Marks,
-    peer_max_frame_len: u64,
+    pub(crate) board: Arc<Switchboard<Peer>>,
+    pub(crate) admission: SharedAdmission,
     shutdown_tx: async_channel::Sender<()>,
     shutdown_rx: async_channel::Receiver<()>,
 }
@@ -41,31 +54,16 @@ pub(crate) struct HandleInner {
 /// manage groups, list and close connections, shut the server down, read its metrics.
 #[derive(Clone)]
 pub struct ServerHandle {
-    inner: Arc<HandleInner>,
-}
-
-/// Locks a mutex, carrying on after a panic elsewhere (the tables stay consistent: every
-/// critical section is a single table call).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) inner: Arc<HandleInner>,
 }
 
 impl ServerHandle {
-    pub(crate) fn new(
-        registry: Registry<Peer>,
-        admission: Admission,
-        metrics: Arc<Metrics>,
-        marks: Marks,
-        peer_max_frame_len: u64,
-    ) -> Self {
+    pub(crate) fn new(config: &ServerConfig, admission: SharedAdmission) -> Self {
         let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
         ServerHandle {
             inner: Arc::new(HandleInner {
-                registry: Mutex::new(registry),
-                admission: Mutex::new(admission),
-                metrics,
-                marks,
-                peer_max_frame_len,
+                board: Arc::new(Switchboard::new(config, Arc::new(Metrics::default()))),
+                admission,
                 shutdown_tx,
                 shutdown_rx,
             }),
@@ -80,16 +78,7 @@ impl ServerHandle {
         method: u16,
         body: impl Into<Bytes>,
     ) -> Result<(), SendToError> {
-        let body = body.into();
-        self.check_size(body.len())?;
-        let registry = lock(&self.inner.registry);
-        let peer = registry.get(id).ok_or(SendToError::UnknownConnection(id))?;
-        peer.tx
-            .try_send(Outbound::Message { method, body })
-            .map_err(|e| match e {
-                async_channel::TrySendError::Full(_) => SendToError::QueueFull(id),
-                async_channel::TrySendError::Closed(_) => SendToError::UnknownConnection(id),
-            })
+        self.inner.board.send(id, method, body.into())
     }
 
     /// Sends to every open connection; returns how many got it queued.
@@ -107,76 +96,39 @@ impl ServerHandle {
     /// `lynn_send_queue_full_total`); it never blocks the others. Returns how many got it
     /// queued. A body too large for the peers' frame limit reaches nobody (logged).
     pub fn fanout(&self, target: Target, method: u16, body: impl Into<Bytes>) -> usize {
-        let body = body.into();
-        let frame = match codec::encode_to_bytes(
-            self.inner.marks,
-            FrameKind::Message,
-            method,
-            &body,
-            self.inner.peer_max_frame_len,
-        ) {
-            Ok(frame) => frame,
-            Err(e) => {
+        self.inner
+            .board
+            .fanout(&target, method, &body.into())
+            .unwrap_or_else(|e| {
                 tracing::warn!(method, error = %e, "fanout not sent");
-                return 0;
-            }
-        };
-        let (mut sent, mut skipped) = (0, 0u64);
-        lock(&self.inner.registry).for_each_recipient(&target, |_, peer| {
-            match peer.tx.try_send(Outbound::Encoded(frame.clone())) {
-                Ok(()) => sent += 1,
-                Err(_) => skipped += 1,
-            }
-        });
-        if skipped > 0 {
-            tracing::debug!(
-                method,
-                skipped,
-                "fanout skipped full or closing connections"
-            );
-            self.inner.metrics.add(&ConnectionStats {
-                send_refused: skipped,
-                ..ConnectionStats::default()
-            });
-        }
-        sent
+                0
+            })
     }
 
     /// Adds connection `id` to `group`. `Ok(false)`: already a member, or not connected.
     pub fn join(&self, group: &str, id: ConnectionId) -> Result<bool, GroupError> {
-        lock(&self.inner.registry).join(group, id)
+        self.inner.board.join(group, id)
     }
 
     /// Removes connection `id` from `group`; returns whether it was a member.
     pub fn leave(&self, group: &str, id: ConnectionId) -> bool {
-        lock(&self.inner.registry).leave(group, id)
+        self.inner.board.leave(group, id)
     }
 
     /// Open connections and their peers.
     pub fn connections(&self) -> Vec<(ConnectionId, PeerAddr)> {
-        let registry = lock(&self.inner.registry);
-        let mut all = Vec::with_capacity(registry.len());
-        registry.for_each_recipient(&Target::All, |id, peer| {
-            all.push((id, (*peer.addr).clone()))
-        });
-        all
+        self.inner.board.connections()
     }
 
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
-        lock(&self.inner.registry).len()
+        self.inner.board.len()
     }
 
     /// Closes connection `id` gracefully (requests in flight are answered, output flushed).
     /// Returns whether it was open.
     pub fn close(&self, id: ConnectionId) -> bool {
-        match lock(&self.inner.registry).get(id) {
-            Some(peer) => {
-                peer.close.close();
-                true
-            }
-            None => false,
-        }
+        self.inner.board.close(id)
     }
 
     /// Starts a graceful shutdown of the whole server: stop accepting, close every
@@ -195,39 +147,12 @@ impl ServerHandle {
 
     /// The server's metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.metrics
+        self.inner.board.metrics()
     }
 
     /// A receiver that ends (`recv` fails) once shutdown starts.
     pub(crate) fn shutdown_signal(&self) -> async_channel::Receiver<()> {
         self.inner.shutdown_rx.clone()
-    }
-
-    pub(crate) fn admit(&self, peer: &PeerAddr) -> Result<Permit, Rejection> {
-        lock(&self.inner.admission).try_admit(peer.admission_ip(), Instant::now())
-    }
-
-    pub(crate) fn release(&self, permit: Permit) {
-        lock(&self.inner.admission).release(permit);
-    }
-
-    pub(crate) fn register(&self, peer: Peer) -> ConnectionId {
-        lock(&self.inner.registry).insert(peer)
-    }
-
-    pub(crate) fn unregister(&self, id: ConnectionId) {
-        lock(&self.inner.registry).remove(id);
-    }
-
-    fn check_size(&self, body_len: usize) -> Result<(), EncodeError> {
-        let max = codec::max_body_len(self.inner.peer_max_frame_len);
-        if body_len as u64 > max {
-            return Err(EncodeError::BodyTooLarge {
-                body_len,
-                max_body_len: max,
-            });
-        }
-        Ok(())
     }
 }
 

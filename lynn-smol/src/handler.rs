@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_lock::Semaphore;
 use futures_util::FutureExt;
+use lynn_proto::dispatch::HandlerOutcome;
 use lynn_proto::{HandlerError, IntoReply, Reply, RequestId};
 
 use crate::context::Context;
@@ -19,18 +20,7 @@ pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, Handle
 pub(crate) type Handler<S> = Box<dyn Fn(Context<S>) -> HandlerFuture + Send + Sync>;
 
 /// A running request: resolves to its id and how the handler ended.
-pub(crate) type Running = Pin<Box<dyn Future<Output = (RequestId, Outcome)> + Send>>;
-
-/// How a handler ended.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// It returned a reply (possibly empty).
-    Done(Reply),
-    /// It returned an error.
-    Failed(HandlerError),
-    /// It panicked.
-    Panicked,
-}
+pub(crate) type Running = Pin<Box<dyn Future<Output = (RequestId, HandlerOutcome)> + Send>>;
 
 /// Boxes an `async fn(Context<S>) -> impl IntoReply`.
 pub(crate) fn boxed<S, F, Fut, R>(f: F) -> Handler<S>
@@ -46,7 +36,7 @@ where
 }
 
 /// Starts `handler` for one request. A panic, in the call or in the future, becomes
-/// [`Outcome::Panicked`]; with a `limit`, the handler waits for a server-wide slot first.
+/// [`HandlerOutcome::Panicked`]; with a `limit`, the handler waits for a server-wide slot first.
 pub(crate) fn start<S>(
     handler: &Handler<S>,
     ctx: Context<S>,
@@ -60,11 +50,10 @@ pub(crate) fn start<S>(
             None => None,
         };
         let outcome = match fut {
-            Err(_) => Outcome::Panicked,
+            Err(_) => HandlerOutcome::Panicked,
             Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(reply)) => Outcome::Done(reply),
-                Ok(Err(e)) => Outcome::Failed(e),
-                Err(_) => Outcome::Panicked,
+                Ok(result) => HandlerOutcome::from(result),
+                Err(_) => HandlerOutcome::Panicked,
             },
         };
         (id, outcome)

@@ -56,6 +56,32 @@
 //! Options, defaults and errors are the core's: [`ServerConfig`], [`ClientConfig`],
 //! [`ServerError`], [`ClientError`]. See `docs/adapters.md` in the repository for the
 //! behaviour shared with lynn-tokio and lynn-blocking.
+//! ## The API shared by every adapter
+//!
+//! lynn-tokio, lynn-smol and lynn-blocking offer the same names with the same meaning;
+//! the repository README's "Adapter parity" table lists every feature and option, and
+//! says why where one adapter differs.
+//!
+//! - `Client::send` and `Client::request` wait while the send queue is full;
+//!   `Client::try_send` fails at once with `ClientError::QueueFull` (it only waits for
+//!   the background task's answer). While disconnected, `send` and `request` wait in the
+//!   offline queue (`config.offline_queue` calls; 0 refuses with
+//!   `ClientError::Disconnected`) and leave first after reconnecting; a queued request's
+//!   timeout starts when it is sent. `Client::metrics` counts the client's connections
+//!   with the server's metric names.
+//! - `Server::local_addr() -> PeerAddr`, `Server::tcp_addr() -> Option<SocketAddr>` and
+//!   `Server::metrics_addr() -> Option<SocketAddr>`. Addresses (`config.addr` of a server
+//!   or a client) are `host:port`, or `unix:/path` for a Unix socket.
+//! - `ServerBuilder::state` exists only on a builder without state and must come before
+//!   `route`, `fallback` and `event_stream` (they are typed by the state); otherwise
+//!   `bind` fails with `ServerError::Config` (field `"state"`).
+//! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
+//!   route, and replaces any fallback, given before or after it.
+//! - Every protocol decision is the core's: dispatching a request
+//!   ([`lynn_proto::dispatch`]), the connection table and fanout
+//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
+//!   rules ([`lynn_proto::route_table`]), socket options
+//!   ([`lynn_proto::SocketSetting`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -69,7 +95,6 @@ mod handle;
 mod handler;
 mod metrics_http;
 mod pump;
-mod seat;
 mod server;
 mod session;
 mod spawn;

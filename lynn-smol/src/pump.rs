@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_io::Timer;
-use lynn_proto::{Connection, ConnectionStats, Instant, Metrics};
+use lynn_proto::{Connection, Instant, Metrics, StatsReport};
 
 use crate::stream::{ReadOutcome, Stream};
 
@@ -34,7 +34,7 @@ pub(crate) struct Pump {
     write_blocked: bool,
     read_more: bool,
     eager: u8,
-    reported: ConnectionStats,
+    reported: StatsReport,
 }
 
 impl Pump {
@@ -47,7 +47,7 @@ impl Pump {
             write_blocked: false,
             read_more: false,
             eager: 0,
-            reported: ConnectionStats::default(),
+            reported: StatsReport::default(),
         }
     }
 
@@ -147,10 +147,6 @@ impl Pump {
 
     /// Adds the connection's counter changes since the last report to `metrics`.
     pub(crate) fn report(&mut self, conn: &Connection, metrics: &Metrics) {
-        let now = *conn.stats();
-        if now != self.reported {
-            metrics.add(&now.delta_since(&self.reported));
-            self.reported = now;
-        }
+        self.reported.report(conn, metrics);
     }
 }

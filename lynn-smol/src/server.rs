@@ -13,15 +13,16 @@ use async_executor::Executor;
 use async_io::{Async, Timer};
 use async_lock::Semaphore;
 use futures_lite::future;
-use lynn_proto::admission::Admission;
+use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
-use lynn_proto::{IntoReply, Metrics, PeerAddr, Registry, ServerConfig, ServerError};
+use lynn_proto::{
+    Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError, SharedAdmission,
+};
 
 use crate::context::Context;
 use crate::events::{self, ServerEvent, ServerEvents};
 use crate::handle::ServerHandle;
 use crate::handler::{self, Handler};
-use crate::seat::Seat;
 use crate::stream::Stream;
 use crate::{conn_task, metrics_http};
 
@@ -44,42 +45,29 @@ pub(crate) struct Shared<S> {
 pub struct ServerBuilder<S = ()> {
     config: ServerConfig,
     state: Arc<S>,
-    routes: Vec<(u16, Handler<S>)>,
-    fallback: Option<Handler<S>>,
+    table: RouteTable<Handler<S>>,
     events: Option<async_channel::Sender<ServerEvent<S>>>,
 }
 
-impl std::fmt::Debug for ServerBuilder<()> {
+impl<S> std::fmt::Debug for ServerBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("config", &self.config)
-            .field("routes", &self.routes.len())
+            .field("addr", &self.config.addr)
+            .field("routes", &self.table.len())
             .finish_non_exhaustive()
     }
 }
 
 impl ServerBuilder<()> {
-    /// Sets the state every handler sees through [`Context::state`]. Routes and a fallback
-    /// registered before are kept (they keep seeing `()`); an event stream made before is
-    /// dropped, so call `state` before [`event_stream`](Self::event_stream).
+    /// Shared state every handler sees through [`Context::state`]. Only on a builder
+    /// without state, and only before `route`, `fallback` and `event_stream` (they are
+    /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
+    /// `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
-        let unit = Arc::new(());
-        let carry = |h: Handler<()>| -> Handler<T> {
-            let unit = Arc::clone(&unit);
-            Box::new(move |ctx: Context<T>| h(ctx.with_state(Arc::clone(&unit))))
-        };
-        if self.events.is_some() {
-            tracing::warn!("event stream created before ServerBuilder::state is dropped");
-        }
         ServerBuilder {
             config: self.config,
             state: Arc::new(state),
-            routes: self
-                .routes
-                .into_iter()
-                .map(|(m, h)| (m, carry(h)))
-                .collect(),
-            fallback: self.fallback.map(carry),
+            table: self.table.with_state(),
             events: None,
         }
     }
@@ -94,34 +82,43 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         Fut: Future<Output = R> + Send + 'static,
         R: IntoReply + 'static,
     {
-        self.routes.push((method, handler::boxed(handler)));
+        self.table.route(method, handler::boxed(handler));
         self
     }
 
-    /// The handler for methods without a route.
+    /// The handler for methods without a route. An event stream, if set (before or
+    /// after), replaces it.
     pub fn fallback<F, Fut, R>(mut self, handler: F) -> Self
     where
         F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: IntoReply + 'static,
     {
-        self.fallback = Some(handler::boxed(handler));
+        self.table.fallback(handler::boxed(handler));
         self
     }
 
-    /// Delivers connects, closes and every message with neither a route nor a fallback as
-    /// [`ServerEvent`]s through a channel of `capacity` (at least 1).
+    /// Event-stream mode: connections, closes, and every message for a method without a
+    /// route arrive on the returned [`ServerEvents`] (bounded by `capacity`, at least 1).
+    /// Replaces any fallback, given before or after.
     pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
         let (tx, rx) = async_channel::bounded(capacity.max(1));
+        self.table.event_stream(events::forwarder(tx.clone()));
         self.events = Some(tx);
         (self, ServerEvents::new(rx))
     }
 
-    /// Binds a TCP listener at `config.addr` (and the metrics endpoint, if configured).
+    /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
+    /// endpoint if configured.
     pub async fn bind(self) -> Result<Server<S>, ServerError> {
-        self.config.validate()?;
-        let addr = resolve(&self.config.addr).await?;
-        let listener = Async::<TcpListener>::bind(addr)?;
+        let addr = match Endpoint::parse(&self.config.addr) {
+            Endpoint::Tcp(addr) => addr,
+            #[cfg(unix)]
+            Endpoint::Unix(path) => return self.bind_unix(path).await,
+            #[cfg(not(unix))]
+            Endpoint::Unix(_) => return Err(io::Error::from(io::ErrorKind::Unsupported).into()),
+        };
+        let listener = Async::<TcpListener>::bind(resolve(&addr).await?)?;
         let local = PeerAddr::Tcp(listener.get_ref().local_addr()?);
         self.finish(Listener::Tcp(listener), local).await
     }
@@ -129,7 +126,6 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// Binds a Unix domain socket listener at `path` (which must not exist yet).
     #[cfg(unix)]
     pub async fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S>, ServerError> {
-        self.config.validate()?;
         let listener = Async::<UnixListener>::bind(path.as_ref())?;
         let local = PeerAddr::Unix(Some(path.as_ref().display().to_string()));
         self.finish(Listener::Unix(listener), local).await
@@ -137,28 +133,13 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
 
     async fn finish(self, listener: Listener, local: PeerAddr) -> Result<Server<S>, ServerError> {
         let config = self.config;
-        let admission = Admission::new(config.admission.clone())?;
-        let mut router = Router::builder().unknown_method(config.unknown_method);
-        for (method, h) in self.routes {
-            router = router.route(method, h);
-        }
-        match (self.fallback, &self.events) {
-            (Some(h), _) => router = router.fallback(h),
-            (None, Some(tx)) => router = router.fallback(events::forwarder(tx.clone())),
-            (None, None) => {}
-        }
-        let router = router.build()?;
+        let router = self.table.build(&config)?;
+        let admission = SharedAdmission::new(config.admission.clone())?;
         let metrics_listener = match &config.metrics_addr {
             Some(addr) => Some(Async::<TcpListener>::bind(resolve(addr).await?)?),
             None => None,
         };
-        let handle = ServerHandle::new(
-            Registry::new(config.groups),
-            admission,
-            Arc::new(Metrics::default()),
-            config.connection.marks,
-            config.connection.peer_max_frame_len,
-        );
+        let handle = ServerHandle::new(&config, admission);
         let limit = config
             .max_concurrent_handlers
             .map(|n| Arc::new(Semaphore::new(n)));
@@ -233,8 +214,7 @@ impl Server<()> {
         ServerBuilder {
             config,
             state: Arc::new(()),
-            routes: Vec::new(),
-            fallback: None,
+            table: RouteTable::new(),
             events: None,
         }
     }
@@ -252,6 +232,11 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// The listener's address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> PeerAddr {
         self.local.clone()
+    }
+
+    /// The TCP address the server listens on (`None` for a Unix socket listener).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.local.tcp_addr()
     }
 
     /// The metrics endpoint's address, when `config.metrics_addr` is set.
@@ -341,15 +326,18 @@ async fn accept_loop<S: Send + Sync + 'static>(
                 continue;
             }
         };
-        let permit = match handle.admit(&peer) {
-            Ok(permit) => permit,
+        let seat = match handle
+            .inner
+            .admission
+            .try_admit(peer.admission_ip(), Instant::now())
+        {
+            Ok(seat) => seat,
             Err(rejection) => {
                 handle.metrics().connection_rejected(&rejection);
                 tracing::debug!(%peer, %rejection, "connection rejected");
                 continue;
             }
         };
-        let seat = Seat::new(handle.clone(), permit);
         stream.apply(&shared.config.socket);
         let task = conn_task::run(Arc::clone(shared), stream, peer, seat, done.clone());
         executor.spawn(task).detach();

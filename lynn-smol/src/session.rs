@@ -1,23 +1,24 @@
-//! One connection of a client, from connect to close: commands in, replies matched,
-//! pushes delivered (with backpressure), heartbeats and timeouts from the core.
+//! One connection of a client, from connect to close: calls in, replies matched and
+//! pushes delivered (with backpressure) by the core's `ClientCalls`, heartbeats and
+//! timeouts from the core.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_lite::{Stream as _, future};
-use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Event, Instant, Message, Metrics,
-    PendingRequests, ReplyMatch, SendError,
-};
+use lynn_proto::client_calls::{ClientCalls, Delivery};
+use lynn_proto::{ClientConfig, CloseReason, Connection, Event, Instant, Message, Metrics};
 
-use crate::command::{Ack, Command};
+use crate::command::{Ack, Command, answer};
 use crate::pump::{IoWake, Pump};
 use crate::stream::Stream;
 
 pub(crate) type Rx<T> = Pin<Box<async_channel::Receiver<T>>>;
+
+/// The client's calls, kept across sessions.
+pub(crate) type Calls = ClientCalls<Ack<()>, Ack<Bytes>>;
 
 /// How a session ended.
 pub(crate) enum SessionEnd {
@@ -36,46 +37,37 @@ enum Wake {
 
 /// The state one session borrows from the client task.
 pub(crate) struct Session<'a> {
-    pub(crate) conn: Connection,
-    pub(crate) pump: Pump,
-    pub(crate) cmds: &'a mut Rx<Command>,
-    pub(crate) incoming: &'a async_channel::Sender<Message>,
-    pub(crate) pending: &'a mut PendingRequests<Ack<Bytes>>,
-    pub(crate) metrics: &'a Metrics,
-    max_pending: usize,
-    held: Option<Command>,
+    conn: Connection,
+    pump: Pump,
+    cmds: &'a mut Rx<Command>,
+    incoming: &'a async_channel::Sender<Message>,
+    calls: &'a mut Calls,
+    metrics: &'a Metrics,
     stalled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     closing: Option<Option<async_channel::Sender<()>>>,
 }
 
 impl<'a> Session<'a> {
-    /// A session over a fresh `stream`; messages queued while offline go first.
+    /// A session over a fresh `stream`; calls kept while offline go first.
     pub(crate) fn new(
         config: &ClientConfig,
         stream: Stream,
         cmds: &'a mut Rx<Command>,
         incoming: &'a async_channel::Sender<Message>,
-        pending: &'a mut PendingRequests<Ack<Bytes>>,
+        calls: &'a mut Calls,
         metrics: &'a Metrics,
-        offline: &mut VecDeque<(u16, Bytes)>,
     ) -> Result<Self, lynn_proto::ConfigError> {
         let now = Instant::now();
         let mut conn = Connection::new(config.connection.clone(), now)?;
-        for (method, body) in offline.drain(..) {
-            if let Err(e) = conn.send(method, body, now) {
-                tracing::debug!(error = %e, "offline message dropped");
-            }
-        }
+        calls.connected(&mut conn, now);
         metrics.connection_opened();
         Ok(Session {
             conn,
             pump: Pump::new(stream),
             cmds,
             incoming,
-            pending,
+            calls,
             metrics,
-            max_pending: config.max_pending_requests,
-            held: None,
             stalled: None,
             closing: None,
         })
@@ -87,10 +79,10 @@ impl<'a> Session<'a> {
             if let Some(end) = self.settle() {
                 break end;
             }
-            let deadline = match (self.conn.poll_timeout(), self.pending.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [self.conn.poll_timeout(), self.calls.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             self.pump.arm(deadline);
             if self.pump.should_yield() {
                 future::yield_now().await;
@@ -99,14 +91,16 @@ impl<'a> Session<'a> {
             let now = Instant::now();
             match wake {
                 Wake::Io(io) => self.pump.on_wake(io, &mut self.conn),
-                Wake::Command(cmd) => self.apply(cmd, now),
+                Wake::Command(Command::Call(call)) => {
+                    self.calls
+                        .call(Some(&mut self.conn), call, now, &mut answer);
+                }
+                Wake::Command(Command::Close { done }) => self.close(Some(done), now),
                 Wake::CommandsGone => self.close(None, now),
                 Wake::Delivered => self.stalled = None,
             }
-            if self.pending.poll_timeout().is_some_and(|t| t <= now) {
-                while let Some(waiter) = self.pending.poll_expired(now) {
-                    let _ = waiter.try_send(Err(ClientError::Timeout));
-                }
+            if self.calls.poll_timeout().is_some_and(|t| t <= now) {
+                self.calls.handle_timeout(now, &mut answer);
             }
         };
         self.pump.stream().shutdown_write();
@@ -118,6 +112,7 @@ impl<'a> Session<'a> {
         self.conn.close(now);
     }
 
+    /// Drains events (while pushes find room) and output until neither produces anything.
     fn settle(&mut self) -> Option<SessionEnd> {
         loop {
             while self.stalled.is_none() {
@@ -142,35 +137,19 @@ impl<'a> Session<'a> {
     }
 
     fn on_event(&mut self, event: Event) -> Option<SessionEnd> {
-        match event {
-            Event::Message(req) => {
-                if self.conn.config().max_in_flight > 0 {
-                    let _ = self.conn.complete(req.id, None, Instant::now());
-                }
-                match self.pending.match_reply(req.method) {
-                    ReplyMatch::Waiter(waiter) => {
-                        let _ = waiter.try_send(Ok(req.body));
-                    }
-                    ReplyMatch::Late => {}
-                    ReplyMatch::Unmatched => self.deliver(Message {
-                        method: req.method,
-                        body: req.body,
-                    }),
-                }
-            }
-            Event::Heartbeat => {}
-            Event::Writable => {
-                if let Some(cmd) = self.held.take() {
-                    self.apply(cmd, Instant::now());
-                }
-            }
-            Event::Closed(reason) => {
+        match self
+            .calls
+            .handle_event(&mut self.conn, event, Instant::now(), &mut answer)
+        {
+            Delivery::Push(msg) => self.deliver(msg),
+            Delivery::Closed(reason) => {
                 self.metrics.connection_closed(&reason);
                 return Some(match self.closing.take() {
                     Some(ack) => SessionEnd::Closed(ack),
                     None => SessionEnd::Lost(reason),
                 });
             }
+            Delivery::Nothing => {}
         }
         None
     }
@@ -189,59 +168,14 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn apply(&mut self, cmd: Command, now: Instant) {
-        let (method, body) = match &cmd {
-            Command::Send { method, body, .. } | Command::Request { method, body, .. } => {
-                (*method, body.clone())
-            }
-            Command::Close { .. } => {
-                if let Command::Close { done } = cmd {
-                    self.close(Some(done), now);
-                }
-                return;
-            }
-        };
-        if let Command::Request { reply, .. } = &cmd
-            && self.pending.len() >= self.max_pending
-        {
-            let _ = reply.try_send(Err(ClientError::TooManyPending));
-            return;
-        }
-        let result = self.conn.send(method, body, now);
-        if let Err(SendError::QueueFull { .. }) = result {
-            self.held = Some(cmd);
-            return;
-        }
-        let error = |e: SendError| match e {
-            SendError::Encode(e) => ClientError::Encode(e),
-            _ => ClientError::Disconnected,
-        };
-        match cmd {
-            Command::Send { ack, .. } => {
-                let _ = ack.try_send(result.map_err(error));
-            }
-            Command::Request { method, reply, .. } => match result {
-                Ok(()) => {
-                    if let Err(reply) = self.pending.push(method, reply, now) {
-                        let _ = reply.try_send(Err(ClientError::TooManyPending));
-                    }
-                }
-                Err(e) => {
-                    let _ = reply.try_send(Err(error(e)));
-                }
-            },
-            Command::Close { .. } => {}
-        }
-    }
-
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         if let Some(send) = &mut self.stalled
             && send.as_mut().poll(cx).is_ready()
         {
             return Poll::Ready(Wake::Delivered);
         }
-        if self.held.is_none()
-            && self.closing.is_none()
+        if self.closing.is_none()
+            && self.calls.wants_calls()
             && let Poll::Ready(item) = self.cmds.as_mut().poll_next(cx)
         {
             return Poll::Ready(item.map_or(Wake::CommandsGone, Wake::Command));

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::task::{Context, Poll};
 
 use async_io::Async;
-use lynn_proto::{Connection, Instant, SocketOptions};
+use lynn_proto::{Connection, Instant, SocketOptions, SocketSetting};
 
 /// Largest single read, even when the core asks for room for a bigger frame.
 const MAX_READ: usize = 256 * 1024;
@@ -42,24 +42,23 @@ pub(crate) enum ReadOutcome {
 }
 
 impl Stream {
-    /// Applies `opts` (TCP only; Unix sockets have no such options).
+    /// Applies `opts` (TCP only; Unix sockets have no such options); a setting the OS
+    /// refuses is logged and skipped.
     pub(crate) fn apply(&self, opts: &SocketOptions) {
         let Stream::Tcp(s) = self else { return };
         let sock = socket2::SockRef::from(s.get_ref());
-        let mut results = vec![("nodelay", sock.set_tcp_nodelay(opts.nodelay))];
-        if let Some(idle) = opts.keepalive {
-            let ka = socket2::TcpKeepalive::new().with_time(idle);
-            results.push(("keepalive", sock.set_tcp_keepalive(&ka)));
-        }
-        if let Some(n) = opts.recv_buffer_size {
-            results.push(("recv_buffer_size", sock.set_recv_buffer_size(n)));
-        }
-        if let Some(n) = opts.send_buffer_size {
-            results.push(("send_buffer_size", sock.set_send_buffer_size(n)));
-        }
-        for (what, r) in results {
-            if let Err(e) = r {
-                tracing::debug!(option = what, error = %e, "socket option not applied");
+        for setting in opts.settings() {
+            let res = match setting {
+                SocketSetting::NoDelay(on) => sock.set_tcp_nodelay(on),
+                SocketSetting::KeepAlive(Some(idle)) => {
+                    sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
+                }
+                SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
+                SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
+                SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
+            };
+            if let Err(e) = res {
+                tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
             }
         }
     }

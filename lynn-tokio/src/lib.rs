@@ -36,7 +36,7 @@
 //!
 //! ## How it runs
 //!
-//! - **Server.** [`Server::builder`] takes a [`ServerConfig`](lynn_proto::ServerConfig),
+//! - **Server.** [`Server::builder`] takes a [`ServerConfig`],
 //!   routes (`async fn(Context<S>) -> impl IntoReply`), optional state, a fallback, or an
 //!   [event stream](ServerBuilder::event_stream). [`ServerBuilder::bind`] (TCP) or
 //!   [`ServerBuilder::bind_unix`] gives a [`Server`]; [`Server::serve`] or
@@ -62,6 +62,32 @@
 //! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names; with
 //!   `config.metrics_addr` set they are served at `GET /metrics` (see
 //!   [`Server::metrics_addr`]).
+//! ## The API shared by every adapter
+//!
+//! lynn-tokio, lynn-smol and lynn-blocking offer the same names with the same meaning;
+//! the repository README's "Adapter parity" table lists every feature and option, and
+//! says why where one adapter differs.
+//!
+//! - `Client::send` and `Client::request` wait while the send queue is full;
+//!   `Client::try_send` fails at once with `ClientError::QueueFull` (it only waits for
+//!   the background task's answer). While disconnected, `send` and `request` wait in the
+//!   offline queue (`config.offline_queue` calls; 0 refuses with
+//!   `ClientError::Disconnected`) and leave first after reconnecting; a queued request's
+//!   timeout starts when it is sent. `Client::metrics` counts the client's connections
+//!   with the server's metric names.
+//! - `Server::local_addr() -> PeerAddr`, `Server::tcp_addr() -> Option<SocketAddr>` and
+//!   `Server::metrics_addr() -> Option<SocketAddr>`. Addresses (`config.addr` of a server
+//!   or a client) are `host:port`, or `unix:/path` for a Unix socket.
+//! - `ServerBuilder::state` exists only on a builder without state and must come before
+//!   `route`, `fallback` and `event_stream` (they are typed by the state); otherwise
+//!   `bind` fails with `ServerError::Config` (field `"state"`).
+//! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
+//!   route, and replaces any fallback, given before or after it.
+//! - Every protocol decision is the core's: dispatching a request
+//!   ([`lynn_proto::dispatch`]), the connection table and fanout
+//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
+//!   rules ([`lynn_proto::route_table`]), socket options
+//!   ([`lynn_proto::SocketSetting`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -77,3 +103,7 @@ pub use server::{
 
 /// The core crate, re-exported: configs, replies, errors and metrics used in this API.
 pub use lynn_proto;
+pub use lynn_proto::{
+    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
+    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, Target,
+};

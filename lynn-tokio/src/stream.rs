@@ -4,9 +4,8 @@
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::path::Path;
 
-use lynn_proto::{Connection, Instant, PeerAddr, SocketOptions};
+use lynn_proto::{Connection, Endpoint, Instant, PeerAddr, SocketOptions, SocketSetting};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 
 /// Most chunks handed to one vectored write.
@@ -50,32 +49,37 @@ impl Stream {
         }
     }
 
-    /// Connects to `addr`: a Unix socket path when it starts with `unix:`, else `host:port`.
+    /// Connects to `addr`: `unix:/path` for a Unix socket, else `host:port`.
     pub(crate) async fn connect(addr: &str, opts: &SocketOptions) -> io::Result<Stream> {
-        if let Some(path) = addr.strip_prefix("unix:") {
-            return Ok(Stream::Unix(UnixStream::connect(Path::new(path)).await?));
+        match Endpoint::parse(addr) {
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            Endpoint::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await?;
+                apply_options(&stream, opts);
+                Ok(Stream::Tcp(stream))
+            }
         }
-        let stream = TcpStream::connect(addr).await?;
-        apply_options(&stream, opts)?;
-        Ok(Stream::Tcp(stream))
     }
 }
 
-/// Applies `opts` to an accepted or connected TCP socket.
-pub(crate) fn apply_options(stream: &TcpStream, opts: &SocketOptions) -> io::Result<()> {
+/// Applies `opts` to an accepted or connected TCP socket; a setting the OS refuses is
+/// logged and skipped.
+pub(crate) fn apply_options(stream: &TcpStream, opts: &SocketOptions) {
     let sock = socket2::SockRef::from(stream);
-    sock.set_nodelay(opts.nodelay)?;
-    match opts.keepalive {
-        Some(idle) => sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?,
-        None => sock.set_keepalive(false)?,
+    for setting in opts.settings() {
+        let res = match setting {
+            SocketSetting::NoDelay(on) => sock.set_nodelay(on),
+            SocketSetting::KeepAlive(Some(idle)) => {
+                sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
+            }
+            SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
+            SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
+            SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
+        };
+        if let Err(e) = res {
+            tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
+        }
     }
-    if let Some(n) = opts.recv_buffer_size {
-        sock.set_recv_buffer_size(n)?;
-    }
-    if let Some(n) = opts.send_buffer_size {
-        sock.set_send_buffer_size(n)?;
-    }
-    Ok(())
 }
 
 /// A TCP listener with `SO_REUSEADDR`, so a restarted server can take its port back at once.
@@ -102,7 +106,16 @@ pub(crate) fn unix_peer(stream: &UnixStream) -> PeerAddr {
 /// Reads once (after readiness) straight into the connection's receive buffer and feeds the
 /// result to the connection: bytes, end of stream, or a transport error.
 pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) {
-    let res = stream.try_read_buf(conn.receive_buffer());
+    let fresh = conn.stats().bytes_received == 0;
+    let buf = conn.receive_buffer();
+    let res = stream.try_read_buf(buf);
+    if fresh && buf.is_empty() && matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        // Readiness fires once with nothing to read on a new connection: give the reserved
+        // chunk back, so a connection that never sent anything holds no receive buffer.
+        // (Only before the first byte: releasing it on every empty read would cost two
+        // allocations per request.)
+        *buf = bytes::BytesMut::new();
+    }
     let now = Instant::now();
     match res {
         Ok(0) => conn.handle_eof(now),

@@ -1,8 +1,10 @@
-//! One reusable sleep per drive loop, reset only when the deadline changes.
+//! One reusable sleep per drive loop. A deadline that moves later (the idle timeout after
+//! every received frame) does not reset the sleep: it fires at the old deadline, sees the
+//! new one and sleeps again. Only an earlier deadline resets it at once.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use lynn_proto::Instant;
 use tokio::time::Sleep;
@@ -11,25 +13,39 @@ use tokio::time::Sleep;
 #[derive(Debug)]
 pub(crate) struct Timer {
     sleep: Pin<Box<Sleep>>,
+    /// When the sleep fires (at or before `deadline`).
+    armed: Instant,
     deadline: Option<Instant>,
 }
 
 impl Timer {
     pub(crate) fn new() -> Self {
+        let now = Instant::now();
         Timer {
-            sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+                now,
+            ))),
+            armed: now,
             deadline: None,
         }
     }
 
-    /// Arms the timer at `deadline` (`None` disarms it); resets the sleep only on change.
+    /// Arms the timer at `deadline` (`None` disarms it); resets the sleep only when the
+    /// deadline comes earlier than the sleep's.
     pub(crate) fn set(&mut self, deadline: Option<Instant>) {
-        if deadline != self.deadline {
-            self.deadline = deadline;
-            if let Some(d) = deadline {
-                self.sleep.as_mut().reset(tokio::time::Instant::from_std(d));
-            }
+        self.deadline = deadline;
+        if let Some(d) = deadline
+            && d < self.armed
+        {
+            self.rearm(d);
         }
+    }
+
+    fn rearm(&mut self, at: Instant) {
+        self.armed = at;
+        self.sleep
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(at));
     }
 
     /// Whether a deadline is armed.
@@ -42,9 +58,16 @@ impl Future for Timer {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.deadline.is_none() {
-            return Poll::Pending;
+        loop {
+            let Some(deadline) = self.deadline else {
+                return Poll::Pending;
+            };
+            ready!(self.sleep.as_mut().poll(cx));
+            if self.armed >= deadline {
+                return Poll::Ready(());
+            }
+            // Fired at an old, earlier deadline: sleep on to the current one.
+            self.rearm(deadline);
         }
-        self.sleep.as_mut().poll(cx)
     }
 }

@@ -1,5 +1,18 @@
-//! lynn's shared test support: the conformance suite's building blocks.
+//! lynn's shared test support: the conformance suite and its building blocks.
 //!
 //! - [`raw`]: a raw-socket peer that writes exact bytes, independent of lynn's own codec.
+//! - [`app`]: the handlers every scenario needs, described once for every runtime.
+//! - [`runtime`]: the traits an adapter implements to join the suite; [`runtimes`] holds
+//!   the impls for lynn-tokio, lynn-smol and lynn-blocking.
+//! - [`scenarios`]: the scenarios, each a generic function over the runtime(s) it drives.
+//! - [`conformance!`] and [`cross_runtime!`]: instantiate the scenario list as `#[test]`s,
+//!   per runtime and for every client × server pair.
 
+pub mod app;
 pub mod raw;
+pub mod runtime;
+pub mod runtimes;
+pub mod scenarios;
+pub mod support;
+
+mod suite;

@@ -68,6 +68,22 @@ impl RawPeer {
         Ok(RawPeer { stream, marks })
     }
 
+    /// Changes the read timeout (default 5 s) of every later read.
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
+    /// The marks this peer writes with [`request`](Self::request) and expects on reads.
+    pub fn marks(&self) -> (u16, u16) {
+        self.marks
+    }
+
+    /// Writes one message frame with this peer's marks and reads the next frame.
+    pub fn request(&mut self, method: u16, body: &[u8]) -> io::Result<RawFrame> {
+        self.write(&frame(self.marks, 1, method, body))?;
+        self.read_frame()
+    }
+
     /// The socket, for tests that need more control.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream

@@ -2,50 +2,27 @@
 
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use lynn_proto::client_calls::Call;
+use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, CloseReason, ConfigError, Instant, Message};
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message, Metrics};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::stream::Stream;
 use worker::{Command, Worker};
 
-/// Commands waiting for the background task before `send`/`request` wait for room.
+/// Calls waiting for the background task before `send`/`request` wait for room (and
+/// `try_send` fails with [`ClientError::QueueFull`]).
 const COMMAND_QUEUE: usize = 256;
-
-/// How a client ended for good.
-#[derive(Clone, Debug)]
-pub(crate) enum End {
-    Closed(Option<CloseReason>),
-    GaveUp(u32),
-}
-
-/// State the handles share with the background task.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    pub(crate) connected: AtomicBool,
-    pub(crate) end: Mutex<Option<End>>,
-}
-
-impl Shared {
-    fn end_error(&self) -> ClientError {
-        let end = self.end.lock().map(|e| e.clone()).unwrap_or(None);
-        match end {
-            Some(End::GaveUp(attempts)) => ClientError::GaveUp { attempts },
-            Some(End::Closed(reason)) => ClientError::Closed(reason),
-            None => ClientError::Closed(None),
-        }
-    }
-}
 
 struct Inner {
     commands: mpsc::Sender<Command>,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Message>>,
-    shared: Arc<Shared>,
+    status: Arc<ClientStatus>,
     task: JoinHandle<()>,
 }
 
@@ -81,16 +58,15 @@ impl Client {
 
     /// Connects with `config`: one attempt bounded by `config.connect_timeout`; after that
     /// the reconnect policy takes over whenever the connection is lost.
-    pub async fn connect_with(mut config: ClientConfig) -> Result<Client, ClientError> {
+    pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
         config.validate()?;
-        let mut reconnect = match config.reconnect.as_mut() {
+        let mut reconnect = match &config.reconnect {
             Some(policy) => {
-                policy.seed ^= distinct_seed();
-                let policy = Reconnect::new(policy.clone()).map_err(|e| ConfigError {
+                let policy = policy.clone().with_distinct_seed(entropy());
+                Some(Reconnect::new(policy).map_err(|e| ConfigError {
                     field: "reconnect",
                     problem: e.to_string(),
-                })?;
-                Some(policy)
+                })?)
             }
             None => None,
         };
@@ -106,42 +82,72 @@ impl Client {
     fn start(config: ClientConfig, reconnect: Option<Reconnect>, stream: Stream) -> Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (incoming_tx, incoming) = mpsc::channel(config.incoming_queue);
-        let shared = Arc::new(Shared::default());
-        shared.connected.store(true, Ordering::Release);
-        let worker = Worker::new(config, reconnect, command_rx, incoming_tx, shared.clone());
+        let status = Arc::new(ClientStatus::default());
+        status.set_connected(true);
+        let worker = Worker::new(config, reconnect, command_rx, incoming_tx, status.clone());
         let task = tokio::spawn(worker.run(stream));
         Client {
             inner: Arc::new(Inner {
                 commands,
                 incoming: tokio::sync::Mutex::new(incoming),
-                shared,
+                status,
                 task,
             }),
         }
     }
 
-    /// Sends one message. While disconnected it is kept in the offline queue (if
-    /// `config.offline_queue` allows) or refused with [`ClientError::Disconnected`].
+    /// Sends one message. Waits while the send queue is full (the server reads slowly).
+    /// While disconnected it is kept in the offline queue (if `config.offline_queue`
+    /// allows) or refused with [`ClientError::Disconnected`].
     pub async fn send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
-        let (done, rx) = oneshot::channel();
+        let (ack, rx) = oneshot::channel();
         let body = body.into();
-        self.command(Command::Send { method, body, done }).await?;
-        rx.await.map_err(|_| self.inner.shared.end_error())?
+        let call = Call::Send {
+            method,
+            body,
+            wait: true,
+            ack,
+        };
+        self.command(Command::Call(call)).await?;
+        rx.await.map_err(|_| self.inner.status.error())?
+    }
+
+    /// Like [`send`](Self::send), but never waits for room: when the send queue (or the
+    /// queue of calls to the background task) is full it fails at once with
+    /// [`ClientError::QueueFull`]. It only waits for the task's answer.
+    pub async fn try_send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
+        let (ack, rx) = oneshot::channel();
+        let body = body.into();
+        let call = Call::Send {
+            method,
+            body,
+            wait: false,
+            ack,
+        };
+        self.inner
+            .commands
+            .try_send(Command::Call(call))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => self.inner.status.error(),
+            })?;
+        rx.await.map_err(|_| self.inner.status.error())?
     }
 
     /// Sends a request and waits for its reply: the next message from the server with the
-    /// same method (lynn servers answer in request order). Fails with
-    /// [`ClientError::Timeout`] after `config.request_timeout`.
+    /// same method (lynn servers answer in request order). Waits while the send queue is
+    /// full; while disconnected it waits in the offline queue like [`send`](Self::send).
+    /// Fails with [`ClientError::Timeout`] `config.request_timeout` after it was sent.
     pub async fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
-        let (reply, rx) = oneshot::channel();
+        let (waiter, rx) = oneshot::channel();
         let body = body.into();
-        self.command(Command::Request {
+        let call = Call::Request {
             method,
             body,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| self.inner.shared.end_error())?
+            waiter,
+        };
+        self.command(Command::Call(call)).await?;
+        rx.await.map_err(|_| self.inner.status.error())?
     }
 
     /// The next message that is not a reply to a request (a push); `None` once the client
@@ -152,7 +158,12 @@ impl Client {
 
     /// Whether the connection is up now.
     pub fn is_connected(&self) -> bool {
-        self.inner.shared.connected.load(Ordering::Acquire)
+        self.inner.status.is_connected()
+    }
+
+    /// Counters of this client's connections (same names as a server's).
+    pub fn metrics(&self) -> &Metrics {
+        self.inner.status.metrics()
     }
 
     /// Closes gracefully: queued output is flushed, the socket closed, no reconnect.
@@ -168,18 +179,15 @@ impl Client {
             .commands
             .send(cmd)
             .await
-            .map_err(|_| self.inner.shared.end_error())
+            .map_err(|_| self.inner.status.error())
     }
 }
 
-/// A jitter seed that differs between processes and between clients of one process (the
-/// core reads no randomness, so the runtime supplies it).
-fn distinct_seed() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+/// What differs between processes, for the reconnect jitter seed (the core reads no
+/// clock and no randomness): the process id and the wall-clock nanoseconds.
+fn entropy() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    (u64::from(std::process::id()) << 32) ^ nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (u64::from(std::process::id()) << 32) ^ nanos
 }

@@ -1,46 +1,28 @@
-//! The client's background task: owns the socket, the `Connection`, the requests awaiting
-//! replies and the reconnect policy.
+//! The client's background task: owns the socket, the `Connection` and the reconnect
+//! policy; every decision about calls (replies, offline queue, waiting for room) is the
+//! core's [`ClientCalls`].
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
+use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
 use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Event, Instant, Message, PendingRequests,
-    ReplyMatch, SendError,
+    ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{End, Shared};
 use crate::stream::{self, Stream};
 use crate::timer::Timer;
 
+type Ack = oneshot::Sender<Result<(), ClientError>>;
 type ReplyTx = oneshot::Sender<Result<Bytes, ClientError>>;
 
 /// A call from a [`Client`](super::Client) handle.
 pub(crate) enum Command {
-    Send {
-        method: u16,
-        body: Bytes,
-        done: oneshot::Sender<Result<(), ClientError>>,
-    },
-    Request {
-        method: u16,
-        body: Bytes,
-        reply: ReplyTx,
-    },
-    Close {
-        done: oneshot::Sender<()>,
-    },
-}
-
-/// A message kept while disconnected.
-struct Queued {
-    method: u16,
-    body: Bytes,
-    reply: Option<ReplyTx>,
+    Call(Call<Ack, ReplyTx>),
+    Close { done: oneshot::Sender<()> },
 }
 
 /// How one connection ended.
@@ -65,11 +47,15 @@ pub(crate) async fn dial(config: &ClientConfig) -> Result<Stream, ClientError> {
     }
 }
 
-fn send_error(e: SendError) -> ClientError {
-    match e {
-        SendError::Encode(e) => ClientError::Encode(e),
-        SendError::QueueFull { .. } => ClientError::QueueFull,
-        _ => ClientError::Disconnected,
+/// Passes one answer on to its caller (who may have stopped waiting).
+fn answer(a: Answer<Ack, ReplyTx>) {
+    match a {
+        Answer::Sent(ack, r) => {
+            let _ = ack.send(r);
+        }
+        Answer::Replied(w, r) => {
+            let _ = w.send(r);
+        }
     }
 }
 
@@ -78,9 +64,8 @@ pub(crate) struct Worker {
     reconnect: Option<Reconnect>,
     commands: mpsc::Receiver<Command>,
     incoming: mpsc::Sender<Message>,
-    shared: Arc<Shared>,
-    pending: PendingRequests<ReplyTx>,
-    offline: VecDeque<Queued>,
+    status: Arc<ClientStatus>,
+    calls: ClientCalls<Ack, ReplyTx>,
     close_waiter: Option<oneshot::Sender<()>>,
 }
 
@@ -90,17 +75,15 @@ impl Worker {
         reconnect: Option<Reconnect>,
         commands: mpsc::Receiver<Command>,
         incoming: mpsc::Sender<Message>,
-        shared: Arc<Shared>,
+        status: Arc<ClientStatus>,
     ) -> Self {
-        let pending = PendingRequests::new(config.max_pending_requests, config.request_timeout);
         Worker {
+            calls: ClientCalls::new(&config),
             config,
             reconnect,
             commands,
             incoming,
-            shared,
-            pending,
-            offline: VecDeque::new(),
+            status,
             close_waiter: None,
         }
     }
@@ -109,20 +92,20 @@ impl Worker {
         let mut next = Some(first);
         loop {
             if let Some(stream) = next.take() {
-                self.shared.connected.store(true, Ordering::Release);
+                self.status.set_connected(true);
                 let ended = self.drive(&stream).await;
                 drop(stream);
-                self.shared.connected.store(false, Ordering::Release);
-                for waiter in self.pending.drain() {
-                    let _ = waiter.send(Err(ClientError::Disconnected));
-                }
+                self.status.set_connected(false);
+                self.calls.disconnected(&mut answer);
                 match (ended, self.reconnect.as_mut()) {
                     (Ended::Lost(reason), Some(policy)) => {
                         tracing::debug!(%reason, "connection lost; reconnecting");
                         policy.handle_disconnected(Instant::now());
                     }
-                    (Ended::Lost(reason), None) => return self.end(End::Closed(Some(reason))),
-                    (Ended::Done, _) => return self.end(End::Closed(None)),
+                    (Ended::Lost(reason), None) => {
+                        return self.end(ClientEnd::Closed(Some(reason)));
+                    }
+                    (Ended::Done, _) => return self.end(ClientEnd::Closed(None)),
                 }
             }
             match self.reconnect_phase().await {
@@ -133,68 +116,67 @@ impl Worker {
     }
 
     /// The client is over: record why, fail what waits, wake a closer.
-    fn end(&mut self, end: End) {
-        if let Ok(mut slot) = self.shared.end.lock() {
-            slot.get_or_insert(end);
-        }
-        for q in self.offline.drain(..) {
-            if let Some(reply) = q.reply {
-                let _ = reply.send(Err(self.shared.end_error()));
+    fn end(&mut self, end: ClientEnd) {
+        self.status.end(end);
+        let status = self.status.clone();
+        self.commands.close();
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let Command::Call(call) = cmd {
+                answer(call.fail(status.error()));
             }
         }
+        self.calls.finish(|| status.error(), &mut answer);
         if let Some(done) = self.close_waiter.take() {
             let _ = done.send(());
         }
     }
 
-    /// Follows the reconnect policy while serving commands offline. Returns the new stream,
+    /// Follows the reconnect policy while serving calls offline. Returns the new stream,
     /// or `None` when the client is over.
     async fn reconnect_phase(&mut self) -> Option<Stream> {
         loop {
-            let now = Instant::now();
-            let step = self.reconnect.as_mut()?.poll(now);
-            let wait = match step {
-                Step::Connect | Step::Connecting => None,
-                Step::Wait(t) => Some(t),
+            let step = self.reconnect.as_mut()?.poll(Instant::now());
+            match step {
+                Step::Connect | Step::Connecting => {}
+                Step::Wait(t) => {
+                    let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(t));
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = &mut sleep => break,
+                            cmd = self.commands.recv() => if !self.offline_command(cmd) { return None },
+                        }
+                    }
+                    continue;
+                }
                 Step::Connected => return None,
                 Step::GaveUp { attempts } => {
-                    self.end(End::GaveUp(attempts));
+                    self.end(ClientEnd::GaveUp(attempts));
                     return None;
                 }
                 Step::Stopped => {
-                    self.end(End::Closed(None));
+                    self.end(ClientEnd::Closed(None));
                     return None;
                 }
-            };
-            if let Some(t) = wait {
-                let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(t));
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        () = &mut sleep => break,
-                        cmd = self.commands.recv() => if !self.offline_command(cmd) { return None },
-                    }
+            }
+            let config = self.config.clone();
+            let dial = dial(&config);
+            tokio::pin!(dial);
+            let res = loop {
+                tokio::select! {
+                    res = &mut dial => break res,
+                    cmd = self.commands.recv() => if !self.offline_command(cmd) { return None },
                 }
-            } else {
-                let config = self.config.clone();
-                let dial = dial(&config);
-                tokio::pin!(dial);
-                let res = loop {
-                    tokio::select! {
-                        res = &mut dial => break res,
-                        cmd = self.commands.recv() => if !self.offline_command(cmd) { return None },
-                    }
-                };
-                let policy = self.reconnect.as_mut()?;
-                match res {
-                    Ok(stream) => {
-                        policy.handle_connected(Instant::now());
-                        return Some(stream);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "reconnect attempt failed");
-                        policy.handle_connect_failed(Instant::now());
-                    }
+            };
+            let policy = self.reconnect.as_mut()?;
+            match res {
+                Ok(stream) => {
+                    policy.handle_connected(Instant::now());
+                    return Some(stream);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "reconnect attempt failed");
+                    policy.handle_connect_failed(Instant::now());
                 }
             }
         }
@@ -202,41 +184,9 @@ impl Worker {
 
     /// Handles a command while disconnected. Returns false when the client is over.
     fn offline_command(&mut self, cmd: Option<Command>) -> bool {
-        let room = self.offline.len() < self.config.offline_queue;
         match cmd {
-            None => {
-                self.end(End::Closed(None));
-                false
-            }
-            Some(Command::Send { method, body, done }) => {
-                let res = if room {
-                    self.offline.push_back(Queued {
-                        method,
-                        body,
-                        reply: None,
-                    });
-                    Ok(())
-                } else {
-                    Err(ClientError::Disconnected)
-                };
-                let _ = done.send(res);
-                true
-            }
-            Some(Command::Request {
-                method,
-                body,
-                reply,
-            }) => {
-                if room {
-                    let reply = Some(reply);
-                    self.offline.push_back(Queued {
-                        method,
-                        body,
-                        reply,
-                    });
-                } else {
-                    let _ = reply.send(Err(ClientError::Disconnected));
-                }
+            Some(Command::Call(call)) => {
+                self.calls.call(None, call, Instant::now(), &mut answer);
                 true
             }
             Some(Command::Close { done }) => {
@@ -244,7 +194,11 @@ impl Worker {
                 if let Some(p) = self.reconnect.as_mut() {
                     p.stop();
                 }
-                self.end(End::Closed(None));
+                self.end(ClientEnd::Closed(None));
+                false
+            }
+            None => {
+                self.end(ClientEnd::Closed(None));
                 false
             }
         }
@@ -259,45 +213,34 @@ impl Worker {
                 return Ended::Done;
             }
         };
-        while let Some(q) = self.offline.pop_front() {
-            match q.reply {
-                Some(reply) => self.request(&mut conn, q.method, q.body, reply),
-                None => {
-                    if let Err(e) = conn.send(q.method, q.body, Instant::now()) {
-                        tracing::debug!(error = %e, "offline message dropped");
-                    }
-                }
-            }
-        }
+        let metrics = Arc::clone(&self.status);
+        let metrics = metrics.metrics();
+        metrics.connection_opened();
+        self.calls.connected(&mut conn, Instant::now());
+        let mut report = StatsReport::default();
         let mut timer = Timer::new();
         let mut stalled: Option<Message> = None;
         let mut closing = false;
         let incoming = self.incoming.clone();
         loop {
-            if let Some(reason) = self.drain(&mut conn, &mut stalled) {
-                return if closing {
-                    Ended::Done
-                } else {
-                    Ended::Lost(reason)
-                };
-            }
-            let before = conn.pending_transmit();
-            let write_blocked = stream::flush(stream, &mut conn);
-            if conn.pending_transmit() != before || conn.is_closed() {
-                if let Some(reason) = self.drain(&mut conn, &mut stalled) {
+            let settled = self.settle(&mut conn, &mut stalled, stream);
+            report.report(&conn, metrics);
+            let write_blocked = match settled {
+                Ok(blocked) => blocked,
+                Err(reason) => {
+                    metrics.connection_closed(&reason);
                     return if closing {
                         Ended::Done
                     } else {
                         Ended::Lost(reason)
                     };
                 }
-            }
-            let deadline = [conn.poll_timeout(), self.pending.poll_timeout()]
+            };
+            let deadline = [conn.poll_timeout(), self.calls.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .min();
             timer.set(deadline);
-
             tokio::select! {
                 biased;
                 permit = incoming.reserve(), if stalled.is_some() => {
@@ -305,14 +248,10 @@ impl Worker {
                         permit.send(msg);
                     }
                 }
-                cmd = self.commands.recv(), if !closing => match cmd {
+                cmd = self.commands.recv(), if !closing && self.calls.wants_calls() => match cmd {
                     None => return Ended::Done,
-                    Some(Command::Send { method, body, done }) => {
-                        let res = conn.send(method, body, Instant::now()).map_err(send_error);
-                        let _ = done.send(res);
-                    }
-                    Some(Command::Request { method, body, reply }) => {
-                        self.request(&mut conn, method, body, reply);
+                    Some(Command::Call(call)) => {
+                        self.calls.call(Some(&mut conn), call, Instant::now(), &mut answer);
                     }
                     Some(Command::Close { done }) => {
                         closing = true;
@@ -335,31 +274,32 @@ impl Worker {
                 () = &mut timer, if timer.is_armed() => {
                     let now = Instant::now();
                     conn.handle_timeout(now);
-                    while let Some(waiter) = self.pending.poll_expired(now) {
-                        let _ = waiter.send(Err(ClientError::Timeout));
-                    }
+                    self.calls.handle_timeout(now, &mut answer);
                 }
             }
         }
     }
 
-    fn request(&mut self, conn: &mut Connection, method: u16, body: Bytes, reply: ReplyTx) {
-        if self.pending.len() >= self.config.max_pending_requests {
-            let _ = reply.send(Err(ClientError::TooManyPending));
-            return;
+    /// After any change: drains events, writes what the socket takes, drains again if the
+    /// write changed anything. `Ok(true)` when output waits for writability; `Err` once
+    /// the connection is over.
+    fn settle(
+        &mut self,
+        conn: &mut Connection,
+        stalled: &mut Option<Message>,
+        stream: &Stream,
+    ) -> Result<bool, CloseReason> {
+        if let Some(reason) = self.drain(conn, stalled) {
+            return Err(reason);
         }
-        let now = Instant::now();
-        match conn.send(method, body, now) {
-            // Room was checked above, so the push cannot hand the waiter back.
-            Ok(()) => {
-                if let Err(reply) = self.pending.push(method, reply, now) {
-                    let _ = reply.send(Err(ClientError::TooManyPending));
-                }
-            }
-            Err(e) => {
-                let _ = reply.send(Err(send_error(e)));
-            }
+        let before = conn.pending_transmit();
+        let blocked = stream::flush(stream, conn);
+        if (conn.pending_transmit() != before || conn.is_closed())
+            && let Some(reason) = self.drain(conn, stalled)
+        {
+            return Err(reason);
         }
+        Ok(blocked)
     }
 
     /// Drains events unless a push waits for room in the incoming queue (then the core
@@ -371,31 +311,17 @@ impl Worker {
     ) -> Option<CloseReason> {
         while stalled.is_none() {
             let event = conn.poll_event()?;
-            match event {
-                Event::Message(req) => {
-                    if conn.config().max_in_flight > 0 {
-                        let _ = conn.complete(req.id, None, Instant::now());
-                    }
-                    match self.pending.match_reply(req.method) {
-                        ReplyMatch::Waiter(w) => {
-                            let _ = w.send(Ok(req.body));
-                        }
-                        ReplyMatch::Late => {}
-                        ReplyMatch::Unmatched => {
-                            let msg = Message {
-                                method: req.method,
-                                body: req.body,
-                            };
-                            if let Err(mpsc::error::TrySendError::Full(msg)) =
-                                self.incoming.try_send(msg)
-                            {
-                                *stalled = Some(msg);
-                            }
-                        }
+            match self
+                .calls
+                .handle_event(conn, event, Instant::now(), &mut answer)
+            {
+                Delivery::Push(msg) => {
+                    if let Err(mpsc::error::TrySendError::Full(msg)) = self.incoming.try_send(msg) {
+                        *stalled = Some(msg);
                     }
                 }
-                Event::Heartbeat | Event::Writable => {}
-                Event::Closed(reason) => return Some(reason),
+                Delivery::Closed(reason) => return Some(reason),
+                Delivery::Nothing => {}
             }
         }
         None

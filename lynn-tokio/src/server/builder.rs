@@ -3,11 +3,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use lynn_proto::admission::Admission;
-use lynn_proto::router::Router;
-use lynn_proto::{ConfigError, IntoReply, Metrics, Registry, ServerConfig, ServerError};
+use lynn_proto::route_table::RouteTable;
+use lynn_proto::switchboard::Switchboard;
+use lynn_proto::{Endpoint, IntoReply, Metrics, ServerConfig, ServerError, SharedAdmission};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -23,17 +23,15 @@ use crate::stream;
 pub struct ServerBuilder<S = ()> {
     config: ServerConfig,
     state: Arc<S>,
-    routes: Vec<(u16, Handler<S>)>,
-    fallback: Option<Handler<S>>,
+    table: RouteTable<Handler<S>>,
     events: Option<mpsc::Sender<ServerEvent<S>>>,
-    error: Option<ConfigError>,
 }
 
 impl<S> std::fmt::Debug for ServerBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("addr", &self.config.addr)
-            .field("routes", &self.routes.len())
+            .field("routes", &self.table.len())
             .finish()
     }
 }
@@ -43,29 +41,21 @@ impl ServerBuilder<()> {
         ServerBuilder {
             config,
             state: Arc::new(()),
-            routes: Vec::new(),
-            fallback: None,
+            table: RouteTable::new(),
             events: None,
-            error: None,
         }
     }
 
-    /// Shared state every handler sees through [`Context::state`]. Call it before adding
-    /// routes (handlers are typed by the state); otherwise `bind` fails.
+    /// Shared state every handler sees through [`Context::state`]. Only on a builder
+    /// without state, and only before `route`, `fallback` and `event_stream` (they are
+    /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
+    /// `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
-        let error = self.error.or_else(|| {
-            (!self.routes.is_empty() || self.fallback.is_some()).then(|| ConfigError {
-                field: "state",
-                problem: "must be set before routes and fallback".into(),
-            })
-        });
         ServerBuilder {
             config: self.config,
             state: Arc::new(state),
-            routes: Vec::new(),
-            fallback: None,
+            table: self.table.with_state(),
             events: None,
-            error,
         }
     }
 }
@@ -79,35 +69,42 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         Fut: Future<Output = R> + Send + 'static,
         R: IntoReply,
     {
-        self.routes.push((method, handler::boxed(handler)));
+        self.table.route(method, handler::boxed(handler));
         self
     }
 
-    /// The handler for methods without a route. Replaces the event stream's forwarding.
+    /// The handler for methods without a route. An event stream, if set (before or
+    /// after), replaces it.
     pub fn fallback<F, Fut, R>(mut self, handler: F) -> Self
     where
         F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: IntoReply,
     {
-        self.fallback = Some(handler::boxed(handler));
+        self.table.fallback(handler::boxed(handler));
         self
     }
 
-    /// Event-stream mode: connections, closes, and every message without a route arrive on
-    /// the returned [`ServerEvents`] (bounded by `capacity`). Replaces any fallback.
+    /// Event-stream mode: connections, closes, and every message for a method without a
+    /// route arrive on the returned [`ServerEvents`] (bounded by `capacity`, at least 1).
+    /// Replaces any fallback, given before or after.
     pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
         let (tx, rx) = ServerEvents::channel(capacity);
-        self.fallback = Some(events::forwarder(tx.clone()));
+        self.table.event_stream(events::forwarder(tx.clone()));
         self.events = Some(tx);
         (self, rx)
     }
 
-    /// Binds a TCP listener at `config.addr` (and the metrics endpoint, if configured).
+    /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
+    /// endpoint if configured.
     pub async fn bind(self) -> Result<Server<S>, ServerError> {
-        let addr = resolve(&self.config.addr).await?;
-        let listener = stream::listen_tcp(addr)?;
-        self.finish(Listener::Tcp(listener)).await
+        match Endpoint::parse(&self.config.addr) {
+            Endpoint::Tcp(addr) => {
+                let listener = stream::listen_tcp(resolve(&addr).await?)?;
+                self.finish(Listener::Tcp(listener)).await
+            }
+            Endpoint::Unix(path) => self.bind_unix(path).await,
+        }
     }
 
     /// Binds a Unix domain socket listener at `path`.
@@ -117,33 +114,18 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     }
 
     async fn finish(self, listener: Listener) -> Result<Server<S>, ServerError> {
-        if let Some(e) = self.error {
-            return Err(e.into());
-        }
         let config = self.config;
-        config.validate()?;
-        let admission = Admission::new(config.admission.clone())?;
-        let mut router = Router::builder().unknown_method(config.unknown_method);
-        for (method, h) in self.routes {
-            router = router.route(method, h);
-        }
-        if let Some(h) = self.fallback {
-            router = router.fallback(h);
-        }
-        let router = router.build()?;
+        let router = self.table.build(&config)?;
+        let admission = SharedAdmission::new(config.admission.clone())?;
         let metrics_listener = match &config.metrics_addr {
             Some(a) => Some(TcpListener::bind(resolve(a).await?).await?),
             None => None,
         };
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::new(config.groups)),
-            admission: Mutex::new(admission),
-            metrics: Arc::new(Metrics::default()),
-            marks: config.connection.marks,
-            peer_max_frame_len: config.connection.peer_max_frame_len,
+            board: Arc::new(Switchboard::new(&config, Arc::new(Metrics::default()))),
+            admission,
             shutdown,
-            runtime: tokio::runtime::Handle::current(),
         });
         let app = App {
             router,

@@ -3,40 +3,17 @@
 
 use std::sync::Arc;
 
-use lynn_proto::{CloseReason, ConnectionId, PeerAddr, Reply};
+use lynn_proto::Reply;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Context;
 use super::handler::{Handler, HandlerFuture};
 
-/// Something that happened on the server, from [`ServerEvents::recv`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerEvent<S = ()> {
-    /// A connection was admitted.
-    Connected {
-        /// Its id.
-        id: ConnectionId,
-        /// Where it comes from.
-        peer: PeerAddr,
-    },
-    /// A message for a method without a route. Answer with `responder`; dropping it
-    /// completes the request without a reply. Later replies on the same connection wait
-    /// for this one (replies leave in request order).
-    Message {
-        /// The request.
-        ctx: Context<S>,
-        /// Completes the request.
-        responder: Responder,
-    },
-    /// A connection ended; its last event.
-    Closed {
-        /// Its id.
-        id: ConnectionId,
-        /// Why.
-        reason: CloseReason,
-    },
-}
+/// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
+/// `Message { ctx, responder }` (a message for a method without a route; answer it with
+/// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
+/// See [`lynn_proto::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
 
 /// Completes one request delivered as [`ServerEvent::Message`].
 #[derive(Debug)]

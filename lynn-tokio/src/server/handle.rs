@@ -1,37 +1,48 @@
 //! [`ServerHandle`]: reach connections from anywhere (handlers, other tasks, other threads).
 //!
-//! The registry maps each [`ConnectionId`] to the sending half of that connection's bounded
-//! outbound channel. It is locked once per direct send, once per fanout (never once per
-//! recipient) and once per connect, disconnect, join and leave. Request/reply never touches
-//! it: a reply goes straight into the sender's own `Connection`, inside its own task.
+//! The connection table is the core's [`Switchboard`]; this crate only supplies what it
+//! keeps per connection ([`Entry`]: the bounded outbound channel, a close signal, the peer).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use lynn_proto::admission::Admission;
-use lynn_proto::codec::{self, FrameKind, Marks};
 use lynn_proto::groups::GroupError;
-use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, Registry, SendToError, Target};
-use tokio::sync::{mpsc, watch};
+use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
+use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target};
+use tokio::sync::{Notify, mpsc, watch};
 
-/// What the registry keeps per connection.
-pub(crate) type Entry = (mpsc::Sender<Outbound>, PeerAddr);
+/// What the connection table keeps per connection.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    /// Asks the connection to close gracefully (never full, never waits).
+    pub(crate) close: Arc<Notify>,
+    pub(crate) peer: PeerAddr,
+}
+
+impl Mailbox for Entry {
+    fn offer(&self, out: Outbound) -> Result<(), Refused> {
+        self.tx.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Refused::Full,
+            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        })
+    }
+
+    fn peer(&self) -> &PeerAddr {
+        &self.peer
+    }
+
+    fn close(&self) -> bool {
+        self.close.notify_one();
+        !self.tx.is_closed()
+    }
+}
 
 /// State shared by the accept loop, every connection task and every handle.
 pub(crate) struct Shared {
-    pub(crate) registry: Mutex<Registry<Entry>>,
-    pub(crate) admission: Mutex<Admission>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) marks: Marks,
-    pub(crate) peer_max_frame_len: u64,
+    pub(crate) board: Arc<Switchboard<Entry>>,
+    pub(crate) admission: SharedAdmission,
     pub(crate) shutdown: watch::Sender<bool>,
-    pub(crate) runtime: tokio::runtime::Handle,
-}
-
-/// Locks `m`, recovering the data if a thread panicked while holding it (the tables stay
-/// consistent: every mutation is a single call into lynn-proto).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Completes once a shutdown has started (or the server is gone).
@@ -61,26 +72,7 @@ impl ServerHandle {
         method: u16,
         body: impl Into<Bytes>,
     ) -> Result<(), SendToError> {
-        let body = body.into();
-        let max = codec::max_body_len(self.shared.peer_max_frame_len);
-        if body.len() as u64 > max {
-            return Err(lynn_proto::EncodeError::BodyTooLarge {
-                body_len: body.len(),
-                max_body_len: max,
-            }
-            .into());
-        }
-        let tx = {
-            let reg = lock(&self.shared.registry);
-            reg.get(id)
-                .map(|(tx, _)| tx.clone())
-                .ok_or(SendToError::UnknownConnection(id))?
-        };
-        tx.try_send(Outbound::Message { method, body })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => SendToError::QueueFull(id),
-                mpsc::error::TrySendError::Closed(_) => SendToError::UnknownConnection(id),
-            })
+        self.shared.board.send(id, method, body.into())
     }
 
     /// Sends one message to every open connection; returns how many got it queued.
@@ -94,84 +86,43 @@ impl ServerHandle {
     }
 
     /// Sends one message to `target`: encoded once, the bytes shared by every recipient,
-    /// one registry lock in all. A recipient whose outbound queue is full is skipped (and
-    /// counted in the send-refused metric); it never holds up the others. Returns how many
-    /// recipients got it queued (0 when the body is too large for the peers).
+    /// one table lock in all. A recipient whose outbound queue is full is skipped (and
+    /// counted in `lynn_send_queue_full_total`); it never holds up the others. Returns how
+    /// many recipients got it queued (0 when the body is too large for the peers).
     pub fn fanout(&self, target: Target, method: u16, body: impl Into<Bytes>) -> usize {
-        let body = body.into();
-        let frame = match codec::encode_to_bytes(
-            self.shared.marks,
-            FrameKind::Message,
-            method,
-            &body,
-            self.shared.peer_max_frame_len,
-        ) {
-            Ok(f) => f,
-            Err(e) => {
+        self.shared
+            .board
+            .fanout(&target, method, &body.into())
+            .unwrap_or_else(|e| {
                 tracing::warn!(method, error = %e, "fanout refused");
-                return 0;
-            }
-        };
-        let mut sent = 0;
-        let mut skipped = 0u64;
-        lock(&self.shared.registry).for_each_recipient(&target, |_, (tx, _)| {
-            match tx.try_send(Outbound::Encoded(frame.clone())) {
-                Ok(()) => sent += 1,
-                Err(_) => skipped += 1,
-            }
-        });
-        if skipped > 0 {
-            self.shared.metrics.add(&lynn_proto::ConnectionStats {
-                send_refused: skipped,
-                ..Default::default()
-            });
-        }
-        sent
+                0
+            })
     }
 
     /// Adds connection `id` to `group`; `Ok(false)` if already a member or not connected.
     pub fn join(&self, group: &str, id: ConnectionId) -> Result<bool, GroupError> {
-        lock(&self.shared.registry).join(group, id)
+        self.shared.board.join(group, id)
     }
 
     /// Removes connection `id` from `group`; returns whether it was a member.
     pub fn leave(&self, group: &str, id: ConnectionId) -> bool {
-        lock(&self.shared.registry).leave(group, id)
+        self.shared.board.leave(group, id)
     }
 
     /// The open connections and their peers.
     pub fn connections(&self) -> Vec<(ConnectionId, PeerAddr)> {
-        let reg = lock(&self.shared.registry);
-        reg.ids()
-            .filter_map(|id| reg.get(id).map(|(_, peer)| (id, peer.clone())))
-            .collect()
+        self.shared.board.connections()
     }
 
     /// How many connections are open.
     pub fn connection_count(&self) -> usize {
-        lock(&self.shared.registry).len()
+        self.shared.board.len()
     }
 
     /// Closes connection `id` gracefully (its requests in flight finish and are flushed).
     /// Returns whether the connection was open.
     pub fn close(&self, id: ConnectionId) -> bool {
-        let Some(tx) = lock(&self.shared.registry)
-            .get(id)
-            .map(|(tx, _)| tx.clone())
-        else {
-            return false;
-        };
-        match tx.try_send(Outbound::Close) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                // The queue is bounded; the close waits for room without blocking the caller.
-                self.shared.runtime.spawn(async move {
-                    let _ = tx.send(cmd).await;
-                });
-                true
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.shared.board.close(id)
     }
 
     /// Starts a graceful shutdown of the whole server: stop accepting, let requests in
@@ -187,6 +138,6 @@ impl ServerHandle {
 
     /// The server's counters (render with [`Metrics::render`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.shared.metrics
+        self.shared.board.metrics()
     }
 }

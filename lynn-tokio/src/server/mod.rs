@@ -3,7 +3,6 @@
 mod builder;
 mod context;
 mod events;
-mod guard;
 mod handle;
 mod handler;
 mod listener;
@@ -39,6 +38,6 @@ pub(crate) struct App<S> {
 
 impl<S> App<S> {
     pub(crate) fn metrics(&self) -> &Metrics {
-        &self.handle.shared.metrics
+        self.handle.metrics()
     }
 }

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use lynn_proto::{Instant, PeerAddr, ServerConfig, ServerError};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use super::builder::ServerBuilder;
-use super::guard::ConnGuard;
-use super::handle::{ServerHandle, lock};
+use super::handle::{Entry, ServerHandle};
 use super::listener::Listener;
 use super::{App, task};
 use crate::stream::{self, Stream};
@@ -71,10 +70,7 @@ impl<S: Send + Sync + 'static> Server<S> {
 
     /// The TCP address the server listens on (`None` for a Unix socket listener).
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        match self.local {
-            PeerAddr::Tcp(a) => Some(a),
-            PeerAddr::Unix(_) => None,
-        }
+        self.local.tcp_addr()
     }
 
     /// Where the metrics endpoint listens, if `config.metrics_addr` was set.
@@ -109,7 +105,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         } = self;
         let handle = app.handle.clone();
         let metrics_task = metrics_listener
-            .map(|l| tokio::spawn(crate::metrics_http::serve(l, handle.shared.metrics.clone())));
+            .map(|l| tokio::spawn(crate::metrics_http::serve(l, handle.metrics().clone())));
         let mut shutdown = handle.shared.shutdown.subscribe();
         let mut tasks = JoinSet::new();
         tokio::pin!(signal);
@@ -156,29 +152,34 @@ fn admit<S: Send + Sync + 'static>(
     peer: PeerAddr,
 ) {
     let shared = &app.handle.shared;
-    let admitted = lock(&shared.admission).try_admit(peer.admission_ip(), Instant::now());
-    let permit = match admitted {
-        Ok(p) => p,
+    let seat = match shared
+        .admission
+        .try_admit(peer.admission_ip(), Instant::now())
+    {
+        Ok(seat) => seat,
         Err(rejection) => {
-            shared.metrics.connection_rejected(&rejection);
+            app.metrics().connection_rejected(&rejection);
             tracing::debug!(%peer, %rejection, "connection refused");
             return;
         }
     };
-    if let Stream::Tcp(s) = &stream
-        && let Err(e) = stream::apply_options(s, &app.socket)
-    {
-        tracing::debug!(%peer, error = %e, "socket options not applied");
+    if let Stream::Tcp(s) = &stream {
+        stream::apply_options(s, &app.socket);
     }
     let (tx, rx) = mpsc::channel(app.outbound_queue);
-    let id = lock(&shared.registry).insert((tx, peer.clone()));
-    let guard = ConnGuard {
-        shared: shared.clone(),
-        id,
-        peer,
-        permit: Some(permit),
-        reason: None,
+    let close = Arc::new(Notify::new());
+    let entry = Entry {
+        tx,
+        close: close.clone(),
+        peer: peer.clone(),
     };
-    shared.metrics.connection_opened();
-    tasks.spawn(task::run(app.clone(), stream, guard, rx));
+    let registration = shared.board.register(entry, seat);
+    tasks.spawn(task::run(
+        app.clone(),
+        stream,
+        peer,
+        registration,
+        rx,
+        close,
+    ));
 }

@@ -11,15 +11,16 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use lynn_proto::router::Resolved;
+use lynn_proto::dispatch::{self, HandlerOutcome};
+use lynn_proto::switchboard::Registration;
 use lynn_proto::{
-    CloseReason, Connection, ConnectionStats, Event, HandlerError, Instant, Outbound, Reply,
-    Request, RequestId, SendError,
+    CloseReason, Connection, Event, HandlerError, Instant, Outbound, PeerAddr, Reply, Request,
+    RequestId, SendError, StatsReport,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::context::Scope;
-use super::guard::ConnGuard;
+use super::handle::Entry;
 use super::handler::HandlerFuture;
 use super::{App, Context, ServerEvent};
 use crate::stream::{self, Stream};
@@ -42,14 +43,17 @@ impl Future for Running {
     }
 }
 
-/// Runs the connection until it closes; the guard releases its slot on every exit path.
+/// Runs the connection until it closes; its registration (table entry, admission seat)
+/// is given back on every exit path.
 pub(crate) async fn run<S: Send + Sync + 'static>(
     app: Arc<App<S>>,
     stream: Stream,
-    mut guard: ConnGuard,
+    peer: PeerAddr,
+    mut registration: Registration<Entry>,
     rx: mpsc::Receiver<Outbound>,
+    close: Arc<Notify>,
 ) {
-    let (id, peer) = (guard.id, guard.peer.clone());
+    let id = registration.id();
     if let Some(events) = &app.events {
         let event = ServerEvent::Connected {
             id,
@@ -71,9 +75,9 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
                 conn,
                 handlers: FuturesUnordered::new(),
                 stalled: None,
-                last_stats: ConnectionStats::default(),
+                report: StatsReport::default(),
             };
-            task.drive(&stream, rx).await
+            task.drive(&stream, rx, &close).await
         }
         Err(e) => {
             tracing::error!(error = %e, "connection config refused");
@@ -81,8 +85,8 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
         }
     };
     tracing::debug!(%id, %reason, "connection closed");
-    guard.reason = Some(reason.clone());
-    drop(guard);
+    registration.set_reason(reason.clone());
+    drop(registration);
     if let Some(events) = &app.events {
         let _ = events.send(ServerEvent::Closed { id, reason }).await;
     }
@@ -95,13 +99,24 @@ struct Task<'a, S> {
     handlers: FuturesUnordered<Running>,
     /// An outbound command the full send queue refused; retried on `Event::Writable`.
     stalled: Option<Outbound>,
-    last_stats: ConnectionStats,
+    report: StatsReport,
 }
 
 impl<S: Send + Sync + 'static> Task<'_, S> {
-    async fn drive(&mut self, stream: &Stream, mut rx: mpsc::Receiver<Outbound>) -> CloseReason {
+    async fn drive(
+        &mut self,
+        stream: &Stream,
+        mut rx: mpsc::Receiver<Outbound>,
+        close: &Notify,
+    ) -> CloseReason {
         let mut timer = Timer::new();
-        let mut shutdown = self.app.handle.shared.shutdown.subscribe();
+        let mut shutdown_rx = self.app.handle.shared.shutdown.subscribe();
+        // Created once, not per loop turn: each creation and drop takes the Notify's and
+        // the watch's locks, which showed as ~15 % of the instructions per response.
+        let shutdown = super::handle::shutdown_started(&mut shutdown_rx);
+        tokio::pin!(shutdown);
+        let closed = close.notified();
+        tokio::pin!(closed);
         let mut closing = false;
         let mut rx_open = true;
         loop {
@@ -119,7 +134,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                     return reason;
                 }
             }
-            self.report_metrics();
+            self.report.report(&self.conn, self.app.metrics());
             timer.set(self.conn.poll_timeout());
 
             tokio::select! {
@@ -127,7 +142,11 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 Some(done) = self.handlers.next(), if !self.handlers.is_empty() => {
                     self.finish(done);
                 }
-                _ = super::handle::shutdown_started(&mut shutdown), if !closing => {
+                _ = &mut shutdown, if !closing => {
+                    closing = true;
+                    self.conn.close(Instant::now());
+                }
+                () = &mut closed, if !closing => {
                     closing = true;
                     self.conn.close(Instant::now());
                 }
@@ -192,31 +211,19 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     }
 
     fn dispatch(&mut self, req: Request) {
-        let handler = match self.app.router.resolve(req.method) {
-            Resolved::Route(h) | Resolved::Fallback(h) => h,
-            Resolved::Ignore => {
-                self.app.metrics().unknown_method();
-                self.complete(req.id, None);
-                return;
-            }
-            Resolved::Close => {
-                self.app.metrics().unknown_method();
-                let method = req.method;
-                self.conn.abort(CloseReason::UnknownMethod { method });
-                return;
-            }
+        let now = Instant::now();
+        let app = self.app;
+        let Some((handler, req)) =
+            dispatch::dispatch(&app.router, &mut self.conn, req, app.metrics(), now)
+        else {
+            return;
         };
         let ctx = Context::new(self.scope.clone(), req.method, req.body);
         let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
             Ok(fut) => fut,
-            Err(_) => {
-                self.app.metrics().handler_panic();
-                tracing::warn!(id = %self.scope.id, method = req.method, "handler panicked");
-                self.complete(req.id, None);
-                return;
-            }
+            Err(panic) => return self.finish((req.id, Err(panic))),
         };
-        let fut: HandlerFuture = match &self.app.limit {
+        let fut: HandlerFuture = match &app.limit {
             Some(limit) => {
                 let limit = limit.clone();
                 Box::pin(async move {
@@ -226,46 +233,33 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             }
             None => fut,
         };
-        self.app.metrics().in_flight_add(1);
-        self.handlers.push(Running {
-            id: req.id,
-            fut: AssertUnwindSafe(fut).catch_unwind(),
-        });
-    }
-
-    fn finish(&mut self, (id, outcome): (RequestId, Outcome)) {
-        self.app.metrics().in_flight_add(-1);
-        let reply = match outcome {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                self.app.metrics().handler_error();
-                tracing::warn!(id = %self.scope.id, error = %e, "handler error");
-                Reply::none()
-            }
-            Err(_) => {
-                self.app.metrics().handler_panic();
-                tracing::warn!(id = %self.scope.id, "handler panicked");
-                Reply::none()
-            }
-        };
-        let (to_sender, fanout) = reply.into_parts();
-        self.complete(id, to_sender);
-        for f in fanout {
-            self.app.handle.fanout(f.target, f.method, f.body);
+        // Most handlers (an echo) are ready at once: answer them here, without a slot
+        // (an allocation) in `handlers`. One that is pending joins `handlers`, which polls
+        // it again with the task's waker.
+        let mut fut = AssertUnwindSafe(fut).catch_unwind();
+        match (&mut fut).now_or_never() {
+            Some(outcome) => self.finish((req.id, outcome)),
+            None => self.handlers.push(Running { id: req.id, fut }),
         }
     }
 
-    fn complete(&mut self, id: RequestId, reply: Option<(u16, bytes::Bytes)>) {
-        let now = Instant::now();
-        if self.conn.config().max_in_flight == 0 {
-            // Completion tracking is off: replies are plain sends.
-            if let Some((method, body)) = reply
-                && let Err(e) = self.conn.send(method, body, now)
-            {
-                tracing::debug!(id = %self.scope.id, error = %e, "reply dropped");
-            }
-        } else if let Err(e) = self.conn.complete(id, reply, now) {
-            tracing::warn!(id = %self.scope.id, error = %e, "reply refused");
+    fn finish(&mut self, (id, outcome): (RequestId, Outcome)) {
+        let outcome = match outcome {
+            Ok(result) => HandlerOutcome::from(result),
+            Err(_) => HandlerOutcome::Panicked,
+        };
+        let done = dispatch::finish(
+            &mut self.conn,
+            id,
+            outcome,
+            self.app.metrics(),
+            Instant::now(),
+        );
+        if let Some(problem) = done.problem {
+            tracing::warn!(id = %self.scope.id, %problem, "request completed without its reply");
+        }
+        for f in done.fanout {
+            self.app.handle.fanout(f.target, f.method, f.body);
         }
     }
 
@@ -287,16 +281,8 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         }
     }
 
-    fn report_metrics(&mut self) {
-        let now = *self.conn.stats();
-        if now != self.last_stats {
-            self.app.metrics().add(&now.delta_since(&self.last_stats));
-            self.last_stats = now;
-        }
-    }
-
     fn finish_metrics(&mut self) {
-        self.report_metrics();
+        self.report.report(&self.conn, self.app.metrics());
         let cancelled = self.handlers.len() as i64;
         if cancelled > 0 {
             self.app.metrics().in_flight_add(-cancelled);

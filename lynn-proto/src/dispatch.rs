@@ -1,0 +1,244 @@
+//! Serving one request on a server connection, minus the IO: what a runtime does with a
+//! message event ([`dispatch`]) and with a finished handler ([`finish`]).
+//!
+//! Every server runtime does the same: resolve the method through the [`Router`], handle
+//! an unknown method per policy, count the handler in flight, and when it finishes, turn its
+//! outcome into the reply to the sender (completed in request order) and the fanout for
+//! others. The runtime only starts handlers, catches panics and routes the fanout.
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use lynn_proto::codec::{self, FrameKind, Marks};
+//! use lynn_proto::dispatch::{self, HandlerOutcome};
+//! use lynn_proto::router::Router;
+//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant, Metrics, Reply};
+//!
+//! let now = Instant::now();
+//! let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+//! let frame = codec::encode_to_bytes(Marks::default(), FrameKind::Message, 1, b"hi", u64::MAX);
+//! conn.handle_bytes(&frame.unwrap(), now);
+//! let router = Router::builder().route(1, "echo").build().unwrap();
+//! let metrics = Metrics::default();
+//!
+//! let Some(Event::Message(req)) = conn.poll_event() else { panic!() };
+//! let (handler, req) = dispatch::dispatch(&router, &mut conn, req, &metrics, now).unwrap();
+//! assert_eq!(*handler, "echo");
+//! let reply = Reply::to_sender(req.method, req.body.clone());
+//! let done = dispatch::finish(&mut conn, req.id, HandlerOutcome::Replied(reply), &metrics, now);
+//! assert!(done.fanout.is_empty() && done.problem.is_none());
+//! assert!(conn.wants_write());
+//! ```
+
+use thiserror::Error;
+
+use crate::error::{CloseReason, CompleteError};
+use crate::reply::{Fanout, Reply};
+use crate::router::{Resolved, Router};
+use crate::runtime::HandlerError;
+use crate::{Connection, Instant, Metrics, Request, RequestId};
+
+/// Resolves `req` through `router`. Returns the handler to start (the request is now in
+/// flight: call [`finish`] exactly once for it), or `None` when the core dealt with it: an
+/// unknown method is completed without a reply ([`UnknownMethod::Ignore`]) or closes the
+/// connection ([`UnknownMethod::Close`]), and is counted either way.
+///
+/// [`UnknownMethod::Ignore`]: crate::router::UnknownMethod::Ignore
+/// [`UnknownMethod::Close`]: crate::router::UnknownMethod::Close
+pub fn dispatch<'r, H>(
+    router: &'r Router<H>,
+    conn: &mut Connection,
+    req: Request,
+    metrics: &Metrics,
+    now: Instant,
+) -> Option<(&'r H, Request)> {
+    match router.resolve(req.method) {
+        Resolved::Route(h) | Resolved::Fallback(h) => {
+            metrics.in_flight_add(1);
+            Some((h, req))
+        }
+        Resolved::Ignore => {
+            metrics.unknown_method();
+            // Only fails for an id that is not in flight, which a fresh request always is.
+            let _ = conn.complete(req.id, None, now);
+            None
+        }
+        Resolved::Close => {
+            metrics.unknown_method();
+            // Requests before this one are still answered; then the connection closes.
+            let _ = conn.complete(req.id, None, now);
+            conn.close_with(CloseReason::UnknownMethod { method: req.method }, now);
+            None
+        }
+    }
+}
+
+/// How a handler ended.
+#[derive(Debug)]
+pub enum HandlerOutcome {
+    /// It returned a reply (possibly [`Reply::none`]).
+    Replied(Reply),
+    /// It returned an error.
+    Failed(HandlerError),
+    /// It panicked (caught by the runtime).
+    Panicked,
+}
+
+impl From<Result<Reply, HandlerError>> for HandlerOutcome {
+    fn from(result: Result<Reply, HandlerError>) -> Self {
+        match result {
+            Ok(reply) => HandlerOutcome::Replied(reply),
+            Err(e) => HandlerOutcome::Failed(e),
+        }
+    }
+}
+
+/// Something about a finished request worth logging (at warn).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FinishProblem {
+    /// The handler failed; the request completed without a reply.
+    #[error(transparent)]
+    Handler(HandlerError),
+    /// The handler panicked; the request completed without a reply.
+    #[error("handler panicked")]
+    Panicked,
+    /// The connection refused the completion (for example a reply too large for the peer).
+    #[error("reply refused: {0}")]
+    Refused(CompleteError),
+}
+
+/// What [`finish`] leaves to the runtime.
+#[derive(Debug)]
+#[must_use = "route the fanout and log the problem"]
+pub struct Finished {
+    /// Messages for recipients other than the sender: route them through the server's
+    /// connection table.
+    pub fanout: Vec<Fanout>,
+    /// What went wrong, if anything.
+    pub problem: Option<FinishProblem>,
+}
+
+/// Completes request `id` with the handler's `outcome`: counts it out of flight, counts a
+/// failure or panic, and gives the sender's reply to `conn` (which sends it in request
+/// order). Returns the fanout to route.
+pub fn finish(
+    conn: &mut Connection,
+    id: RequestId,
+    outcome: HandlerOutcome,
+    metrics: &Metrics,
+    now: Instant,
+) -> Finished {
+    metrics.in_flight_add(-1);
+    let (reply, mut problem) = match outcome {
+        HandlerOutcome::Replied(reply) => (reply, None),
+        HandlerOutcome::Failed(e) => {
+            metrics.handler_error();
+            (Reply::none(), Some(FinishProblem::Handler(e)))
+        }
+        HandlerOutcome::Panicked => {
+            metrics.handler_panic();
+            (Reply::none(), Some(FinishProblem::Panicked))
+        }
+    };
+    let (to_sender, fanout) = reply.into_parts();
+    if let Err(e) = conn.complete(id, to_sender, now) {
+        problem.get_or_insert(FinishProblem::Refused(e));
+    }
+    Finished { fanout, problem }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{self, FrameKind, Marks};
+    use crate::router::UnknownMethod;
+    use crate::{ConnectionConfig, Event, Target};
+
+    fn request(conn: &mut Connection, method: u16, now: Instant) -> Request {
+        let frame =
+            codec::encode_to_bytes(Marks::default(), FrameKind::Message, method, b"x", 1 << 20);
+        conn.handle_bytes(&frame.unwrap(), now);
+        match conn.poll_event() {
+            Some(Event::Message(req)) => req,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_method_is_ignored_or_closes() {
+        let now = Instant::now();
+        let metrics = Metrics::default();
+        let ignore: Router<()> = Router::builder().build().unwrap();
+        let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+        let req = request(&mut conn, 9, now);
+        assert!(dispatch(&ignore, &mut conn, req, &metrics, now).is_none());
+        assert_eq!(conn.in_flight(), 0, "completed without a reply");
+        assert!(!conn.is_closed());
+
+        let close: Router<()> = Router::builder()
+            .unknown_method(UnknownMethod::Close)
+            .build()
+            .unwrap();
+        let req = request(&mut conn, 9, now);
+        assert!(dispatch(&close, &mut conn, req, &metrics, now).is_none());
+        assert!(matches!(
+            conn.poll_event(),
+            Some(Event::Closed(CloseReason::UnknownMethod { method: 9 }))
+        ));
+        assert!(metrics.render().contains("lynn_unknown_method"), "counted");
+    }
+
+    #[test]
+    fn finish_replies_in_order_and_returns_fanout() {
+        let now = Instant::now();
+        let metrics = Metrics::default();
+        let router = Router::builder().route(1, 'a').build().unwrap();
+        let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+        let r1 = request(&mut conn, 1, now);
+        let r2 = request(&mut conn, 1, now);
+        let (_, r1) = dispatch(&router, &mut conn, r1, &metrics, now).unwrap();
+        let (_, r2) = dispatch(&router, &mut conn, r2, &metrics, now).unwrap();
+        let second = Reply::to_sender(1, "2").and(Target::All, 7, "all");
+        let done = finish(
+            &mut conn,
+            r2.id,
+            HandlerOutcome::Replied(second),
+            &metrics,
+            now,
+        );
+        assert_eq!(done.fanout.len(), 1);
+        assert!(!conn.wants_write(), "the second reply waits for the first");
+        let done = finish(&mut conn, r1.id, HandlerOutcome::Panicked, &metrics, now);
+        assert!(matches!(done.problem, Some(FinishProblem::Panicked)));
+        assert!(
+            conn.wants_write(),
+            "the second reply leaves once the first completed"
+        );
+        assert_eq!(metrics.handler_failures(), (0, 1));
+    }
+
+    #[test]
+    fn failed_handler_is_counted_and_reported() {
+        let now = Instant::now();
+        let metrics = Metrics::default();
+        let router = Router::builder().route(1, ()).build().unwrap();
+        let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+        let req = request(&mut conn, 1, now);
+        let (_, req) = dispatch(&router, &mut conn, req, &metrics, now).unwrap();
+        let outcome = HandlerOutcome::from(Err(HandlerError("boom".into())));
+        let done = finish(&mut conn, req.id, outcome, &metrics, now);
+        assert!(matches!(done.problem, Some(FinishProblem::Handler(_))));
+        assert_eq!(metrics.handler_failures(), (1, 0));
+        let again = finish(
+            &mut conn,
+            req.id,
+            HandlerOutcome::Replied(Reply::none()),
+            &metrics,
+            now,
+        );
+        assert!(
+            matches!(again.problem, Some(FinishProblem::Refused(_))),
+            "completed twice"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! lynn-blocking under the suite: each server's `serve` on a thread of its own; client
+//! calls are already blocking.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+
+use super::background::Background;
+use crate::app::{App, Effects, Outcome};
+use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+
+/// The blocking (std::net + threads) adapter.
+#[derive(Debug)]
+pub struct BlockingRuntime;
+
+struct HandlerEffects<'a>(&'a Context);
+
+impl Effects for HandlerEffects<'_> {
+    fn join(&self, group: &str) -> bool {
+        self.0.server().join(group, self.0.id()).is_ok()
+    }
+    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast_group(group, method, body)
+    }
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast(method, body)
+    }
+}
+
+fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+    match app.handle(ctx.method(), ctx.body(), &HandlerEffects(&ctx)) {
+        Outcome::Reply(body) => ctx.reply(body),
+        Outcome::ReplyAfter(delay, body) => {
+            // The handler's own work, on the adapter's worker pool.
+            std::thread::sleep(delay);
+            ctx.reply(body)
+        }
+    }
+}
+
+/// Answers every message of the event stream until the server is gone.
+fn answer_events(app: App, events: &ServerEvents) {
+    while let Some(event) = events.recv() {
+        if let ServerEvent::Message { ctx, responder } = event {
+            responder.reply(ctx.reply(app.event_reply(ctx.body())));
+        }
+    }
+}
+
+impl Runtime for BlockingRuntime {
+    type Server = BlockingServer;
+    type Client = BlockingClient;
+
+    fn name() -> &'static str {
+        "blocking"
+    }
+
+    fn start_server(config: ServerConfig, app: App) -> Result<BlockingServer, ServerError> {
+        let mut builder = Server::builder(config);
+        for &method in app.routes() {
+            builder = builder.route(method, move |ctx: Context| run(app, ctx));
+        }
+        if app.events {
+            let (with_events, events) = builder.event_stream(64);
+            builder = with_events;
+            std::thread::Builder::new()
+                .name("suite-blocking-events".into())
+                .spawn(move || answer_events(app, &events))
+                .expect("spawn the event thread");
+        }
+        let server = builder.bind()?;
+        let addr = server.tcp_addr().expect("a TCP listener");
+        let handle = server.handle();
+        let serving = Background::spawn("suite-blocking-server", move || server.serve());
+        Ok(BlockingServer {
+            addr,
+            handle,
+            serving: Some(serving),
+        })
+    }
+
+    fn connect(config: ClientConfig) -> Result<BlockingClient, ClientError> {
+        Client::connect_with(config).map(|client| BlockingClient { client })
+    }
+}
+
+/// A lynn-blocking server served by a thread of its own.
+pub struct BlockingServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    serving: Option<Background>,
+}
+
+impl ServerUnderTest for BlockingServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn metrics(&self) -> Arc<Metrics> {
+        self.handle.metrics().clone()
+    }
+
+    fn connection_count(&self) -> usize {
+        self.handle.connection_count()
+    }
+
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.handle.broadcast(method, body)
+    }
+
+    fn stop(mut self) {
+        self.handle.shutdown();
+        self.serving.take().expect("serving until stopped").join();
+    }
+}
+
+impl Drop for BlockingServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// A lynn-blocking client.
+#[derive(Debug)]
+pub struct BlockingClient {
+    client: Client,
+}
+
+impl ClientUnderTest for BlockingClient {
+    fn send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        self.client.send(method, body)
+    }
+
+    fn try_send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        self.client.try_send(method, body)
+    }
+
+    fn request(&self, method: u16, body: Bytes) -> Result<Bytes, ClientError> {
+        self.client.request(method, body)
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
+        self.client.recv_timeout(timeout).ok()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn close(&self) {
+        self.client.close();
+    }
+}

@@ -1,0 +1,162 @@
+//! lynn-smol under the suite: each server's `serve` future polled by a thread of its own;
+//! client calls blocked on with `async_io::block_on` (the client's task runs on
+//! lynn-smol's own executor threads).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Timer, block_on};
+use bytes::Bytes;
+use futures_lite::future;
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_smol::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+
+use super::background::Background;
+use crate::app::{App, Effects, Outcome};
+use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+
+/// The smol adapter.
+#[derive(Debug)]
+pub struct SmolRuntime;
+
+struct HandlerEffects<'a>(&'a Context);
+
+impl Effects for HandlerEffects<'_> {
+    fn join(&self, group: &str) -> bool {
+        self.0.server().join(group, self.0.id()).is_ok()
+    }
+    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast_group(group, method, body)
+    }
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast(method, body)
+    }
+}
+
+async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+    let outcome = app.handle(ctx.method(), ctx.body(), &HandlerEffects(&ctx));
+    match outcome {
+        Outcome::Reply(body) => ctx.reply(body),
+        Outcome::ReplyAfter(delay, body) => {
+            Timer::after(delay).await;
+            ctx.reply(body)
+        }
+    }
+}
+
+/// Answers every message of the event stream until the server is gone.
+async fn answer_events(app: App, events: ServerEvents) {
+    while let Some(event) = events.recv().await {
+        if let ServerEvent::Message { ctx, responder } = event {
+            responder.reply(ctx.reply(app.event_reply(ctx.body())));
+        }
+    }
+}
+
+impl Runtime for SmolRuntime {
+    type Server = SmolServer;
+    type Client = SmolClient;
+
+    fn name() -> &'static str {
+        "smol"
+    }
+
+    fn start_server(config: ServerConfig, app: App) -> Result<SmolServer, ServerError> {
+        let mut builder = Server::builder(config);
+        for &method in app.routes() {
+            builder = builder.route(method, move |ctx: Context| run(app, ctx));
+        }
+        if app.events {
+            let (with_events, events) = builder.event_stream(64);
+            builder = with_events;
+            std::thread::Builder::new()
+                .name("suite-smol-events".into())
+                .spawn(move || block_on(answer_events(app, events)))
+                .expect("spawn the event thread");
+        }
+        let server = block_on(builder.bind())?;
+        let addr = server.tcp_addr().expect("a TCP listener");
+        let handle = server.handle();
+        let serving = Background::spawn("suite-smol-server", move || block_on(server.serve()));
+        Ok(SmolServer {
+            addr,
+            handle,
+            serving: Some(serving),
+        })
+    }
+
+    fn connect(config: ClientConfig) -> Result<SmolClient, ClientError> {
+        block_on(Client::connect_with(config)).map(|client| SmolClient { client })
+    }
+}
+
+/// A lynn-smol server served by a thread of its own.
+pub struct SmolServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    serving: Option<Background>,
+}
+
+impl ServerUnderTest for SmolServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn metrics(&self) -> Arc<Metrics> {
+        self.handle.metrics().clone()
+    }
+
+    fn connection_count(&self) -> usize {
+        self.handle.connection_count()
+    }
+
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.handle.broadcast(method, body)
+    }
+
+    fn stop(mut self) {
+        self.handle.shutdown();
+        self.serving.take().expect("serving until stopped").join();
+    }
+}
+
+impl Drop for SmolServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// A lynn-smol client whose calls are blocked on.
+pub struct SmolClient {
+    client: Client,
+}
+
+impl ClientUnderTest for SmolClient {
+    fn send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        block_on(self.client.send(method, body))
+    }
+
+    fn try_send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        block_on(self.client.try_send(method, body))
+    }
+
+    fn request(&self, method: u16, body: Bytes) -> Result<Bytes, ClientError> {
+        block_on(self.client.request(method, body))
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
+        block_on(future::or(self.client.recv(), async {
+            Timer::after(timeout).await;
+            None
+        }))
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn close(&self) {
+        block_on(self.client.close());
+    }
+}

@@ -1,0 +1,179 @@
+//! lynn-tokio under the suite: servers and client tasks on one shared multi-threaded
+//! runtime; the suite's threads block on client calls.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_tokio::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use tokio::runtime::Runtime as TokioExecutor;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, Effects, Outcome};
+use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+use crate::support::DEADLINE;
+
+/// The tokio adapter.
+#[derive(Debug)]
+pub struct TokioRuntime;
+
+fn executor() -> &'static TokioExecutor {
+    static EXECUTOR: OnceLock<TokioExecutor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("suite-tokio")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+struct HandlerEffects<'a>(&'a Context);
+
+impl Effects for HandlerEffects<'_> {
+    fn join(&self, group: &str) -> bool {
+        self.0.server().join(group, self.0.id()).is_ok()
+    }
+    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast_group(group, method, body)
+    }
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.0.server().broadcast(method, body)
+    }
+}
+
+async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+    let outcome = app.handle(ctx.method(), ctx.body(), &HandlerEffects(&ctx));
+    match outcome {
+        Outcome::Reply(body) => ctx.reply(body),
+        Outcome::ReplyAfter(delay, body) => {
+            tokio::time::sleep(delay).await;
+            ctx.reply(body)
+        }
+    }
+}
+
+/// Answers every message of the event stream until the server is gone.
+async fn answer_events(app: App, mut events: ServerEvents) {
+    while let Some(event) = events.recv().await {
+        if let ServerEvent::Message { ctx, responder } = event {
+            responder.reply(ctx.reply(app.event_reply(ctx.body())));
+        }
+    }
+}
+
+impl Runtime for TokioRuntime {
+    type Server = TokioServer;
+    type Client = TokioClient;
+
+    fn name() -> &'static str {
+        "tokio"
+    }
+
+    fn start_server(config: ServerConfig, app: App) -> Result<TokioServer, ServerError> {
+        let mut builder = Server::builder(config);
+        for &method in app.routes() {
+            builder = builder.route(method, move |ctx: Context| run(app, ctx));
+        }
+        if app.events {
+            let (with_events, events) = builder.event_stream(64);
+            builder = with_events;
+            executor().spawn(answer_events(app, events));
+        }
+        let server = executor().block_on(builder.bind())?;
+        let addr = server.tcp_addr().expect("a TCP listener");
+        let handle = server.handle();
+        let serving = Some(executor().spawn(server.serve()));
+        Ok(TokioServer {
+            addr,
+            handle,
+            serving,
+        })
+    }
+
+    fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
+        executor()
+            .block_on(Client::connect_with(config))
+            .map(|client| TokioClient { client })
+    }
+}
+
+/// A lynn-tokio server serving on the shared runtime.
+#[derive(Debug)]
+pub struct TokioServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    serving: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl ServerUnderTest for TokioServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn metrics(&self) -> Arc<Metrics> {
+        self.handle.metrics().clone()
+    }
+
+    fn connection_count(&self) -> usize {
+        self.handle.connection_count()
+    }
+
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.handle.broadcast(method, body)
+    }
+
+    fn stop(mut self) {
+        self.handle.shutdown();
+        let serving = self.serving.take().expect("serving until stopped");
+        executor()
+            .block_on(async { tokio::time::timeout(DEADLINE, serving).await })
+            .expect("the server stops within the deadline")
+            .expect("the serve task does not panic")
+            .expect("serve returns Ok");
+    }
+}
+
+impl Drop for TokioServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// A lynn-tokio client whose calls block on the shared runtime.
+#[derive(Debug)]
+pub struct TokioClient {
+    client: Client,
+}
+
+impl ClientUnderTest for TokioClient {
+    fn send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        executor().block_on(self.client.send(method, body))
+    }
+
+    fn try_send(&self, method: u16, body: Bytes) -> Result<(), ClientError> {
+        executor().block_on(self.client.try_send(method, body))
+    }
+
+    fn request(&self, method: u16, body: Bytes) -> Result<Bytes, ClientError> {
+        executor().block_on(self.client.request(method, body))
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
+        executor()
+            .block_on(async { tokio::time::timeout(timeout, self.client.recv()).await })
+            .ok()
+            .flatten()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn close(&self) {
+        executor().block_on(self.client.close());
+    }
+}

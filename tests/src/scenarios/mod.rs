@@ -1,0 +1,19 @@
+//! The conformance scenarios, each written once as a generic function.
+//!
+//! Server scenarios take one runtime `R` and talk to its server with raw peers
+//! ([`crate::raw`]) or its own client. Client scenarios take a client runtime `C` and a
+//! server runtime `S`, and run for every pair.
+
+pub mod backpressure;
+pub mod bad_frames;
+pub mod broadcast;
+pub mod echo;
+pub mod events;
+pub mod framing;
+pub mod limits;
+pub mod liveness;
+pub mod load;
+pub mod marks;
+pub mod reconnect;
+pub mod shutdown;
+pub mod slow_peer;
