@@ -9,32 +9,20 @@ use crate::raw::{DEFAULT_MARKS, RawPeer, frame, message};
 use crate::runtime::{Runtime, ServerUnderTest};
 use crate::support::{counter, server_config, wait_until};
 
-/// `before` (an echo request) and then `bad` in one write: the echo is answered, the
-/// connection closes, the close is counted under `label`, and a second connection opened
-/// earlier still works.
+/// Writes a good request and `bad` in one write: the request is answered, then only this
+/// connection closes, counted under `label`; a bystander connection carries on.
 fn closes_after_answering<R: Runtime>(config: ServerConfig, bad: &[u8], label: &str) {
-    closes::<R>(config, bad, label, true);
-}
-
-/// Like [`closes_after_answering`]; with `coalesced` false, `bad` is written only after the
-/// reply to `before` has arrived.
-fn closes<R: Runtime>(config: ServerConfig, bad: &[u8], label: &str, coalesced: bool) {
     let server = R::start_server(config, App::default()).expect("server");
     let mut bystander = RawPeer::connect(server.addr()).unwrap();
     assert_eq!(bystander.request(ECHO, b"first").unwrap().body, b"first");
     let mut peer = RawPeer::connect(server.addr()).unwrap();
     let mut bytes = message(ECHO, b"before");
-    if coalesced {
-        bytes.extend_from_slice(bad);
-    }
+    bytes.extend_from_slice(bad);
     peer.write(&bytes).unwrap();
     let reply = peer
         .read_frame()
         .expect("the frame before the bad one is answered");
     assert_eq!(reply.body, b"before");
-    if !coalesced {
-        peer.write(bad).unwrap();
-    }
     assert!(
         peer.closed_by_peer(),
         "{}: the connection closes",
@@ -113,16 +101,14 @@ pub fn unknown_method_ignored<R: Runtime>() {
 
 /// Under `UnknownMethod::Close` an unrouted method closes that connection only.
 ///
-/// The unrouted message is written after the reply to the request before it has arrived:
-/// when both come in one read, every adapter drops that earlier reply (the close is an
-/// abort), unlike a protocol error, which answers the frames before it. Reported, not
-/// asserted here.
+/// Under the close policy an unrouted message closes the connection like an invalid frame
+/// does: the request before it, sent in the same write, is answered first.
 pub fn unknown_method_closes<R: Runtime>() {
     let config = server_config()
         .unknown_method(UnknownMethod::Close)
         .build()
         .unwrap();
-    closes::<R>(config, &message(UNROUTED, b"?"), "unknown_method", false);
+    closes_after_answering::<R>(config, &message(UNROUTED, b"?"), "unknown_method");
 }
 
 /// A panicking handler completes its request with no reply and is counted; the connection
