@@ -137,17 +137,86 @@ impl ServerConfig {
     }
 }
 
+/// The setters both builders share: the address, the connection's framing and timeouts,
+/// and the socket options (names follow lynn_tcp's `with_*` options).
+macro_rules! shared_setters {
+    () => {
+        /// Listen or connect address: `host:port`, or `unix:/path` (lynn_tcp `with_addr`).
+        pub fn addr(mut self, addr: impl Into<String>) -> Self {
+            self.0.addr = addr.into();
+            self
+        }
+        /// Header mark (lynn_tcp `with_message_header_mark`).
+        pub fn header_mark(mut self, mark: u16) -> Self {
+            self.0.connection.marks.header = mark;
+            self
+        }
+        /// Tail mark (lynn_tcp `with_message_tail_mark`).
+        pub fn tail_mark(mut self, mark: u16) -> Self {
+            self.0.connection.marks.tail = mark;
+            self
+        }
+        /// Both marks at once.
+        pub fn marks(mut self, marks: Marks) -> Self {
+            self.0.connection.marks = marks;
+            self
+        }
+        /// `TCP_NODELAY` (lynn_tcp `with_tcp_nodelay`).
+        pub fn nodelay(mut self, on: bool) -> Self {
+            self.0.socket.nodelay = on;
+            self
+        }
+        /// TCP keep-alive time, `None` to disable (lynn_tcp `with_tcp_keepalive_*`).
+        pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+            self.0.socket.keepalive = idle;
+            self
+        }
+        /// Close when a partial frame stalls this long (lynn_tcp `with_read_timeout_secs`).
+        pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.0.connection.read_timeout = timeout;
+            self
+        }
+        /// Close when output makes no progress this long (lynn_tcp `with_write_timeout_secs`).
+        pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.0.connection.write_timeout = timeout;
+            self
+        }
+        /// `SO_RCVBUF` (lynn_tcp `with_recv_buffer_size`).
+        pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+            self.0.socket.recv_buffer_size = Some(bytes);
+            self
+        }
+        /// `SO_SNDBUF` (lynn_tcp `with_send_buffer_size`).
+        pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+            self.0.socket.send_buffer_size = Some(bytes);
+            self
+        }
+        /// Largest frame accepted from and sent to the peer (length field).
+        pub fn max_frame_len(mut self, len: u64) -> Self {
+            self.0.connection.max_frame_len = len;
+            self.0.connection.peer_max_frame_len = len;
+            self
+        }
+        /// Bound of the send queue in bytes.
+        pub fn send_queue_limit(mut self, bytes: usize) -> Self {
+            self.0.connection.send_queue_limit = bytes;
+            self
+        }
+        /// Replaces the per-connection settings wholesale.
+        pub fn connection(mut self, config: ConnectionConfig) -> Self {
+            self.0.connection = config;
+            self
+        }
+    };
+}
+
 /// Builder of [`ServerConfig`]; every lynn_tcp server option has a method here.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ServerConfigBuilder(ServerConfig);
 
 impl ServerConfigBuilder {
-    /// Listen address (lynn_tcp `with_addr`).
-    pub fn addr(mut self, addr: impl Into<String>) -> Self {
-        self.0.addr = addr.into();
-        self
-    }
+    shared_setters!();
     /// Maximum open connections (lynn_tcp `with_server_max_connections`).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.0.admission.max_connections = n;
@@ -184,51 +253,6 @@ impl ServerConfigBuilder {
         };
         self
     }
-    /// Header mark (lynn_tcp `with_message_header_mark`).
-    pub fn header_mark(mut self, mark: u16) -> Self {
-        self.0.connection.marks.header = mark;
-        self
-    }
-    /// Tail mark (lynn_tcp `with_message_tail_mark`).
-    pub fn tail_mark(mut self, mark: u16) -> Self {
-        self.0.connection.marks.tail = mark;
-        self
-    }
-    /// Both marks at once.
-    pub fn marks(mut self, marks: Marks) -> Self {
-        self.0.connection.marks = marks;
-        self
-    }
-    /// `TCP_NODELAY` (lynn_tcp `with_tcp_nodelay`).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.0.socket.nodelay = on;
-        self
-    }
-    /// TCP keep-alive time, `None` to disable (lynn_tcp `with_tcp_keepalive_*`).
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.0.socket.keepalive = idle;
-        self
-    }
-    /// Close when a partial frame stalls this long (lynn_tcp `with_read_timeout_secs`).
-    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.0.connection.read_timeout = timeout;
-        self
-    }
-    /// Close when output makes no progress this long (lynn_tcp `with_write_timeout_secs`).
-    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.0.connection.write_timeout = timeout;
-        self
-    }
-    /// `SO_RCVBUF` (lynn_tcp `with_recv_buffer_size`).
-    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
-        self.0.socket.recv_buffer_size = Some(bytes);
-        self
-    }
-    /// `SO_SNDBUF` (lynn_tcp `with_send_buffer_size`).
-    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
-        self.0.socket.send_buffer_size = Some(bytes);
-        self
-    }
     /// Handlers of one connection that may run at once; replies still leave in order
     /// (lynn_tcp `with_server_single_processs_permit`, here per connection).
     pub fn max_in_flight(mut self, n: usize) -> Self {
@@ -238,17 +262,6 @@ impl ServerConfigBuilder {
     /// Handlers running at once across the server (lynn_tcp `with_server_max_taskpool_size`).
     pub fn max_concurrent_handlers(mut self, n: Option<usize>) -> Self {
         self.0.max_concurrent_handlers = n;
-        self
-    }
-    /// Largest frame accepted from and sent to peers (length field).
-    pub fn max_frame_len(mut self, len: u64) -> Self {
-        self.0.connection.max_frame_len = len;
-        self.0.connection.peer_max_frame_len = len;
-        self
-    }
-    /// Bound of each connection's send queue in bytes.
-    pub fn send_queue_limit(mut self, bytes: usize) -> Self {
-        self.0.connection.send_queue_limit = bytes;
         self
     }
     /// What happens when a connection's send queue is full.
@@ -279,11 +292,6 @@ impl ServerConfigBuilder {
     /// Serve Prometheus metrics over HTTP at this address.
     pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
         self.0.metrics_addr = Some(addr.into());
-        self
-    }
-    /// Replaces the per-connection settings wholesale.
-    pub fn connection(mut self, config: ConnectionConfig) -> Self {
-        self.0.connection = config;
         self
     }
     /// Replaces the admission settings wholesale.
@@ -383,11 +391,7 @@ impl ClientConfig {
 pub struct ClientConfigBuilder(ClientConfig);
 
 impl ClientConfigBuilder {
-    /// Server address.
-    pub fn addr(mut self, addr: impl Into<String>) -> Self {
-        self.0.addr = addr.into();
-        self
-    }
+    shared_setters!();
     /// Connection attempt timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.0.connect_timeout = timeout;
@@ -401,62 +405,6 @@ impl ClientConfigBuilder {
     /// Close when the server is silent this long (off by default).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.0.connection.idle_timeout = timeout;
-        self
-    }
-    /// Header mark.
-    pub fn header_mark(mut self, mark: u16) -> Self {
-        self.0.connection.marks.header = mark;
-        self
-    }
-    /// Tail mark.
-    pub fn tail_mark(mut self, mark: u16) -> Self {
-        self.0.connection.marks.tail = mark;
-        self
-    }
-    /// Both marks at once.
-    pub fn marks(mut self, marks: Marks) -> Self {
-        self.0.connection.marks = marks;
-        self
-    }
-    /// `TCP_NODELAY`.
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.0.socket.nodelay = on;
-        self
-    }
-    /// TCP keep-alive time, `None` to disable.
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.0.socket.keepalive = idle;
-        self
-    }
-    /// Close when a partial frame from the server stalls this long.
-    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.0.connection.read_timeout = timeout;
-        self
-    }
-    /// Close when output makes no progress this long.
-    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.0.connection.write_timeout = timeout;
-        self
-    }
-    /// `SO_RCVBUF`.
-    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
-        self.0.socket.recv_buffer_size = Some(bytes);
-        self
-    }
-    /// `SO_SNDBUF`.
-    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
-        self.0.socket.send_buffer_size = Some(bytes);
-        self
-    }
-    /// Largest frame accepted from and sent to the server (length field).
-    pub fn max_frame_len(mut self, len: u64) -> Self {
-        self.0.connection.max_frame_len = len;
-        self.0.connection.peer_max_frame_len = len;
-        self
-    }
-    /// Bound of the send queue in bytes.
-    pub fn send_queue_limit(mut self, bytes: usize) -> Self {
-        self.0.connection.send_queue_limit = bytes;
         self
     }
     /// Reply deadline of `request`.
@@ -499,11 +447,6 @@ impl ClientConfigBuilder {
     /// Received messages held for `recv` before reading pauses.
     pub fn incoming_queue(mut self, messages: usize) -> Self {
         self.0.incoming_queue = messages;
-        self
-    }
-    /// Replaces the connection settings wholesale.
-    pub fn connection(mut self, config: ConnectionConfig) -> Self {
-        self.0.connection = config;
         self
     }
     /// The validated configuration.
