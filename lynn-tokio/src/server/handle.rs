@@ -1,7 +1,7 @@
 //! [`ServerHandle`]: reach connections from anywhere (handlers, other tasks, other threads).
 //!
 //! The connection table is the core's [`Switchboard`]; this crate only supplies what it
-//! keeps per connection ([`Entry`]: the bounded outbound channel, a close signal, the peer).
+//! keeps per connection ([`Entry`]: its bounded [`Inbox`] of commands and close request, the peer).
 
 use std::sync::Arc;
 
@@ -9,23 +9,21 @@ use bytes::Bytes;
 use lynn_proto::groups::GroupError;
 use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
 use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
+
+use super::inbox::Inbox;
 
 /// What the connection table keeps per connection.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) tx: mpsc::Sender<Outbound>,
-    /// Asks the connection to close gracefully (never full, never waits).
-    pub(crate) close: Arc<Notify>,
+    /// Commands and the close request for the connection's task (never waits).
+    pub(crate) inbox: Arc<Inbox>,
     pub(crate) peer: PeerAddr,
 }
 
 impl Mailbox for Entry {
     fn offer(&self, out: Outbound) -> Result<(), Refused> {
-        self.tx.try_send(out).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Refused::Full,
-            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
-        })
+        self.inbox.offer(out)
     }
 
     fn peer(&self) -> &PeerAddr {
@@ -33,8 +31,7 @@ impl Mailbox for Entry {
     }
 
     fn close(&self) -> bool {
-        self.close.notify_one();
-        !self.tx.is_closed()
+        self.inbox.request_close()
     }
 }
 

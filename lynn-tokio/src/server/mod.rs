@@ -5,6 +5,7 @@ mod context;
 mod events;
 mod handle;
 mod handler;
+mod inbox;
 mod listener;
 mod serve;
 mod task;

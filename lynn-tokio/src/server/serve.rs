@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use lynn_proto::{Instant, PeerAddr, ServerConfig, ServerError};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use super::builder::ServerBuilder;
 use super::handle::{Entry, ServerHandle};
+use super::inbox::Inbox;
 use super::listener::Listener;
 use super::{App, task};
 use crate::stream::{self, Stream};
@@ -128,6 +128,8 @@ impl<S: Send + Sync + 'static> Server<S> {
         tracing::debug!(connections = tasks.len(), "shutting down");
         drop(listener);
         handle.shutdown();
+        // No connection is admitted any more: ask every one to close gracefully.
+        handle.shared.board.close_all();
         let drained = tokio::time::timeout(shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -166,20 +168,11 @@ fn admit<S: Send + Sync + 'static>(
     if let Stream::Tcp(s) = &stream {
         stream::apply_options(s, &app.socket);
     }
-    let (tx, rx) = mpsc::channel(app.outbound_queue);
-    let close = Arc::new(Notify::new());
+    let inbox = Arc::new(Inbox::new(app.outbound_queue));
     let entry = Entry {
-        tx,
-        close: close.clone(),
+        inbox: inbox.clone(),
         peer: peer.clone(),
     };
     let registration = shared.board.register(entry, seat);
-    tasks.spawn(task::run(
-        app.clone(),
-        stream,
-        peer,
-        registration,
-        rx,
-        close,
-    ));
+    tasks.spawn(task::run(app.clone(), stream, peer, registration, inbox));
 }

@@ -2,6 +2,7 @@
 //! handlers of its requests, which run inside this task (no spawn per request).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -17,11 +18,11 @@ use lynn_proto::{
     CloseReason, Connection, Event, HandlerError, Instant, Outbound, PeerAddr, Reply, Request,
     RequestId, SendError, StatsReport,
 };
-use tokio::sync::{Notify, mpsc};
 
 use super::context::Scope;
 use super::handle::Entry;
 use super::handler::HandlerFuture;
+use super::inbox::Inbox;
 use super::{App, Context, ServerEvent};
 use crate::stream::{self, Stream};
 use crate::timer::Timer;
@@ -50,8 +51,7 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
     stream: Stream,
     peer: PeerAddr,
     mut registration: Registration<Entry>,
-    rx: mpsc::Receiver<Outbound>,
-    close: Arc<Notify>,
+    inbox: Arc<Inbox>,
 ) {
     let id = registration.id();
     if let Some(events) = &app.events {
@@ -75,15 +75,17 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
                 conn,
                 handlers: FuturesUnordered::new(),
                 stalled: None,
+                batch: VecDeque::new(),
                 report: StatsReport::default(),
             };
-            task.drive(&stream, rx, &close).await
+            task.drive(&stream, &inbox).await
         }
         Err(e) => {
             tracing::error!(error = %e, "connection config refused");
             CloseReason::Local
         }
     };
+    inbox.hang_up();
     tracing::debug!(%id, %reason, "connection closed");
     registration.set_reason(reason.clone());
     drop(registration);
@@ -99,26 +101,15 @@ struct Task<'a, S> {
     handlers: FuturesUnordered<Running>,
     /// An outbound command the full send queue refused; retried on `Event::Writable`.
     stalled: Option<Outbound>,
+    /// Commands taken from the inbox and not applied yet (behind `stalled`).
+    batch: VecDeque<Outbound>,
     report: StatsReport,
 }
 
 impl<S: Send + Sync + 'static> Task<'_, S> {
-    async fn drive(
-        &mut self,
-        stream: &Stream,
-        mut rx: mpsc::Receiver<Outbound>,
-        close: &Notify,
-    ) -> CloseReason {
+    async fn drive(&mut self, stream: &Stream, inbox: &Inbox) -> CloseReason {
         let mut timer = Timer::new();
-        let mut shutdown_rx = self.app.handle.shared.shutdown.subscribe();
-        // Created once, not per loop turn: each creation and drop takes the Notify's and
-        // the watch's locks, which showed as ~15 % of the instructions per response.
-        let shutdown = super::handle::shutdown_started(&mut shutdown_rx);
-        tokio::pin!(shutdown);
-        let closed = close.notified();
-        tokio::pin!(closed);
         let mut closing = false;
-        let mut rx_open = true;
         loop {
             // After any change: drain events and finished handlers, then write everything.
             if let Some(reason) = self.drain() {
@@ -142,26 +133,13 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 Some(done) = self.handlers.next(), if !self.handlers.is_empty() => {
                     self.finish(done);
                 }
-                _ = &mut shutdown, if !closing => {
+                // `ServerHandle::close`, or every connection at shutdown.
+                () = inbox.close_requested(), if !closing => {
                     closing = true;
                     self.conn.close(Instant::now());
                 }
-                () = &mut closed, if !closing => {
-                    closing = true;
-                    self.conn.close(Instant::now());
-                }
-                cmd = rx.recv(), if rx_open && self.stalled.is_none() => match cmd {
-                    Some(cmd) => {
-                        self.apply(cmd);
-                        while self.stalled.is_none() {
-                            match rx.try_recv() {
-                                Ok(cmd) => self.apply(cmd),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    None => rx_open = false,
-                },
+                () = inbox.take(&mut self.batch),
+                    if self.batch.is_empty() && self.stalled.is_none() => self.apply_batch(),
                 res = stream.readable(), if self.conn.wants_read() => match res {
                     Ok(()) => stream::read_into(stream, &mut self.conn),
                     Err(e) => self.conn.handle_transport_error(e.kind(), Instant::now()),
@@ -190,6 +168,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                         if let Some(cmd) = self.stalled.take() {
                             self.apply(cmd);
                         }
+                        self.apply_batch();
                     }
                     Event::Closed(reason) => return Some(reason),
                 }
@@ -260,6 +239,16 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         }
         for f in done.fanout {
             self.app.handle.fanout(f.target, f.method, f.body);
+        }
+    }
+
+    /// Applies the taken commands in order until one stalls.
+    fn apply_batch(&mut self) {
+        while self.stalled.is_none() {
+            match self.batch.pop_front() {
+                Some(cmd) => self.apply(cmd),
+                None => break,
+            }
         }
     }
 
