@@ -170,7 +170,7 @@ impl Connection {
     /// many events wait to be polled, while `max_in_flight` requests are in flight, and
     /// while the send queue is at its bound.
     pub fn wants_read(&self) -> bool {
-        self.state == State::Open
+        matches!(self.state, State::Open)
             && self.events.len() < self.config.max_queued_events
             && self.sendq.len() < self.config.send_queue_limit
             && (self.config.max_in_flight == 0 || self.in_flight.len() < self.config.max_in_flight)
@@ -197,7 +197,7 @@ impl Connection {
 
     /// Whether the `Closed` event has been produced (it may still wait in `poll_event`).
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
+        matches!(self.state, State::Closed)
     }
 
     /// Requests delivered and not yet released (completed in order).
@@ -257,7 +257,7 @@ impl Connection {
     /// [`CloseReason::PeerClosedMidFrame`] if a frame was cut short).
     pub fn handle_eof(&mut self, now: Instant) {
         self.tick(now);
-        if self.state == State::Open {
+        if matches!(self.state, State::Open) {
             self.state = State::Draining {
                 reason: CloseReason::PeerClosed,
                 eof: true,
@@ -285,13 +285,18 @@ impl Connection {
             // connection fuzz target).
             return None;
         }
+        // Decoding only ever stops with bytes left over when the event queue is at its
+        // bound: only then does taking an event let it go on.
+        let was_full = self.events.len() >= self.config.max_queued_events;
         let event = self.events.pop_front()?;
         if let Event::Message(_) = &event
             && self.config.max_in_flight > 0
         {
             self.in_flight.push_back(Slot::Waiting);
         }
-        self.decode_more();
+        if was_full {
+            self.decode_more();
+        }
         self.settle();
         Some(event)
     }
@@ -349,14 +354,14 @@ impl Connection {
         now: Instant,
     ) -> Result<(), CompleteError> {
         self.tick(now);
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed) {
             return Ok(());
         }
-        let slot =
+        let index =
             id.0.checked_sub(self.released)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| self.in_flight.get_mut(i));
-        let Some(slot @ Slot::Waiting) = slot else {
+                .and_then(|i| usize::try_from(i).ok());
+        let Some(index) = index.filter(|&i| matches!(self.in_flight.get(i), Some(Slot::Waiting)))
+        else {
             return Err(CompleteError::NotInFlight { id: id.0 });
         };
         let too_big = reply.as_ref().and_then(|(_, body)| {
@@ -366,24 +371,25 @@ impl Connection {
                 max_body_len: max,
             })
         });
-        *slot = Slot::Done(if too_big.is_some() { None } else { reply });
+        let reply = if too_big.is_some() { None } else { reply };
         let n = self.sendq.len();
+        if index == 0 {
+            // The oldest request in flight (the common case): its reply goes straight to the
+            // send queue, without passing through its slot.
+            self.in_flight.pop_front();
+            self.release(reply);
+        } else if let Some(slot) = self.in_flight.get_mut(index) {
+            *slot = Slot::Done(reply);
+        }
+        // Replies that completed earlier, out of order, and waited for this one.
         while let Some(Slot::Done(_)) = self.in_flight.front() {
             let Some(Slot::Done(reply)) = self.in_flight.pop_front() else {
                 break;
             };
-            self.released += 1;
-            if let Some((method, body)) = reply {
-                let m = self.config.marks;
-                // Size checked above.
-                let _ = self
-                    .sendq
-                    .push_frame(m, FrameKind::Message, method, body, u64::MAX);
-                self.stats.frames_sent += 1;
-            }
+            self.release(reply);
         }
         if self.sendq.len() > n {
-            self.sent(n);
+            self.mark_sent(n);
         }
         self.settle();
         match too_big {
@@ -409,7 +415,7 @@ impl Connection {
         }
         if self.want_writable && self.sendq.len() <= self.config.send_queue_limit / 2 {
             self.want_writable = false;
-            if self.state == State::Open {
+            if matches!(self.state, State::Open) {
                 self.events.push_back(Event::Writable);
             }
         }
@@ -431,7 +437,7 @@ impl Connection {
     /// `close_with(CloseReason::UnknownMethod { method }, now)`.
     pub fn close_with(&mut self, reason: CloseReason, now: Instant) {
         self.tick(now);
-        if self.state == State::Open {
+        if matches!(self.state, State::Open) {
             self.recv.clear();
             self.state = State::Draining { reason, eof: false };
         }
@@ -440,7 +446,7 @@ impl Connection {
 
     /// Immediate close with `reason`: undelivered events and unsent output are dropped.
     pub fn abort(&mut self, reason: CloseReason) {
-        if self.state == State::Closed {
+        if matches!(self.state, State::Closed) {
             return;
         }
         self.events.clear();
@@ -494,25 +500,25 @@ impl Connection {
 
     fn heartbeat_deadline(&self) -> Option<Instant> {
         let interval = self.config.heartbeat_interval?;
-        (self.state == State::Open).then(|| self.last_sent.checked_add(interval))?
+        (matches!(self.state, State::Open)).then(|| self.last_sent.checked_add(interval))?
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
         let timeout = self.config.idle_timeout?;
-        (self.state == State::Open && self.paused_since.is_none())
+        (matches!(self.state, State::Open) && self.paused_since.is_none())
             .then(|| self.last_alive.checked_add(timeout))?
     }
 
     fn read_deadline(&self) -> Option<Instant> {
         let timeout = self.config.read_timeout?;
         let partial = !self.recv.is_empty();
-        (self.state == State::Open && self.paused_since.is_none() && partial)
+        (matches!(self.state, State::Open) && self.paused_since.is_none() && partial)
             .then(|| self.last_bytes_in.checked_add(timeout))?
     }
 
     fn write_deadline(&self) -> Option<Instant> {
         let timeout = self.config.write_timeout?;
-        (self.state != State::Closed && !self.sendq.is_empty())
+        (!matches!(self.state, State::Closed) && !self.sendq.is_empty())
             .then(|| self.last_write_progress.checked_add(timeout))?
     }
 
@@ -525,7 +531,7 @@ impl Connection {
     }
 
     fn check_send_room(&mut self) -> Result<(), SendError> {
-        if self.state != State::Open {
+        if !matches!(self.state, State::Open) {
             return Err(SendError::Closed);
         }
         let (queued, limit) = (self.sendq.len(), self.config.send_queue_limit);
@@ -542,11 +548,29 @@ impl Connection {
 
     /// Bookkeeping after frames were queued onto a queue that held `before` bytes.
     fn sent(&mut self, before: usize) {
+        self.mark_sent(before);
+        self.update_pause();
+    }
+
+    /// [`sent`](Self::sent) without the pause update, for callers that settle afterwards.
+    fn mark_sent(&mut self, before: usize) {
         if before == 0 {
             self.last_write_progress = self.now;
         }
         self.last_sent = self.now;
-        self.update_pause();
+    }
+
+    /// Releases the oldest request in flight, queueing its reply (size checked by the
+    /// caller).
+    fn release(&mut self, reply: Option<(u16, Bytes)>) {
+        self.released += 1;
+        if let Some((method, body)) = reply {
+            let m = self.config.marks;
+            let _ = self
+                .sendq
+                .push_frame(m, FrameKind::Message, method, body, u64::MAX);
+            self.stats.frames_sent += 1;
+        }
     }
 
     fn decode_more(&mut self) {
@@ -611,28 +635,40 @@ impl Connection {
 
     /// Moves to `Closed` when a closing connection has nothing left to do, and tracks
     /// read-pausing. Called at the end of every state change.
+    #[inline]
     fn settle(&mut self) {
-        match &self.state {
-            State::Draining { reason, eof } => {
-                if !eof
-                    && self.events.is_empty()
-                    && self.in_flight.is_empty()
-                    && self.sendq.is_empty()
-                {
-                    let reason = reason.clone();
-                    self.abort(reason);
-                }
-            }
-            State::Open | State::Closed => {}
+        if let State::Draining { .. } = self.state {
+            self.settle_draining();
         }
         self.update_pause();
+    }
+
+    #[cold]
+    fn settle_draining(&mut self) {
+        if let State::Draining { reason, eof: false } = &self.state
+            && self.events.is_empty()
+            && self.in_flight.is_empty()
+            && self.sendq.is_empty()
+        {
+            let reason = reason.clone();
+            self.abort(reason);
+        }
     }
 
     /// Timers that measure the peer stop while we are not reading and resume when reading
     /// does, shifted by the length of the pause: backpressure is never mistaken for a silent
     /// peer, and a pause does not count as a sign of life either.
+    #[inline]
     fn update_pause(&mut self) {
-        let paused = self.state == State::Open && !self.wants_read();
+        let paused = matches!(self.state, State::Open) && !self.wants_read();
+        if self.paused_since.is_none() && !paused {
+            return;
+        }
+        self.update_pause_slow(paused);
+    }
+
+    #[cold]
+    fn update_pause_slow(&mut self, paused: bool) {
         match (self.paused_since, paused) {
             (None, true) => self.paused_since = Some(self.now),
             (Some(since), false) => {

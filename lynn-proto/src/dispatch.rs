@@ -44,6 +44,7 @@ use crate::{Connection, Instant, Metrics, Request, RequestId};
 ///
 /// [`UnknownMethod::Ignore`]: crate::router::UnknownMethod::Ignore
 /// [`UnknownMethod::Close`]: crate::router::UnknownMethod::Close
+#[inline]
 pub fn dispatch<'r, H>(
     router: &'r Router<H>,
     conn: &mut Connection,
@@ -51,11 +52,28 @@ pub fn dispatch<'r, H>(
     metrics: &Metrics,
     now: Instant,
 ) -> Option<(&'r H, Request)> {
+    let started = dispatch_uncounted(router, conn, req, metrics, now);
+    if started.is_some() {
+        metrics.in_flight_add(1);
+    }
+    started
+}
+
+/// [`dispatch`] without counting the handler in flight, for a runtime that first polls the
+/// handler once inline: a handler that finished at once goes to [`finish_uncounted`] (it
+/// was never in flight as far as the metrics can tell); one that did not is counted with
+/// `metrics.in_flight_add(1)` and later goes to [`finish`]. Saves two updates of a shared
+/// counter per request that is answered at once.
+#[inline]
+pub fn dispatch_uncounted<'r, H>(
+    router: &'r Router<H>,
+    conn: &mut Connection,
+    req: Request,
+    metrics: &Metrics,
+    now: Instant,
+) -> Option<(&'r H, Request)> {
     match router.resolve(req.method) {
-        Resolved::Route(h) | Resolved::Fallback(h) => {
-            metrics.in_flight_add(1);
-            Some((h, req))
-        }
+        Resolved::Route(h) | Resolved::Fallback(h) => Some((h, req)),
         Resolved::Ignore => {
             metrics.unknown_method();
             // Only fails for an id that is not in flight, which a fresh request always is.
@@ -121,6 +139,7 @@ pub struct Finished {
 /// Completes request `id` with the handler's `outcome`: counts it out of flight, counts a
 /// failure or panic, and gives the sender's reply to `conn` (which sends it in request
 /// order). Returns the fanout to route.
+#[inline]
 pub fn finish(
     conn: &mut Connection,
     id: RequestId,
@@ -129,6 +148,19 @@ pub fn finish(
     now: Instant,
 ) -> Finished {
     metrics.in_flight_add(-1);
+    finish_uncounted(conn, id, outcome, metrics, now)
+}
+
+/// [`finish`] for a handler started with [`dispatch_uncounted`] and never counted in
+/// flight: the same, without taking it out of the in-flight count.
+#[inline]
+pub fn finish_uncounted(
+    conn: &mut Connection,
+    id: RequestId,
+    outcome: HandlerOutcome,
+    metrics: &Metrics,
+    now: Instant,
+) -> Finished {
     let (reply, mut problem) = match outcome {
         HandlerOutcome::Replied(reply) => (reply, None),
         HandlerOutcome::Failed(e) => {

@@ -45,14 +45,18 @@ impl SendQueue {
     ) -> Result<usize, EncodeError> {
         let header = codec::encode_header(marks, kind, method, body.len(), max_frame_len)?;
         let total = codec::OVERHEAD + body.len();
-        self.staging.put_slice(&header);
         if body.len() >= SHARE_THRESHOLD {
+            self.staging.put_slice(&header);
             self.seal_staging();
             self.chunks.push_back(body);
+            self.staging.put_slice(&codec::encode_tail(marks));
         } else {
-            self.staging.put_slice(&body);
+            // One capacity check for the whole frame.
+            self.staging.reserve(total);
+            self.staging.extend_from_slice(&header);
+            self.staging.extend_from_slice(&body);
+            self.staging.extend_from_slice(&codec::encode_tail(marks));
         }
-        self.staging.put_slice(&codec::encode_tail(marks));
         self.len += total;
         Ok(total)
     }

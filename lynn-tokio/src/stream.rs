@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use lynn_proto::{Connection, Endpoint, Instant, PeerAddr, SocketOptions, SocketSetting};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 
-/// Most chunks handed to one vectored write.
-const MAX_CHUNKS: usize = 64;
+/// Most chunks handed to one vectored write. Small: both arrays are initialised on every
+/// write, and small frames share one chunk (only bodies of 1 KiB or more get their own).
+const MAX_CHUNKS: usize = 16;
 
 /// A connected stream socket.
 #[derive(Debug)]
@@ -104,8 +105,9 @@ pub(crate) fn unix_peer(stream: &UnixStream) -> PeerAddr {
 }
 
 /// Reads once (after readiness) straight into the connection's receive buffer and feeds the
-/// result to the connection: bytes, end of stream, or a transport error.
-pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) {
+/// result to the connection: bytes, end of stream, or a transport error. Returns the time
+/// read from the clock after the read.
+pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) -> Instant {
     let fresh = conn.stats().bytes_received == 0;
     let buf = conn.receive_buffer();
     let res = stream.try_read_buf(buf);
@@ -124,6 +126,7 @@ pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) {
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => conn.handle_transport_error(e.kind(), now),
     }
+    now
 }
 
 /// Writes queued output until it is all written or the socket would block. Returns `true`

@@ -263,7 +263,9 @@ impl Worker {
                     }
                 },
                 res = stream.readable(), if conn.wants_read() => match res {
-                    Ok(()) => stream::read_into(stream, &mut conn),
+                    Ok(()) => {
+                        stream::read_into(stream, &mut conn);
+                    }
                     Err(e) => conn.handle_transport_error(e.kind(), Instant::now()),
                 },
                 res = stream.writable(), if write_blocked => {

@@ -1,13 +1,11 @@
 //! Event-stream mode: instead of (or besides) routes, the application pulls connections,
 //! messages and closes from one bounded channel.
 
-use std::sync::Arc;
-
 use lynn_proto::Reply;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Context;
-use super::handler::{Handler, HandlerFuture};
+use super::handler::{self, Handler, HandlerFuture};
 
 /// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
 /// `Message { ctx, responder }` (a message for a method without a route; answer it with
@@ -57,7 +55,7 @@ impl<S> ServerEvents<S> {
 pub(crate) fn forwarder<S: Send + Sync + 'static>(
     events: mpsc::Sender<ServerEvent<S>>,
 ) -> Handler<S> {
-    Arc::new(move |ctx: Context<S>| -> HandlerFuture {
+    handler::from_fn(move |ctx: Context<S>| -> HandlerFuture {
         let events = events.clone();
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();

@@ -17,6 +17,15 @@ use futures_util::task::AtomicWaker;
 use lynn_proto::Outbound;
 use lynn_proto::switchboard::Refused;
 
+/// What [`Inbox::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// A close was requested.
+    Close,
+    /// Commands were moved into the batch.
+    Commands,
+}
+
 /// A bounded command queue and a close flag for one connection task.
 #[derive(Debug)]
 pub(crate) struct Inbox {
@@ -71,34 +80,32 @@ impl Inbox {
         !self.gone.load(Ordering::Acquire)
     }
 
-    /// Completes once a close was requested.
-    pub(crate) async fn close_requested(&self) {
+    /// Waits for whichever is asked for: a close request (`close`, checked first) or
+    /// queued commands (`take`: moved into `batch`, empty on entry, in order). One waker
+    /// registration per poll for both.
+    pub(crate) async fn next(
+        &self,
+        batch: &mut VecDeque<Outbound>,
+        close: bool,
+        take: bool,
+    ) -> Signal {
+        let check = |batch: &mut VecDeque<Outbound>| {
+            if close && self.close.load(Ordering::Acquire) {
+                Some(Signal::Close)
+            } else if take && self.try_take(batch) {
+                Some(Signal::Commands)
+            } else {
+                None
+            }
+        };
         poll_fn(|cx| {
-            if self.close.load(Ordering::Acquire) {
-                return Poll::Ready(());
+            if let Some(signal) = check(batch) {
+                return Poll::Ready(signal);
             }
             self.waker.register(cx.waker());
-            if self.close.load(Ordering::Acquire) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-
-    /// Waits until commands are queued, then moves all of them into `batch` (empty on
-    /// entry), in order.
-    pub(crate) async fn take(&self, batch: &mut VecDeque<Outbound>) {
-        poll_fn(|cx| {
-            if self.try_take(batch) {
-                return Poll::Ready(());
-            }
-            self.waker.register(cx.waker());
-            if self.try_take(batch) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+            match check(batch) {
+                Some(signal) => Poll::Ready(signal),
+                None => Poll::Pending,
             }
         })
         .await

@@ -21,8 +21,8 @@ use lynn_proto::{
 
 use super::context::Scope;
 use super::handle::Entry;
-use super::handler::HandlerFuture;
-use super::inbox::Inbox;
+use super::handler::{FutureSlots, HandlerFuture, Pending};
+use super::inbox::{Inbox, Signal};
 use super::{App, Context, ServerEvent};
 use crate::stream::{self, Stream};
 use crate::timer::Timer;
@@ -32,7 +32,7 @@ type Outcome = Result<Result<Reply, HandlerError>, Box<dyn Any + Send>>;
 /// A running handler, tagged with the request it answers.
 struct Running {
     id: RequestId,
-    fut: CatchUnwind<AssertUnwindSafe<HandlerFuture>>,
+    fut: CatchUnwind<AssertUnwindSafe<Pending>>,
 }
 
 impl Future for Running {
@@ -74,6 +74,8 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
                 scope,
                 conn,
                 handlers: FuturesUnordered::new(),
+                slots: FutureSlots::default(),
+                now: Instant::now(),
                 stalled: None,
                 batch: VecDeque::new(),
                 report: StatsReport::default(),
@@ -99,6 +101,11 @@ struct Task<'a, S> {
     scope: Arc<Scope<S>>,
     conn: Connection,
     handlers: FuturesUnordered<Running>,
+    /// Boxes of finished handler futures, reused by the next requests.
+    slots: FutureSlots,
+    /// The clock, read once per loop turn (after the wake-up); handlers that finish within
+    /// the turn complete at this instant.
+    now: Instant,
     /// An outbound command the full send queue refused; retried on `Event::Writable`.
     stalled: Option<Outbound>,
     /// Commands taken from the inbox and not applied yet (behind `stalled`).
@@ -128,28 +135,44 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             self.report.report(&self.conn, self.app.metrics());
             timer.set(self.conn.poll_timeout());
 
+            let want_close = !closing;
+            let want_commands = self.batch.is_empty() && self.stalled.is_none();
             tokio::select! {
                 biased;
                 Some(done) = self.handlers.next(), if !self.handlers.is_empty() => {
+                    self.now = Instant::now();
                     self.finish(done);
                 }
-                // `ServerHandle::close`, or every connection at shutdown.
-                () = inbox.close_requested(), if !closing => {
-                    closing = true;
-                    self.conn.close(Instant::now());
-                }
-                () = inbox.take(&mut self.batch),
-                    if self.batch.is_empty() && self.stalled.is_none() => self.apply_batch(),
-                res = stream.readable(), if self.conn.wants_read() => match res {
-                    Ok(()) => stream::read_into(stream, &mut self.conn),
-                    Err(e) => self.conn.handle_transport_error(e.kind(), Instant::now()),
-                },
-                res = stream.writable(), if write_blocked => {
-                    if let Err(e) = res {
-                        self.conn.handle_transport_error(e.kind(), Instant::now());
+                // `ServerHandle::close` (or every connection at shutdown), or commands
+                // from other connections.
+                signal = inbox.next(&mut self.batch, want_close, want_commands),
+                    if want_close || want_commands => {
+                    self.now = Instant::now();
+                    match signal {
+                        Signal::Close => {
+                            closing = true;
+                            self.conn.close(self.now);
+                        }
+                        Signal::Commands => self.apply_batch(),
                     }
                 }
-                () = &mut timer, if timer.is_armed() => self.conn.handle_timeout(Instant::now()),
+                res = stream.readable(), if self.conn.wants_read() => match res {
+                    Ok(()) => self.now = stream::read_into(stream, &mut self.conn),
+                    Err(e) => {
+                        self.now = Instant::now();
+                        self.conn.handle_transport_error(e.kind(), self.now);
+                    }
+                },
+                res = stream.writable(), if write_blocked => {
+                    self.now = Instant::now();
+                    if let Err(e) = res {
+                        self.conn.handle_transport_error(e.kind(), self.now);
+                    }
+                }
+                () = &mut timer, if timer.is_armed() => {
+                    self.now = Instant::now();
+                    self.conn.handle_timeout(self.now);
+                }
             }
         }
     }
@@ -190,50 +213,64 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     }
 
     fn dispatch(&mut self, req: Request) {
-        let now = Instant::now();
+        let now = self.now;
         let app = self.app;
         let Some((handler, req)) =
-            dispatch::dispatch(&app.router, &mut self.conn, req, app.metrics(), now)
+            dispatch::dispatch_uncounted(&app.router, &mut self.conn, req, app.metrics(), now)
         else {
             return;
         };
         let ctx = Context::new(self.scope.clone(), req.method, req.body);
-        let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
-            Ok(fut) => fut,
-            Err(panic) => return self.finish((req.id, Err(panic))),
-        };
-        let fut: HandlerFuture = match &app.limit {
+        // Most handlers (an echo) are ready at once: answer them here, without a place
+        // (an allocation) in `handlers`, and in a future box kept from the previous request
+        // (no allocation either). One that is pending joins `handlers`, which polls it
+        // again with the task's waker.
+        let slots = &mut self.slots;
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| match &app.limit {
+            None => handler.run_inline(ctx, slots),
             Some(limit) => {
+                let fut = handler.call(ctx);
                 let limit = limit.clone();
-                Box::pin(async move {
+                let fut: HandlerFuture = Box::pin(async move {
                     let _permit = limit.acquire_owned().await;
                     fut.await
-                })
+                });
+                Err(Pending::Boxed(fut))
             }
-            None => fut,
+        }));
+        let pending = match started {
+            Ok(Ok(result)) => return self.finish_with((req.id, Ok(result)), false),
+            Ok(Err(pending)) => pending,
+            Err(panic) => return self.finish_with((req.id, Err(panic)), false),
         };
-        // Most handlers (an echo) are ready at once: answer them here, without a slot
-        // (an allocation) in `handlers`. One that is pending joins `handlers`, which polls
-        // it again with the task's waker.
-        let mut fut = AssertUnwindSafe(fut).catch_unwind();
+        let mut fut = AssertUnwindSafe(pending).catch_unwind();
         match (&mut fut).now_or_never() {
-            Some(outcome) => self.finish((req.id, outcome)),
-            None => self.handlers.push(Running { id: req.id, fut }),
+            Some(outcome) => self.finish_with((req.id, outcome), false),
+            None => {
+                // Only a handler that keeps running counts as in flight.
+                app.metrics().in_flight_add(1);
+                self.handlers.push(Running { id: req.id, fut });
+            }
         }
     }
 
-    fn finish(&mut self, (id, outcome): (RequestId, Outcome)) {
+    /// A handler from `handlers` (counted in flight) finished.
+    fn finish(&mut self, done: (RequestId, Outcome)) {
+        self.finish_with(done, true);
+    }
+
+    /// A handler finished; `counted` when it was counted in flight.
+    fn finish_with(&mut self, (id, outcome): (RequestId, Outcome), counted: bool) {
         let outcome = match outcome {
             Ok(result) => HandlerOutcome::from(result),
             Err(_) => HandlerOutcome::Panicked,
         };
-        let done = dispatch::finish(
-            &mut self.conn,
-            id,
-            outcome,
-            self.app.metrics(),
-            Instant::now(),
-        );
+        let (conn, metrics, now) = (&mut self.conn, self.app.metrics(), self.now);
+        let done = if counted {
+            dispatch::finish(conn, id, outcome, metrics, now)
+        } else {
+            dispatch::finish_uncounted(conn, id, outcome, metrics, now)
+        };
         if let Some(problem) = done.problem {
             tracing::warn!(id = %self.scope.id, %problem, "request completed without its reply");
         }
@@ -254,7 +291,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
 
     /// Applies one outbound command; a full send queue stalls it until `Writable`.
     fn apply(&mut self, cmd: Outbound) {
-        let now = Instant::now();
+        let now = self.now;
         let res = match &cmd {
             Outbound::Message { method, body } => self.conn.send(*method, body.clone(), now),
             Outbound::Encoded(frames) => self.conn.send_encoded(frames.clone(), now),
