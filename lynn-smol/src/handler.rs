@@ -1,6 +1,7 @@
 //! Handlers: user `async fn`s boxed behind one type, and how a connection task runs one
 //! (panics caught, the server-wide concurrency limit applied).
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -35,27 +36,58 @@ where
     })
 }
 
-/// Starts `handler` for one request. A panic, in the call or in the future, becomes
-/// [`HandlerOutcome::Panicked`]; with a `limit`, the handler waits for a server-wide slot first.
+/// How [`start`] left a request.
+pub(crate) enum Started {
+    /// The handler finished on its first poll (an echo does): answer it now.
+    Done(HandlerOutcome),
+    /// The handler is waiting (for IO, a timer, or a server-wide slot): keep polling it.
+    Pending(Running),
+}
+
+/// Starts `handler` for one request and polls it once. A panic, in the call or in the
+/// future, becomes [`HandlerOutcome::Panicked`]; with a `limit`, the handler waits for a
+/// server-wide slot first (and holds it until it finishes).
+///
+/// The first poll uses a no-op waker: a handler that is not ready is boxed into a
+/// [`Running`], and the `FuturesUnordered` it is pushed into polls it again at once with
+/// the connection task's waker, so no wake-up is lost.
 pub(crate) fn start<S>(
     handler: &Handler<S>,
     ctx: Context<S>,
     id: RequestId,
-    limit: Option<Arc<Semaphore>>,
-) -> Running {
-    let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx)));
-    Box::pin(async move {
-        let _slot = match &limit {
-            Some(sem) => Some(sem.acquire_arc().await),
-            None => None,
-        };
-        let outcome = match fut {
-            Err(_) => HandlerOutcome::Panicked,
-            Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(result) => HandlerOutcome::from(result),
-                Err(_) => HandlerOutcome::Panicked,
-            },
-        };
-        (id, outcome)
-    })
+    limit: Option<&Arc<Semaphore>>,
+) -> Started {
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
+        Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
+        Err(_) => return Started::Done(HandlerOutcome::Panicked),
+    };
+    // A free slot is taken at once; otherwise wait for one in the background.
+    let slot = match limit {
+        None => None,
+        Some(sem) => match sem.try_acquire_arc() {
+            Some(slot) => Some(slot),
+            None => {
+                let sem = Arc::clone(sem);
+                return Started::Pending(Box::pin(async move {
+                    let _slot = sem.acquire_arc().await;
+                    (id, outcome(fut.await))
+                }));
+            }
+        },
+    };
+    let mut fut = fut;
+    match (&mut fut).now_or_never() {
+        Some(result) => Started::Done(outcome(result)),
+        None => Started::Pending(Box::pin(async move {
+            let _slot = slot;
+            (id, outcome(fut.await))
+        })),
+    }
+}
+
+fn outcome(result: Result<Result<Reply, HandlerError>, Box<dyn Any + Send>>) -> HandlerOutcome {
+    match result {
+        Ok(result) => HandlerOutcome::from(result),
+        Err(_) => HandlerOutcome::Panicked,
+    }
 }

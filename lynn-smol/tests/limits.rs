@@ -103,3 +103,50 @@ fn replies_keep_request_order_under_concurrent_handlers() {
     assert!((2..=8).contains(&max), "handlers at once: {max}");
     server.stop();
 }
+
+/// `max_concurrent_handlers` holds for handlers that finish on their first poll (answered
+/// inline by the connection task) as well as for those that wait, and a request that waits
+/// for a free slot still gets its reply in order.
+#[test]
+fn concurrency_limit_covers_ready_and_waiting_handlers() {
+    let cfg = config()
+        .max_in_flight(16)
+        .max_concurrent_handlers(Some(2))
+        .build()
+        .unwrap();
+    let seen = Arc::new(Concurrency::default());
+    let enter = |c: &Concurrency| {
+        let n = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max.fetch_max(n, Ordering::SeqCst);
+    };
+    let server = Server::builder(cfg)
+        .state(Arc::clone(&seen))
+        .route(1, move |ctx: Context<Arc<Concurrency>>| async move {
+            enter(ctx.state());
+            Timer::after(Duration::from_millis(fastrand::u64(1..10))).await;
+            ctx.state().now.fetch_sub(1, Ordering::SeqCst);
+            ctx.reply(ctx.body().clone())
+        })
+        .route(2, move |ctx: Context<Arc<Concurrency>>| async move {
+            enter(ctx.state());
+            ctx.state().now.fetch_sub(1, Ordering::SeqCst);
+            ctx.reply(ctx.body().clone())
+        })
+        .bind();
+    let server = spawn(run(server).unwrap());
+    run(async {
+        let mut raw = Raw::connect(server.addr).await;
+        let mut burst = Vec::new();
+        for i in 0..60u32 {
+            let method = if i % 3 == 0 { 2 } else { 1 };
+            burst.extend_from_slice(&frame(method, &i.to_le_bytes()));
+        }
+        raw.write(&burst).await;
+        for i in 0..60u32 {
+            assert_eq!(raw.frame().await.unwrap().body[..], i.to_le_bytes());
+        }
+    });
+    let max = seen.max.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&max), "handlers at once: {max}");
+    server.stop();
+}

@@ -172,3 +172,38 @@ fn a_peer_that_never_reads_stops_being_read_while_others_are_served() {
     });
     server.stop();
 }
+
+/// The idle deadline moves later with every frame, but the server's timer is only re-armed
+/// when it fires at an older deadline. A peer that is busy past the first deadline and then
+/// goes silent is evicted one timeout after its last frame: not at the first deadline, and
+/// not never.
+#[test]
+fn busy_then_silent_peer_is_evicted_one_timeout_after_its_last_frame() {
+    let timeout = Duration::from_millis(200);
+    let cfg = config().heartbeat_timeout(Some(timeout)).build().unwrap();
+    let server = spawn(run(Server::builder(cfg).route(1, echo).bind()).unwrap());
+    run(async {
+        let mut raw = Raw::connect(server.addr).await;
+        let mut last = Instant::now();
+        for i in 0..6u8 {
+            if i > 0 {
+                Timer::after(Duration::from_millis(60)).await; // pacing the traffic under test
+            }
+            last = Instant::now();
+            raw.send(1, &[i]).await;
+            assert_eq!(raw.frame().await.unwrap().body[..], [i]);
+        }
+        raw.until_closed().await;
+        let silent_for = last.elapsed();
+        assert!(
+            silent_for >= timeout - Duration::from_millis(20),
+            "evicted {silent_for:?} after the last frame"
+        );
+        let metrics = server.handle.metrics().clone();
+        wait_until("idle_timeout counted", || {
+            metrics.closed_with("idle_timeout") == 1
+        })
+        .await;
+    });
+    server.stop();
+}
