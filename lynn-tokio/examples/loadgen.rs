@@ -199,6 +199,8 @@ struct Stats {
     errors: u64,
     /// Per connection: send time of its oldest unanswered request.
     oldest_pending: Vec<Option<Instant>>,
+    /// Per connection: replies received inside the measurement window (fairness).
+    per_conn: Vec<u64>,
     first_error: Option<String>,
 }
 
@@ -379,6 +381,7 @@ async fn drive(
                 st.total += 1;
                 if in_window {
                     st.measured += 1;
+                    st.per_conn[slot] += 1;
                     let ns = now.saturating_duration_since(t0).as_nanos() as u64;
                     st.hist.record_n(ns, 1);
                 }
@@ -425,6 +428,7 @@ fn run_thread(
         total: 0,
         errors: 0,
         oldest_pending: vec![None; connected],
+        per_conn: vec![0; connected],
         first_error: None,
     }));
     for (slot, (i, s)) in streams.into_iter().enumerate() {
@@ -489,8 +493,10 @@ fn run_load(args: Args) {
     let (mut measured, mut total, mut errors, mut connected, mut stalled) = (0, 0, 0, 0, 0);
     let mut connect_errors = 0;
     let mut first_error: Option<String> = None;
+    let mut per_conn = Vec::with_capacity(args.connections);
     for h in handles {
         let r = h.join().expect("load thread panicked");
+        per_conn.extend_from_slice(&r.stats.per_conn);
         hist.merge(&r.stats.hist);
         measured += r.stats.measured;
         total += r.stats.total;
@@ -503,6 +509,13 @@ fn run_load(args: Args) {
         }
     }
     let rps = measured as f64 / args.seconds;
+    // Fairness: replies per connection in the window, the least served, median and most.
+    per_conn.sort_unstable();
+    let conn_q = |q: f64| {
+        let i = ((per_conn.len() as f64 - 1.0) * q).round() as usize;
+        per_conn.get(i).copied().unwrap_or(0)
+    };
+    let (conn_min, conn_p50, conn_max) = (conn_q(0.0), conn_q(0.5), conn_q(1.0));
     let us = |q: f64| hist.quantile(q) as f64 / 1000.0;
     let all_errors = errors + connect_errors as u64 + stalled as u64;
     if args.json {
@@ -516,7 +529,8 @@ fn run_load(args: Args) {
              \"seconds\":{},\"responses\":{},\"total_responses\":{},\"rps\":{:.1},\
              \"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
              \"errors\":{},\"connect_errors\":{},\"stalled\":{},\"loadgen_cpu\":{:.2},\
-             \"server_cpu\":{:.2},\"first_error\":\"{}\"}}",
+             \"server_cpu\":{:.2},\"conn_min\":{},\"conn_p50\":{},\"conn_max\":{},\
+             \"first_error\":\"{}\"}}",
             args.model,
             args.connections,
             connected,
@@ -535,6 +549,9 @@ fn run_load(args: Args) {
             stalled,
             loadgen_cpu,
             server_cpu,
+            conn_min,
+            conn_p50,
+            conn_max,
             first
         );
     } else {
@@ -550,6 +567,7 @@ fn run_load(args: Args) {
             us(0.999),
             hist.max as f64 / 1000.0
         );
+        println!("replies per connection: min {conn_min} · median {conn_p50} · max {conn_max}");
         println!("errors {errors} · connect errors {connect_errors} · stalled {stalled}");
         println!("CPU over the window: loadgen {loadgen_cpu:.2} · server {server_cpu:.2}");
         if let Some(e) = first_error {

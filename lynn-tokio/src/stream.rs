@@ -36,10 +36,34 @@ impl Stream {
         }
     }
 
-    fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.try_read_buf(buf),
-            Stream::Unix(s) => s.try_read_buf(buf),
+    /// Reads once into `buf`. A read that leaves spare room in `buf` drained the socket, so
+    /// the socket's read readiness is cleared (as tokio's own `AsyncRead` does): the next
+    /// `readable()` waits for the reactor instead of costing a read that would block. That
+    /// also keeps a connection whose peer answers fast from being served turn after turn
+    /// ahead of every other ready connection.
+    fn read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        let spare = buf.capacity() - buf.len();
+        let mut got = None;
+        let mut read = || {
+            let n = match self {
+                Stream::Tcp(s) => s.try_read_buf(buf),
+                Stream::Unix(s) => s.try_read_buf(buf),
+            }?;
+            got = Some(n);
+            if n > 0 && n < spare {
+                // Not an error: `try_io` clears the readiness it saw on `WouldBlock` (a
+                // readiness event newer than that is kept).
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        };
+        let res = match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, &mut read),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, &mut read),
+        };
+        match got {
+            Some(n) => Ok(n),
+            None => res,
         }
     }
 
@@ -110,7 +134,7 @@ pub(crate) fn unix_peer(stream: &UnixStream) -> PeerAddr {
 pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) -> Instant {
     let fresh = conn.stats().bytes_received == 0;
     let buf = conn.receive_buffer();
-    let res = stream.try_read_buf(buf);
+    let res = stream.read_buf(buf);
     if fresh && buf.is_empty() && matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
         // Readiness fires once with nothing to read on a new connection: give the reserved
         // chunk back, so a connection that never sent anything holds no receive buffer.
