@@ -47,6 +47,12 @@
 //!   hold no buffer), runs that connection's handlers inside itself (up to
 //!   `max_in_flight`; replies leave in request order), writes all ready output with one
 //!   vectored write, and keeps one timer at the connection's next deadline.
+//! - **Where connections run.** By default each connection's task is spawned on the
+//!   runtime that calls `serve`. With [`ServerBuilder::workers`]`(n)` they run on `n`
+//!   threads of the server's own, each with a single-threaded runtime, handed out in turn:
+//!   a connection never changes thread, and a busy thread serves its ready connections in
+//!   turn (tokio's multi-threaded scheduler, when saturated, leaves some connections
+//!   waiting 100+ ms; see `BENCHMARKS.md`). The echo example uses one worker per CPU.
 //! - **Sends between connections** go through a bounded outbound channel per connection.
 //!   The registry (id → channel sender) is locked once per direct send or fanout, never
 //!   per recipient and never on the request/reply path. A broadcast is encoded once and

@@ -87,6 +87,32 @@ impl Stream {
     }
 }
 
+/// A connected stream socket detached from any runtime, to be registered with another
+/// runtime's reactor ([`Stream::from_std`]).
+#[derive(Debug)]
+pub(crate) enum StdStream {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    /// Detaches the socket from the current runtime's reactor (it stays non-blocking).
+    pub(crate) fn into_std(self) -> io::Result<StdStream> {
+        Ok(match self {
+            Stream::Tcp(s) => StdStream::Tcp(s.into_std()?),
+            Stream::Unix(s) => StdStream::Unix(s.into_std()?),
+        })
+    }
+
+    /// Registers a detached socket with the reactor of the runtime this is called on.
+    pub(crate) fn from_std(stream: StdStream) -> io::Result<Stream> {
+        Ok(match stream {
+            StdStream::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            StdStream::Unix(s) => Stream::Unix(UnixStream::from_std(s)?),
+        })
+    }
+}
+
 /// Applies `opts` to an accepted or connected TCP socket; a setting the OS refuses is
 /// logged and skipped.
 pub(crate) fn apply_options(stream: &TcpStream, opts: &SocketOptions) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use lynn_proto::route_table::RouteTable;
 use lynn_proto::switchboard::Switchboard;
-use lynn_proto::{Endpoint, IntoReply, Metrics, ServerConfig, ServerError, SharedAdmission};
+use lynn_proto::{
+    ConfigError, Endpoint, IntoReply, Metrics, ServerConfig, ServerError, SharedAdmission,
+};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -25,6 +27,8 @@ pub struct ServerBuilder<S = ()> {
     state: Arc<S>,
     table: RouteTable<Handler<S>>,
     events: Option<mpsc::Sender<ServerEvent<S>>>,
+    /// Worker threads for connections; `None`: connections run on the serving runtime.
+    workers: Option<usize>,
 }
 
 impl<S> std::fmt::Debug for ServerBuilder<S> {
@@ -43,6 +47,7 @@ impl ServerBuilder<()> {
             state: Arc::new(()),
             table: RouteTable::new(),
             events: None,
+            workers: None,
         }
     }
 
@@ -56,6 +61,7 @@ impl ServerBuilder<()> {
             state: Arc::new(state),
             table: self.table.with_state(),
             events: None,
+            workers: self.workers,
         }
     }
 }
@@ -95,6 +101,39 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         (self, rx)
     }
 
+    /// Runs connections on `n` worker threads, each with its own single-threaded tokio
+    /// runtime, instead of spawning them on the runtime that calls `serve`. Accepted
+    /// connections go to the workers in turn and stay on theirs; the accept loop, the
+    /// metrics endpoint and the event stream stay on the serving runtime. `n` must be at
+    /// least 1 (else `bind` fails with [`ServerError::Config`], field `"workers"`).
+    ///
+    /// Use it for many connections per core: a connection's task never moves, and a busy
+    /// worker serves its ready connections in turn (see `BENCHMARKS.md`: under saturation
+    /// tokio's multi-threaded scheduler leaves some connections waiting 100+ ms). Inside a
+    /// handler, `tokio::spawn` spawns on that connection's worker, and
+    /// `tokio::task::block_in_place` is not available (single-threaded runtime).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), lynn_proto::ServerError> {
+    /// use lynn_proto::ServerConfig;
+    /// use lynn_tokio::{Context, Server};
+    ///
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;
+    /// Server::builder(config)
+    ///     .workers(cores)
+    ///     .fallback(|ctx: Context| async move { ctx.reply(ctx.body().clone()) })
+    ///     .bind()
+    ///     .await?
+    ///     .serve()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
     /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
     /// endpoint if configured.
     pub async fn bind(self) -> Result<Server<S>, ServerError> {
@@ -115,6 +154,12 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
 
     async fn finish(self, listener: Listener) -> Result<Server<S>, ServerError> {
         let config = self.config;
+        if self.workers == Some(0) {
+            return Err(ServerError::Config(ConfigError {
+                field: "workers",
+                problem: "must be at least 1".into(),
+            }));
+        }
         let router = self.table.build(&config)?;
         let admission = SharedAdmission::new(config.admission.clone())?;
         let metrics_listener = match &config.metrics_addr {
@@ -144,6 +189,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             listener,
             metrics_listener,
             config.shutdown_timeout,
+            self.workers,
         )
     }
 }

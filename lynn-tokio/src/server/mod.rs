@@ -9,6 +9,7 @@ mod inbox;
 mod listener;
 mod serve;
 mod task;
+mod workers;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ use super::builder::ServerBuilder;
 use super::handle::{Entry, ServerHandle};
 use super::inbox::Inbox;
 use super::listener::Listener;
+use super::workers::Workers;
 use super::{App, task};
 use crate::stream::{self, Stream};
 
@@ -24,6 +25,8 @@ pub struct Server<S = ()> {
     metrics_listener: Option<TcpListener>,
     metrics_local: Option<SocketAddr>,
     shutdown_timeout: Duration,
+    /// How many worker threads run the connections (`ServerBuilder::workers`).
+    workers: Option<usize>,
 }
 
 impl<S> std::fmt::Debug for Server<S> {
@@ -47,6 +50,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         listener: Listener,
         metrics_listener: Option<TcpListener>,
         shutdown_timeout: Duration,
+        workers: Option<usize>,
     ) -> Result<Self, ServerError> {
         let local = listener.local_addr()?;
         let metrics_local = match &metrics_listener {
@@ -60,6 +64,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             metrics_listener,
             metrics_local,
             shutdown_timeout,
+            workers,
         })
     }
 
@@ -101,8 +106,11 @@ impl<S: Send + Sync + 'static> Server<S> {
             listener,
             metrics_listener,
             shutdown_timeout,
+            workers,
             ..
         } = self;
+        // Dropped on return, after every connection is gone: the worker threads then end.
+        let mut workers = workers.map(Workers::start).transpose()?;
         let handle = app.handle.clone();
         let metrics_task = metrics_listener
             .map(|l| tokio::spawn(crate::metrics_http::serve(l, handle.metrics().clone())));
@@ -116,7 +124,7 @@ impl<S: Send + Sync + 'static> Server<S> {
                 _ = super::handle::shutdown_started(&mut shutdown) => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 res = listener.accept() => match res {
-                    Ok((stream, peer)) => admit(&app, &mut tasks, stream, peer),
+                    Ok((stream, peer)) => admit(&app, &mut tasks, workers.as_mut(), stream, peer),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         // Back off briefly (e.g. out of file descriptors) instead of spinning.
@@ -150,6 +158,7 @@ impl<S: Send + Sync + 'static> Server<S> {
 fn admit<S: Send + Sync + 'static>(
     app: &Arc<App<S>>,
     tasks: &mut JoinSet<()>,
+    workers: Option<&mut Workers>,
     stream: Stream,
     peer: PeerAddr,
 ) {
@@ -174,5 +183,20 @@ fn admit<S: Send + Sync + 'static>(
         peer: peer.clone(),
     };
     let registration = shared.board.register(entry, seat);
-    tasks.spawn(task::run(app.clone(), stream, peer, registration, inbox));
+    let app = app.clone();
+    let Some(workers) = workers else {
+        tasks.spawn(task::run(app, stream, peer, registration, inbox));
+        return;
+    };
+    // The socket moves to the worker's reactor: detach it here, register it there.
+    let detached = stream.into_std();
+    tasks.spawn_on(
+        async move {
+            match detached.and_then(Stream::from_std) {
+                Ok(stream) => task::run(app, stream, peer, registration, inbox).await,
+                Err(e) => tracing::warn!(%peer, error = %e, "connection not moved to its worker"),
+            }
+        },
+        workers.next(),
+    );
 }

@@ -7,4 +7,4 @@ mod tokio;
 
 pub use blocking::{BlockingClient, BlockingRuntime, BlockingServer};
 pub use smol::{SmolClient, SmolRuntime, SmolServer};
-pub use tokio::{TokioClient, TokioRuntime, TokioServer};
+pub use tokio::{TokioClient, TokioRuntime, TokioServer, TokioWorkersRuntime};

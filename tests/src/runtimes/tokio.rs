@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
-use lynn_tokio::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
 
@@ -18,6 +18,11 @@ use crate::support::DEADLINE;
 /// The tokio adapter.
 #[derive(Debug)]
 pub struct TokioRuntime;
+
+/// The tokio adapter with its connections on two worker threads
+/// (`ServerBuilder::workers(2)`); clients as in [`TokioRuntime`].
+#[derive(Debug)]
+pub struct TokioWorkersRuntime;
 
 fn executor() -> &'static TokioExecutor {
     static EXECUTOR: OnceLock<TokioExecutor> = OnceLock::new();
@@ -74,31 +79,55 @@ impl Runtime for TokioRuntime {
     }
 
     fn start_server(config: ServerConfig, app: App) -> Result<TokioServer, ServerError> {
-        let mut builder = Server::builder(config);
-        for &method in app.routes() {
-            builder = builder.route(method, move |ctx: Context| run(app, ctx));
-        }
-        if app.events {
-            let (with_events, events) = builder.event_stream(64);
-            builder = with_events;
-            executor().spawn(answer_events(app, events));
-        }
-        let server = executor().block_on(builder.bind())?;
-        let addr = server.tcp_addr().expect("a TCP listener");
-        let handle = server.handle();
-        let serving = Some(executor().spawn(server.serve()));
-        Ok(TokioServer {
-            addr,
-            handle,
-            serving,
-        })
+        start_server(Server::builder(config), app)
     }
 
     fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
-        executor()
-            .block_on(Client::connect_with(config))
-            .map(|client| TokioClient { client })
+        connect(config)
     }
+}
+
+impl Runtime for TokioWorkersRuntime {
+    type Server = TokioServer;
+    type Client = TokioClient;
+
+    fn name() -> &'static str {
+        "tokio-workers"
+    }
+
+    fn start_server(config: ServerConfig, app: App) -> Result<TokioServer, ServerError> {
+        start_server(Server::builder(config).workers(2), app)
+    }
+
+    fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
+        connect(config)
+    }
+}
+
+fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, ServerError> {
+    for &method in app.routes() {
+        builder = builder.route(method, move |ctx: Context| run(app, ctx));
+    }
+    if app.events {
+        let (with_events, events) = builder.event_stream(64);
+        builder = with_events;
+        executor().spawn(answer_events(app, events));
+    }
+    let server = executor().block_on(builder.bind())?;
+    let addr = server.tcp_addr().expect("a TCP listener");
+    let handle = server.handle();
+    let serving = Some(executor().spawn(server.serve()));
+    Ok(TokioServer {
+        addr,
+        handle,
+        serving,
+    })
+}
+
+fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
+    executor()
+        .block_on(Client::connect_with(config))
+        .map(|client| TokioClient { client })
 }
 
 /// A lynn-tokio server serving on the shared runtime.
