@@ -21,19 +21,26 @@ pub(crate) enum Stream {
 
 impl Stream {
     /// Waits until the socket may have bytes (or EOF) to read.
+    ///
+    /// Through `poll_read_ready`, which keeps the one waker of the socket's reader slot,
+    /// rather than `readable()`, whose future links itself into the socket's waiter list
+    /// and unlinks on drop (a lock each way, on every loop turn). Only the connection's
+    /// own task waits on its socket, so the single slot is enough.
     pub(crate) async fn readable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.readable().await,
-            Stream::Unix(s) => s.readable().await,
-        }
+        std::future::poll_fn(|cx| match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx),
+            Stream::Unix(s) => s.poll_read_ready(cx),
+        })
+        .await
     }
 
-    /// Waits until the socket may accept bytes.
+    /// Waits until the socket may accept bytes (`poll_write_ready`, as for reads).
     pub(crate) async fn writable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.writable().await,
-            Stream::Unix(s) => s.writable().await,
-        }
+        std::future::poll_fn(|cx| match self {
+            Stream::Tcp(s) => s.poll_write_ready(cx),
+            Stream::Unix(s) => s.poll_write_ready(cx),
+        })
+        .await
     }
 
     /// Reads once into `buf`. A read that leaves spare room in `buf` drained the socket, so
@@ -64,6 +71,13 @@ impl Stream {
         match got {
             Some(n) => Ok(n),
             None => res,
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
         }
     }
 
@@ -186,11 +200,16 @@ pub(crate) fn flush(stream: &Stream, conn: &mut Connection) -> bool {
         let res = {
             let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
             let n = conn.transmit_chunks(&mut chunks);
-            let mut slices = [IoSlice::new(&[]); MAX_CHUNKS];
-            for (slot, chunk) in slices.iter_mut().zip(&chunks[..n]) {
-                *slot = IoSlice::new(chunk);
+            if n == 1 {
+                // The common case (small replies share one chunk): a plain `send`.
+                stream.try_write(chunks[0])
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_CHUNKS];
+                for (slot, chunk) in slices.iter_mut().zip(&chunks[..n]) {
+                    *slot = IoSlice::new(chunk);
+                }
+                stream.try_write_vectored(&slices[..n])
             }
-            stream.try_write_vectored(&slices[..n])
         };
         let now = Instant::now();
         match res {
