@@ -78,6 +78,7 @@ pub enum FrameKind {
 
 impl FrameKind {
     /// The kind byte on the wire.
+    #[inline]
     pub fn to_byte(self) -> u8 {
         match self {
             FrameKind::Message => 1,
@@ -87,6 +88,7 @@ impl FrameKind {
     }
 
     /// The kind for a byte read from the wire.
+    #[inline]
     pub fn from_byte(b: u8) -> Self {
         match b {
             1 => FrameKind::Message,
@@ -122,6 +124,7 @@ pub fn max_body_len(max_frame_len: u64) -> u64 {
 /// Together with the body and [`encode_tail`] this lets a caller send a large body with one
 /// vectored write instead of copying it. Fails when the frame would exceed `max_frame_len`,
 /// the limit of the peer that will receive it.
+#[inline]
 pub fn encode_header(
     marks: Marks,
     kind: FrameKind,
@@ -255,33 +258,16 @@ impl Decoder {
     ///
     /// Returns `Ok(None)` when more bytes are needed, leaving `buf` untouched. After an error
     /// the stream is unusable; the buffer is left as it was.
+    #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        if buf.len() < 2 {
-            return Ok(None);
-        }
-        let header = u16::from_le_bytes([buf[0], buf[1]]);
-        if header != self.marks.header {
-            return Err(self.error(DecodeErrorKind::BadHeaderMark {
-                expected: self.marks.header,
-                found: header,
-            }));
-        }
-        if buf.len() < 10 {
-            return Ok(None);
-        }
-        let len = read_u64(&buf[2..10]);
-        if len < MIN_LENGTH_FIELD {
-            return Err(self.error(DecodeErrorKind::LengthTooSmall { len }));
-        }
-        if len > self.max_frame_len {
-            return Err(self.error(DecodeErrorKind::LengthTooLarge {
-                len,
-                max: self.max_frame_len,
-            }));
-        }
-        // `len <= max_frame_len`, which the caller bounds well below usize::MAX on any
-        // platform that can hold such a buffer; saturate rather than trust that.
-        let total = usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(10));
+        // Fast path: the whole header is buffered and read as one fixed-size array (one
+        // bounds check for every field). A shorter buffer never holds a whole frame.
+        let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
+            return self.decode_short(buf);
+        };
+        let [h0, h1, l0, l1, l2, l3, l4, l5, l6, l7, kind, m0, m1] = *head;
+        let len = u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]);
+        let total = self.check_prefix(u16::from_le_bytes([h0, h1]), len)?;
         if buf.len() < total {
             // Nothing is reserved here: a peer that announces a large frame and then stalls
             // must not make us hold memory it never sent. The connection grows its receive
@@ -296,19 +282,58 @@ impl Decoder {
             }));
         }
         let mut frame = buf.split_to(total);
-        let kind = FrameKind::from_byte(frame[10]);
-        let method = u16::from_le_bytes([frame[11], frame[12]]);
         frame.advance(HEADER_LEN);
-        frame.truncate(frame.len() - TAIL_LEN);
+        frame.truncate(total - OVERHEAD);
         self.offset += total as u64;
         self.frames += 1;
         Ok(Some(Frame {
-            kind,
-            method,
+            kind: FrameKind::from_byte(kind),
+            method: u16::from_le_bytes([m0, m1]),
             body: frame.freeze(),
         }))
     }
 
+    /// [`decode`](Self::decode) for a buffer shorter than a header: checks what it holds.
+    fn decode_short(&self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        if buf.len() >= 10 {
+            let len = read_u64(&buf[2..10]);
+            self.check_prefix(u16::from_le_bytes([buf[0], buf[1]]), len)?;
+        } else if buf.len() >= 2 {
+            self.check_mark(u16::from_le_bytes([buf[0], buf[1]]))?;
+        }
+        Ok(None)
+    }
+
+    /// Checks the header mark and the length field; returns the frame's total length.
+    #[inline]
+    fn check_prefix(&self, header: u16, len: u64) -> Result<usize, DecodeError> {
+        self.check_mark(header)?;
+        if len < MIN_LENGTH_FIELD {
+            return Err(self.error(DecodeErrorKind::LengthTooSmall { len }));
+        }
+        if len > self.max_frame_len {
+            return Err(self.error(DecodeErrorKind::LengthTooLarge {
+                len,
+                max: self.max_frame_len,
+            }));
+        }
+        // `len <= max_frame_len`, which the caller bounds well below usize::MAX on any
+        // platform that can hold such a buffer; saturate rather than trust that.
+        Ok(usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(10)))
+    }
+
+    #[inline]
+    fn check_mark(&self, header: u16) -> Result<(), DecodeError> {
+        if header != self.marks.header {
+            return Err(self.error(DecodeErrorKind::BadHeaderMark {
+                expected: self.marks.header,
+                found: header,
+            }));
+        }
+        Ok(())
+    }
+
+    #[cold]
     fn error(&self, kind: DecodeErrorKind) -> DecodeError {
         DecodeError {
             offset: self.offset,

@@ -118,8 +118,15 @@ pub struct Connection {
     paused_since: Option<Instant>,
     want_writable: bool,
     next_id: u64,
-    /// Delivered, unreleased requests; index 0 is `RequestId(released)`.
-    in_flight: VecDeque<Slot>,
+    /// Delivered, unreleased requests: ids `released..released + in_flight`.
+    in_flight: usize,
+    /// `max_in_flight`, or `usize::MAX` when completion tracking is off (`in_flight` then
+    /// stays 0), so that `wants_read` needs one comparison.
+    in_flight_cap: usize,
+    /// Completions that came out of order, waiting for the ones before them. Empty in the
+    /// common case (requests completed in order); otherwise index 0 is
+    /// `RequestId(released)`, which is `Waiting`, and the last slot is `Done`.
+    early: VecDeque<Slot>,
     released: u64,
     stats: ConnectionStats,
 }
@@ -134,6 +141,10 @@ impl Connection {
     /// A new open connection, as of `now`.
     pub fn new(config: ConnectionConfig, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
+        let in_flight_cap = match config.max_in_flight {
+            0 => usize::MAX,
+            n => n,
+        };
         Ok(Connection {
             decoder: Decoder::new(config.marks, config.max_frame_len),
             config,
@@ -150,7 +161,9 @@ impl Connection {
             paused_since: None,
             want_writable: false,
             next_id: 0,
-            in_flight: VecDeque::new(),
+            in_flight: 0,
+            in_flight_cap,
+            early: VecDeque::new(),
             released: 0,
             stats: ConnectionStats::default(),
         })
@@ -169,11 +182,12 @@ impl Connection {
     /// Whether the runtime should read from the socket now. False while closing, while too
     /// many events wait to be polled, while `max_in_flight` requests are in flight, and
     /// while the send queue is at its bound.
+    #[inline]
     pub fn wants_read(&self) -> bool {
         matches!(self.state, State::Open)
             && self.events.len() < self.config.max_queued_events
             && self.sendq.len() < self.config.send_queue_limit
-            && (self.config.max_in_flight == 0 || self.in_flight.len() < self.config.max_in_flight)
+            && self.in_flight < self.in_flight_cap
     }
 
     /// Whether output is queued.
@@ -191,7 +205,7 @@ impl Connection {
     fn front_withheld(&self) -> bool {
         matches!(self.events.front(), Some(Event::Message(_)))
             && self.config.max_in_flight > 0
-            && (self.in_flight.len() >= self.config.max_in_flight
+            && (self.in_flight >= self.config.max_in_flight
                 || self.sendq.len() >= self.config.send_queue_limit)
     }
 
@@ -202,7 +216,7 @@ impl Connection {
 
     /// Requests delivered and not yet released (completed in order).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight
     }
 
     /// Bytes waiting to be written.
@@ -279,6 +293,7 @@ impl Connection {
     /// in flight (completing one releases it) and while the send queue is at its bound
     /// (written output releases it).
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.front_withheld() {
             // Too many in flight, or the peer is not reading our replies (found by the
@@ -292,10 +307,10 @@ impl Connection {
         if let Event::Message(_) = &event
             && self.config.max_in_flight > 0
         {
-            self.in_flight.push_back(Slot::Waiting);
+            self.in_flight += 1;
         }
         if was_full {
-            self.decode_more();
+            self.decode_after_full();
         }
         self.settle();
         Some(event)
@@ -357,45 +372,43 @@ impl Connection {
         if matches!(self.state, State::Closed) {
             return Ok(());
         }
-        let index =
-            id.0.checked_sub(self.released)
-                .and_then(|i| usize::try_from(i).ok());
-        let Some(index) = index.filter(|&i| matches!(self.in_flight.get(i), Some(Slot::Waiting)))
-        else {
+        // Position of `id` among the requests in flight; an id below `released` wraps to a
+        // huge index and is refused like one never delivered.
+        let index = id.0.wrapping_sub(self.released);
+        if index >= self.in_flight as u64
+            || matches!(self.early.get(index as usize), Some(Slot::Done(_)))
+        {
             return Err(CompleteError::NotInFlight { id: id.0 });
+        }
+        let max = crate::codec::max_body_len(self.config.peer_max_frame_len);
+        let (reply, result) = match reply {
+            Some((_, body)) if body.len() as u64 > max => (
+                None,
+                Err(CompleteError::Encode(
+                    crate::error::EncodeError::BodyTooLarge {
+                        body_len: body.len(),
+                        max_body_len: max,
+                    },
+                )),
+            ),
+            reply => (reply, Ok(())),
         };
-        let too_big = reply.as_ref().and_then(|(_, body)| {
-            let max = crate::codec::max_body_len(self.config.peer_max_frame_len);
-            (body.len() as u64 > max).then_some(crate::error::EncodeError::BodyTooLarge {
-                body_len: body.len(),
-                max_body_len: max,
-            })
-        });
-        let reply = if too_big.is_some() { None } else { reply };
         let n = self.sendq.len();
         if index == 0 {
             // The oldest request in flight (the common case): its reply goes straight to the
-            // send queue, without passing through its slot.
-            self.in_flight.pop_front();
+            // send queue, then any later replies that completed early and waited for it.
             self.release(reply);
-        } else if let Some(slot) = self.in_flight.get_mut(index) {
-            *slot = Slot::Done(reply);
-        }
-        // Replies that completed earlier, out of order, and waited for this one.
-        while let Some(Slot::Done(_)) = self.in_flight.front() {
-            let Some(Slot::Done(reply)) = self.in_flight.pop_front() else {
-                break;
-            };
-            self.release(reply);
+            if !self.early.is_empty() {
+                self.release_early();
+            }
+        } else {
+            self.complete_early(index as usize, reply);
         }
         if self.sendq.len() > n {
             self.mark_sent(n);
         }
         self.settle();
-        match too_big {
-            Some(e) => Err(CompleteError::Encode(e)),
-            None => Ok(()),
-        }
+        result
     }
 
     /// Up to `dst.len()` chunks of queued output, in order, for one vectored write. Returns
@@ -452,7 +465,8 @@ impl Connection {
         self.events.clear();
         self.sendq.clear();
         self.recv.clear();
-        self.in_flight.clear();
+        self.in_flight = 0;
+        self.early.clear();
         self.events.push_back(Event::Closed(reason));
         self.state = State::Closed;
     }
@@ -562,8 +576,10 @@ impl Connection {
 
     /// Releases the oldest request in flight, queueing its reply (size checked by the
     /// caller).
+    #[inline]
     fn release(&mut self, reply: Option<(u16, Bytes)>) {
         self.released += 1;
+        self.in_flight -= 1;
         if let Some((method, body)) = reply {
             let m = self.config.marks;
             let _ = self
@@ -573,8 +589,44 @@ impl Connection {
         }
     }
 
+    /// After the oldest request was released: drops its slot in `early` and releases the
+    /// requests after it that completed early, up to the next one still waiting.
+    #[cold]
+    fn release_early(&mut self) {
+        self.early.pop_front();
+        while let Some(Slot::Done(_)) = self.early.front() {
+            let Some(Slot::Done(reply)) = self.early.pop_front() else {
+                break;
+            };
+            self.release(reply);
+        }
+    }
+
+    /// Request `released + index` (not the oldest) completed: its reply waits in `early`.
+    #[cold]
+    fn complete_early(&mut self, index: usize, reply: Option<(u16, Bytes)>) {
+        if self.early.len() <= index {
+            self.early.resize_with(index + 1, || Slot::Waiting);
+        }
+        self.early[index] = Slot::Done(reply);
+    }
+
+    /// [`decode_more`](Self::decode_more) once a full event queue has room again: rare, and
+    /// kept out of line so that `poll_event` stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn decode_after_full(&mut self) {
+        self.decode_more();
+    }
+
     fn decode_more(&mut self) {
-        while self.decoding() && self.events.len() < self.config.max_queued_events {
+        // Every arm that changes the state also leaves the loop, so `decoding` is checked
+        // once, not per frame.
+        if !self.decoding() {
+            self.recv_seen = self.recv.len();
+            return;
+        }
+        while self.events.len() < self.config.max_queued_events {
             match self.decoder.decode(&mut self.recv) {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => {
@@ -598,6 +650,7 @@ impl Connection {
                         reason: CloseReason::Protocol(e),
                         eof: false,
                     };
+                    break;
                 }
             }
         }
@@ -647,7 +700,7 @@ impl Connection {
     fn settle_draining(&mut self) {
         if let State::Draining { reason, eof: false } = &self.state
             && self.events.is_empty()
-            && self.in_flight.is_empty()
+            && self.in_flight == 0
             && self.sendq.is_empty()
         {
             let reason = reason.clone();

@@ -26,15 +26,21 @@ pub(crate) struct SendQueue {
 }
 
 impl SendQueue {
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Queues one frame. Writes nothing when the frame exceeds `max_frame_len`.
+    ///
+    /// Inlined so that a caller passing `u64::MAX` (replies, checked beforehand) loses the
+    /// limit check and the error path; the copying is shared out of line.
+    #[inline(always)]
     pub(crate) fn push_frame(
         &mut self,
         marks: Marks,
@@ -44,21 +50,31 @@ impl SendQueue {
         max_frame_len: u64,
     ) -> Result<usize, EncodeError> {
         let header = codec::encode_header(marks, kind, method, body.len(), max_frame_len)?;
+        Ok(self.push_parts(&header, body, codec::encode_tail(marks)))
+    }
+
+    /// Queues an encoded header, its body and the tail; returns the bytes queued.
+    fn push_parts(
+        &mut self,
+        header: &[u8; codec::HEADER_LEN],
+        body: Bytes,
+        tail: [u8; codec::TAIL_LEN],
+    ) -> usize {
         let total = codec::OVERHEAD + body.len();
         if body.len() >= SHARE_THRESHOLD {
-            self.staging.put_slice(&header);
+            self.staging.put_slice(header);
             self.seal_staging();
             self.chunks.push_back(body);
-            self.staging.put_slice(&codec::encode_tail(marks));
+            self.staging.put_slice(&tail);
         } else {
             // One capacity check for the whole frame.
             self.staging.reserve(total);
-            self.staging.extend_from_slice(&header);
+            self.staging.extend_from_slice(header);
             self.staging.extend_from_slice(&body);
-            self.staging.extend_from_slice(&codec::encode_tail(marks));
+            self.staging.extend_from_slice(&tail);
         }
         self.len += total;
-        Ok(total)
+        total
     }
 
     /// Queues bytes that already hold whole frames (for example a shared broadcast).
