@@ -65,7 +65,8 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Decoded events held for the application before decoding (and so reading) pauses.
     pub max_queued_events: usize,
-    /// Bytes of free space to offer each read.
+    /// Bytes of free space to offer a read: the receive buffer is topped up to this much
+    /// free space whenever less than a quarter of it is free.
     pub read_chunk: usize,
 }
 

@@ -977,6 +977,41 @@ fn reading_into_the_receive_buffer_does_not_copy_bodies() {
 }
 
 #[test]
+fn receive_buffer_keeps_a_quarter_chunk_free_and_tops_up_only_when_low() {
+    let t = Instant::now();
+    let mut server = open(
+        ConnectionConfig {
+            read_chunk: 4096,
+            ..server_cfg()
+        },
+        t,
+    );
+    let frame = msg(7, &[5; 128]);
+    // Free space the previous read left (after its frame was split off).
+    let (mut top_ups, mut left) = (0, 0);
+    for _ in 0..200 {
+        let buf = server.receive_buffer();
+        let spare = buf.capacity() - buf.len();
+        assert!(spare >= 1024, "only {spare} bytes offered");
+        if spare > left {
+            top_ups += 1;
+        }
+        buf.extend_from_slice(&frame);
+        server.handle_received(t);
+        for e in drain(&mut server) {
+            server.complete(request(&e).id, None, t).unwrap();
+        }
+        // The whole frame was split off the buffer, with the space it took.
+        left = spare - frame.len();
+    }
+    // 143-byte reads: a top-up every ~21 reads (3 KiB used of 4 KiB), not every read.
+    assert!(
+        (5..=20).contains(&top_ups),
+        "{top_ups} top-ups in 200 reads"
+    );
+}
+
+#[test]
 fn receive_buffer_handles_frames_split_across_reads() {
     let t = Instant::now();
     let mut server = open(server_cfg(), t);

@@ -1,10 +1,14 @@
 //! One reusable sleep per drive loop. A deadline that moves later (the idle timeout after
 //! every received frame) does not reset the sleep: it fires at the old deadline, sees the
 //! new one and sleeps again. Only an earlier deadline resets it at once.
+//!
+//! The loop polls the timer on every turn; once the sleep is registered (polled pending
+//! since its last reset) it holds the task's waker, so it is polled again only after it
+//! fired (`Sleep::is_elapsed`, one atomic load) instead of every turn (~120 instructions).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use lynn_proto::Instant;
 use tokio::time::Sleep;
@@ -16,6 +20,8 @@ pub(crate) struct Timer {
     /// When the sleep fires (at or before `deadline`).
     armed: Instant,
     deadline: Option<Instant>,
+    /// The sleep was polled pending since it was last reset: it will wake the task.
+    waiting: bool,
 }
 
 impl Timer {
@@ -27,6 +33,7 @@ impl Timer {
             ))),
             armed: now,
             deadline: None,
+            waiting: false,
         }
     }
 
@@ -43,6 +50,7 @@ impl Timer {
 
     fn rearm(&mut self, at: Instant) {
         self.armed = at;
+        self.waiting = false;
         self.sleep
             .as_mut()
             .reset(tokio::time::Instant::from_std(at));
@@ -62,7 +70,16 @@ impl Future for Timer {
             let Some(deadline) = self.deadline else {
                 return Poll::Pending;
             };
-            ready!(self.sleep.as_mut().poll(cx));
+            // The task polling this is the one whose waker the sleep holds (one task owns
+            // the timer), so a registered sleep that has not fired needs no poll.
+            if self.waiting && !self.sleep.is_elapsed() {
+                return Poll::Pending;
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                self.waiting = true;
+                return Poll::Pending;
+            }
+            self.waiting = false;
             if self.armed >= deadline {
                 return Poll::Ready(());
             }
