@@ -18,7 +18,7 @@ use lynn_proto::{
 use crate::context::{Context, Scope};
 use crate::events::ServerEvent;
 use crate::handle::Peer;
-use crate::handler::{self, Running, Started};
+use crate::handler::{self, FutureSlots, Running, Started};
 use crate::pump::{IoWake, Pump};
 use crate::server::Shared;
 use crate::stream::Stream;
@@ -108,9 +108,11 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
         conn,
         pump: Pump::new(stream),
         handlers: FuturesUnordered::new(),
+        slots: FutureSlots::default(),
         outbound: Some(Rx::new(outbound)),
         close: Some(Rx::new(close_rx)),
         held: None,
+        now: Instant::now(),
     };
     let reason = driver.run().await;
     let Driver { pump, handlers, .. } = driver;
@@ -139,11 +141,16 @@ struct Driver<'a, S> {
     conn: Connection,
     pump: Pump,
     handlers: FuturesUnordered<Running>,
+    /// Boxes of finished handler futures, reused by the next requests.
+    slots: FutureSlots,
     outbound: Option<Rx<Outbound>>,
     close: Option<Rx<()>>,
     shutdown: Option<Rx<()>>,
     /// A command refused by a full send queue, retried on `Event::Writable`.
     held: Option<Outbound>,
+    /// The clock, read once per loop turn (after the wake-up): whatever the turn dispatches,
+    /// finishes or applies happens at this instant.
+    now: Instant,
 }
 
 impl<S: Send + Sync + 'static> Driver<'_, S> {
@@ -157,12 +164,21 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 future::yield_now().await;
             }
             let wake = future::poll_fn(|cx| self.poll_wake(cx)).await;
-            let now = Instant::now();
+            // The clock is read once per wake-up (by the pump after a read).
             match wake {
-                Wake::Io(io) => self.pump.on_wake(io, &mut self.conn),
-                Wake::Handler(id, outcome) => self.finish(id, outcome, now),
-                Wake::Outbound(cmd) => self.apply(cmd, now),
-                Wake::Close => self.conn.close(now),
+                Wake::Io(io) => self.now = self.pump.on_wake(io, &mut self.conn),
+                Wake::Handler(id, outcome) => {
+                    self.now = Instant::now();
+                    self.finish(id, outcome);
+                }
+                Wake::Outbound(cmd) => {
+                    self.now = Instant::now();
+                    self.apply(cmd);
+                }
+                Wake::Close => {
+                    self.now = Instant::now();
+                    self.conn.close(self.now);
+                }
             }
         }
     }
@@ -203,7 +219,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 match self.handlers.next().now_or_never() {
                     Some(Some((id, outcome))) => {
                         progressed = true;
-                        self.finish(id, outcome, Instant::now());
+                        self.finish(id, outcome);
                     }
                     _ => break,
                 }
@@ -220,7 +236,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             Event::Heartbeat => {}
             Event::Writable => {
                 if let Some(cmd) = self.held.take() {
-                    self.apply(cmd, Instant::now());
+                    self.apply(cmd);
                 }
             }
             Event::Closed(reason) => return Some(reason),
@@ -232,22 +248,37 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
         let shared = self.shared;
         let metrics = shared.handle.metrics();
         let Some((h, req)) =
-            dispatch::dispatch(&shared.router, &mut self.conn, req, metrics, Instant::now())
+            dispatch::dispatch_uncounted(&shared.router, &mut self.conn, req, metrics, self.now)
         else {
             return;
         };
         let ctx = Context::new(Arc::clone(&self.scope), req.method, req.body);
-        // Most handlers (an echo) are ready at once: answer them here, without a slot in
-        // `handlers`.
-        match handler::start(h, ctx, req.id, shared.limit.as_ref()) {
-            Started::Done(outcome) => self.finish(req.id, outcome, Instant::now()),
-            Started::Pending(running) => self.handlers.push(running),
+        // Most handlers (an echo) are ready at once: answer them here, without a place in
+        // `handlers`, and in a future box kept from the previous request (no allocation
+        // either). Only a handler that keeps running counts as in flight.
+        let limit = shared.limit.as_ref();
+        match handler::start(h, ctx, req.id, limit, &mut self.slots) {
+            Started::Done(outcome) => self.finish_with(req.id, outcome, false),
+            Started::Pending(running) => {
+                metrics.in_flight_add(1);
+                self.handlers.push(running);
+            }
         }
     }
 
-    fn finish(&mut self, id: RequestId, outcome: HandlerOutcome, now: Instant) {
-        let metrics = self.shared.handle.metrics();
-        let done = dispatch::finish(&mut self.conn, id, outcome, metrics, now);
+    /// A handler from `handlers` (counted in flight) finished.
+    fn finish(&mut self, id: RequestId, outcome: HandlerOutcome) {
+        self.finish_with(id, outcome, true);
+    }
+
+    /// A handler finished; `counted` when it was counted in flight.
+    fn finish_with(&mut self, id: RequestId, outcome: HandlerOutcome, counted: bool) {
+        let (conn, metrics, now) = (&mut self.conn, self.shared.handle.metrics(), self.now);
+        let done = if counted {
+            dispatch::finish(conn, id, outcome, metrics, now)
+        } else {
+            dispatch::finish_uncounted(conn, id, outcome, metrics, now)
+        };
         if let Some(problem) = done.problem {
             tracing::warn!(conn = %self.id, %problem, "request completed without its reply");
         }
@@ -256,7 +287,8 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
         }
     }
 
-    fn apply(&mut self, cmd: Outbound, now: Instant) {
+    fn apply(&mut self, cmd: Outbound) {
+        let now = self.now;
         let result = match &cmd {
             Outbound::Message { method, body } => self.conn.send(*method, body.clone(), now),
             Outbound::Encoded(frames) => self.conn.send_encoded(frames.clone(), now),

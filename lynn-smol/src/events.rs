@@ -8,7 +8,7 @@ use futures_lite::Stream;
 use lynn_proto::Reply;
 
 use crate::context::Context;
-use crate::handler::{Handler, HandlerFuture};
+use crate::handler::{self, Handler, HandlerFuture};
 
 /// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
 /// `Message { ctx, responder }` (a message for a method without a route; answer it with
@@ -66,7 +66,7 @@ impl<S> Stream for ServerEvents<S> {
 pub(crate) fn forwarder<S: Send + Sync + 'static>(
     tx: async_channel::Sender<ServerEvent<S>>,
 ) -> Handler<S> {
-    Box::new(move |ctx| -> HandlerFuture {
+    handler::from_fn(move |ctx| -> HandlerFuture {
         let tx = tx.clone();
         Box::pin(async move {
             let (reply_tx, reply_rx) = async_channel::bounded(1);

@@ -1,5 +1,8 @@
 //! Handlers: user `async fn`s boxed behind one type, and how a connection task runs one
 //! (panics caught, the server-wide concurrency limit applied).
+//!
+//! The boxing and the future-box reuse come from [`lynn_handler`] (shared with
+//! lynn-tokio): a handler that is ready on its first poll (an echo) costs no allocation.
 
 use std::any::Any;
 use std::future::Future;
@@ -10,30 +13,36 @@ use std::sync::Arc;
 use async_lock::Semaphore;
 use futures_util::FutureExt;
 use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{HandlerError, IntoReply, Reply, RequestId};
+use lynn_proto::{IntoReply, RequestId};
 
 use crate::context::Context;
 
-/// A boxed handler future.
-pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, HandlerError>> + Send>>;
+pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult};
 
 /// A route's handler, type-erased.
-pub(crate) type Handler<S> = Box<dyn Fn(Context<S>) -> HandlerFuture + Send + Sync>;
+pub(crate) type Handler<S> = Box<dyn HandlerFn<Context<S>>>;
 
 /// A running request: resolves to its id and how the handler ended.
 pub(crate) type Running = Pin<Box<dyn Future<Output = (RequestId, HandlerOutcome)> + Send>>;
 
+/// A handler from a function that boxes its own futures.
+pub(crate) fn from_fn<S, F>(f: F) -> Handler<S>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
+{
+    Box::new(lynn_handler::from_fn(f))
+}
+
 /// Boxes an `async fn(Context<S>) -> impl IntoReply`.
 pub(crate) fn boxed<S, F, Fut, R>(f: F) -> Handler<S>
 where
+    S: Send + Sync + 'static,
     F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     R: IntoReply + 'static,
 {
-    Box::new(move |ctx| {
-        let fut = f(ctx);
-        Box::pin(async move { fut.await.into_reply() })
-    })
+    Box::new(lynn_handler::boxed(f))
 }
 
 /// How [`start`] left a request.
@@ -48,32 +57,38 @@ pub(crate) enum Started {
 /// future, becomes [`HandlerOutcome::Panicked`]; with a `limit`, the handler waits for a
 /// server-wide slot first (and holds it until it finishes).
 ///
-/// The first poll uses a no-op waker: a handler that is not ready is boxed into a
-/// [`Running`], and the `FuturesUnordered` it is pushed into polls it again at once with
-/// the connection task's waker, so no wake-up is lost.
+/// Without a `limit`, the handler runs inline in a box from `slots` (no allocation when it
+/// is ready at once). The first poll uses a no-op waker: a handler that is not ready is
+/// boxed into a [`Running`], and the `FuturesUnordered` it is pushed into polls it again
+/// at once with the connection task's waker, so no wake-up is lost.
 pub(crate) fn start<S>(
     handler: &Handler<S>,
     ctx: Context<S>,
     id: RequestId,
     limit: Option<&Arc<Semaphore>>,
+    slots: &mut FutureSlots,
 ) -> Started {
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx))) {
+    let Some(sem) = limit else {
+        let pending =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler.run_inline(ctx, slots))) {
+                Ok(Ok(result)) => return Started::Done(HandlerOutcome::from(result)),
+                Ok(Err(pending)) => pending,
+                Err(_) => return Started::Done(HandlerOutcome::Panicked),
+            };
+        let fut = AssertUnwindSafe(pending).catch_unwind();
+        return Started::Pending(Box::pin(async move { (id, outcome(fut.await)) }));
+    };
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(ctx))) {
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(_) => return Started::Done(HandlerOutcome::Panicked),
     };
     // A free slot is taken at once; otherwise wait for one in the background.
-    let slot = match limit {
-        None => None,
-        Some(sem) => match sem.try_acquire_arc() {
-            Some(slot) => Some(slot),
-            None => {
-                let sem = Arc::clone(sem);
-                return Started::Pending(Box::pin(async move {
-                    let _slot = sem.acquire_arc().await;
-                    (id, outcome(fut.await))
-                }));
-            }
-        },
+    let Some(slot) = sem.try_acquire_arc() else {
+        let sem = Arc::clone(sem);
+        return Started::Pending(Box::pin(async move {
+            let _slot = sem.acquire_arc().await;
+            (id, outcome(fut.await))
+        }));
     };
     let mut fut = fut;
     match (&mut fut).now_or_never() {
@@ -85,7 +100,8 @@ pub(crate) fn start<S>(
     }
 }
 
-fn outcome(result: Result<Result<Reply, HandlerError>, Box<dyn Any + Send>>) -> HandlerOutcome {
+/// How a handler's (panic-caught) result ends its request.
+fn outcome(result: Result<HandlerResult, Box<dyn Any + Send>>) -> HandlerOutcome {
     match result {
         Ok(result) => HandlerOutcome::from(result),
         Err(_) => HandlerOutcome::Panicked,

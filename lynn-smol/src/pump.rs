@@ -143,24 +143,29 @@ impl Pump {
         Poll::Pending
     }
 
-    /// Acts on what [`poll_io`](Self::poll_io) reported.
-    pub(crate) fn on_wake(&mut self, wake: IoWake, conn: &mut Connection) {
+    /// Acts on what [`poll_io`](Self::poll_io) reported. Returns the time, read from the
+    /// clock once (after the read, for a read), for the caller's loop turn.
+    pub(crate) fn on_wake(&mut self, wake: IoWake, conn: &mut Connection) -> Instant {
         match wake {
             IoWake::Read => {
                 if conn.is_closed() || !conn.wants_read() {
                     self.read_more = false;
-                    return;
+                    return Instant::now();
                 }
-                self.read_more = matches!(
-                    self.stream.read_into(conn),
-                    ReadOutcome::Data { full: true }
-                );
+                let (outcome, now) = self.stream.read_into(conn);
+                self.read_more = matches!(outcome, ReadOutcome::Data { full: true });
+                now
             }
-            IoWake::Write => self.write_blocked = false,
+            IoWake::Write => {
+                self.write_blocked = false;
+                Instant::now()
+            }
             IoWake::Timer => {
                 // A fired timer stays silent until re-armed.
                 self.armed = None;
-                conn.handle_timeout(Instant::now());
+                let now = Instant::now();
+                conn.handle_timeout(now);
+                now
             }
         }
     }

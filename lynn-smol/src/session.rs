@@ -90,7 +90,9 @@ impl<'a> Session<'a> {
             let wake = future::poll_fn(|cx| self.poll_wake(cx)).await;
             let now = Instant::now();
             match wake {
-                Wake::Io(io) => self.pump.on_wake(io, &mut self.conn),
+                Wake::Io(io) => {
+                    self.pump.on_wake(io, &mut self.conn);
+                }
                 Wake::Command(Command::Call(call)) => {
                     self.calls
                         .call(Some(&mut self.conn), call, now, &mut answer);

@@ -120,7 +120,9 @@ impl Stream {
     /// before every read (16 KiB or more) cost two thirds of the server's instructions with
     /// one request per read. So the read goes into a per-thread scratch buffer that is
     /// zeroed once, and only the bytes received are copied over.
-    pub(crate) fn read_into(&self, conn: &mut Connection) -> ReadOutcome {
+    ///
+    /// Returns how the read went and the time read from the clock after it.
+    pub(crate) fn read_into(&self, conn: &mut Connection) -> (ReadOutcome, Instant) {
         let buf = conn.receive_buffer();
         let room = (buf.capacity() - buf.len()).clamp(1, MAX_READ);
         let result = SCRATCH.with_borrow_mut(|scratch| {
@@ -134,7 +136,7 @@ impl Stream {
             result
         });
         let now = Instant::now();
-        match result {
+        let outcome = match result {
             Ok(0) => {
                 conn.handle_eof(now);
                 ReadOutcome::Done
@@ -150,7 +152,8 @@ impl Stream {
                 conn.handle_transport_error(e.kind(), now);
                 ReadOutcome::Done
             }
-        }
+        };
+        (outcome, now)
     }
 
     /// Writes queued output until it is gone or the socket would block. Returns whether the
