@@ -45,9 +45,7 @@ impl Stream {
 
     /// Reads once into `buf`. A read that leaves spare room in `buf` drained the socket, so
     /// the socket's read readiness is cleared (as tokio's own `AsyncRead` does): the next
-    /// `readable()` waits for the reactor instead of costing a read that would block. That
-    /// also keeps a connection whose peer answers fast from being served turn after turn
-    /// ahead of every other ready connection.
+    /// `readable()` waits for the reactor instead of costing a read that would block.
     fn read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         let spare = buf.capacity() - buf.len();
         let mut got = None;
