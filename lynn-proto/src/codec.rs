@@ -109,6 +109,24 @@ pub struct Frame {
     pub body: Bytes,
 }
 
+/// A complete frame found by [`Decoder::decode_head`], still in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHead {
+    /// The frame's kind.
+    pub kind: FrameKind,
+    /// The route key.
+    pub method: u16,
+    /// The whole frame's length in bytes, header and tail included.
+    pub len: usize,
+}
+
+impl FrameHead {
+    /// Where the body lies within the frame's bytes.
+    pub fn body(&self) -> std::ops::Range<usize> {
+        HEADER_LEN..self.len - TAIL_LEN
+    }
+}
+
 /// The length field for a body of `body_len` bytes.
 fn length_field(body_len: usize) -> u64 {
     body_len as u64 + MIN_LENGTH_FIELD
@@ -260,6 +278,28 @@ impl Decoder {
     /// the stream is unusable; the buffer is left as it was.
     #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        let Some(head) = self.decode_head(buf)? else {
+            return Ok(None);
+        };
+        let mut frame = buf.split_to(head.len);
+        frame.advance(HEADER_LEN);
+        frame.truncate(head.len - OVERHEAD);
+        Ok(Some(Frame {
+            kind: head.kind,
+            method: head.method,
+            body: frame.freeze(),
+        }))
+    }
+
+    /// Checks the next complete frame at the front of `buf` without taking it: the frame is
+    /// `buf[..head.len]`, its body `buf[HEADER_LEN..head.len - TAIL_LEN]`
+    /// ([`FrameHead::body`]). The decoder counts it as decoded, so the caller must drop
+    /// those bytes before the next call. For answering a message from the receive buffer
+    /// without splitting it off (no reference count taken).
+    ///
+    /// Returns `Ok(None)` when more bytes are needed. After an error the stream is unusable.
+    #[inline]
+    pub fn decode_head(&mut self, buf: &[u8]) -> Result<Option<FrameHead>, DecodeError> {
         // Fast path: the whole header is buffered and read as one fixed-size array (one
         // bounds check for every field). A shorter buffer never holds a whole frame.
         let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
@@ -281,20 +321,17 @@ impl Decoder {
                 found: tail,
             }));
         }
-        let mut frame = buf.split_to(total);
-        frame.advance(HEADER_LEN);
-        frame.truncate(total - OVERHEAD);
         self.offset += total as u64;
         self.frames += 1;
-        Ok(Some(Frame {
+        Ok(Some(FrameHead {
             kind: FrameKind::from_byte(kind),
             method: u16::from_le_bytes([m0, m1]),
-            body: frame.freeze(),
+            len: total,
         }))
     }
 
     /// [`decode`](Self::decode) for a buffer shorter than a header: checks what it holds.
-    fn decode_short(&self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    fn decode_short(&self, buf: &[u8]) -> Result<Option<FrameHead>, DecodeError> {
         if buf.len() >= 10 {
             let len = read_u64(&buf[2..10]);
             self.check_prefix(u16::from_le_bytes([buf[0], buf[1]]), len)?;
@@ -508,5 +545,23 @@ mod tests {
         let base = b.as_ptr() as usize;
         let f = dec().decode(&mut b).unwrap().unwrap();
         assert_eq!(f.body.as_ptr() as usize, base + HEADER_LEN);
+    }
+
+    #[test]
+    fn decode_head_finds_the_frame_decode_splits_off() {
+        let mut b = BytesMut::new();
+        b.put_slice(HELLO);
+        b.put_slice(&HELLO[..5]);
+        let mut by_head = dec();
+        let head = by_head.decode_head(&b).unwrap().unwrap();
+        assert_eq!(head.len, HELLO.len());
+        let mut by_split = dec();
+        let frame = by_split.decode(&mut b.clone()).unwrap().unwrap();
+        assert_eq!((head.kind, head.method), (frame.kind, frame.method));
+        assert_eq!(&HELLO[head.body()], &frame.body[..]);
+        assert_eq!(by_head.offset(), by_split.offset());
+        b.advance(head.len);
+        assert_eq!(by_head.decode_head(&b), Ok(None), "a partial frame");
+        assert_eq!(by_head.frames_decoded(), 1);
     }
 }

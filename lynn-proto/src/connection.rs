@@ -3,12 +3,13 @@
 use std::collections::VecDeque;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::Instant;
-use crate::codec::{Decoder, Frame, FrameKind};
+use crate::codec::{Decoder, FrameHead, FrameKind, HEADER_LEN, OVERHEAD};
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
+use crate::inline::{Inline, InlineMessage, Out};
 use crate::sendq::SendQueue;
 use crate::stats::ConnectionStats;
 
@@ -250,6 +251,31 @@ impl Connection {
 
     /// Processes the bytes appended to [`receive_buffer`](Self::receive_buffer).
     pub fn handle_received(&mut self, now: Instant) {
+        self.handle_received_with(now, None::<&mut fn(&mut InlineMessage<'_>) -> Inline>);
+    }
+
+    /// [`handle_received`](Self::handle_received) that first offers each message to
+    /// `inline` to answer in place (see [`inline`](crate::inline)): its body borrowed from
+    /// the receive buffer, its reply encoded straight into the send queue, no event.
+    ///
+    /// A message is offered only when nothing before it still waits for its reply (no
+    /// event queued, nothing in flight) and the send queue is below its bound; otherwise,
+    /// and when `inline` returns [`Inline::Deferred`], it becomes an [`Event::Message`] as
+    /// usual. Each answered message takes the next [`RequestId`] and counts as received
+    /// and completed; its replies count as sent.
+    #[inline]
+    pub fn handle_received_inline<F>(&mut self, now: Instant, mut inline: F)
+    where
+        F: FnMut(&mut InlineMessage<'_>) -> Inline,
+    {
+        self.handle_received_with(now, Some(&mut inline));
+    }
+
+    #[inline]
+    fn handle_received_with<F>(&mut self, now: Instant, inline: Option<&mut F>)
+    where
+        F: FnMut(&mut InlineMessage<'_>) -> Inline,
+    {
         self.tick(now);
         let new = self.recv.len().saturating_sub(self.recv_seen);
         if !self.decoding() {
@@ -262,7 +288,7 @@ impl Connection {
         if new > 0 {
             self.last_bytes_in = self.now;
         }
-        self.decode_more();
+        self.decode_more_with(inline);
         self.settle();
     }
 
@@ -626,15 +652,36 @@ impl Connection {
     }
 
     fn decode_more(&mut self) {
+        self.decode_more_with(None::<&mut fn(&mut InlineMessage<'_>) -> Inline>);
+    }
+
+    /// Decodes buffered frames into events, first offering messages to `inline` if given.
+    fn decode_more_with<F>(&mut self, mut inline: Option<&mut F>)
+    where
+        F: FnMut(&mut InlineMessage<'_>) -> Inline,
+    {
         // Every arm that changes the state also leaves the loop, so `decoding` is checked
         // once, not per frame.
         if !self.decoding() {
             self.recv_seen = self.recv.len();
             return;
         }
+        let queued_before = self.sendq.len();
         while self.events.len() < self.config.max_queued_events {
-            match self.decoder.decode(&mut self.recv) {
-                Ok(Some(frame)) => self.on_frame(frame),
+            match self.decoder.decode_head(&self.recv) {
+                Ok(Some(head)) => {
+                    if let Some(f) = inline.as_deref_mut()
+                        && head.kind == FrameKind::Message
+                        && self.may_answer_inline()
+                        && self.answer_inline(head, f)
+                    {
+                        continue;
+                    }
+                    let mut frame = self.recv.split_to(head.len);
+                    frame.advance(HEADER_LEN);
+                    frame.truncate(head.len - OVERHEAD);
+                    self.on_frame(head, frame.freeze());
+                }
                 Ok(None) => {
                     if let State::Draining { eof: true, .. } = self.state {
                         // Everything the peer sent before closing is decoded.
@@ -661,28 +708,85 @@ impl Connection {
             }
         }
         self.recv_seen = self.recv.len();
+        if self.sendq.len() > queued_before {
+            self.mark_sent(queued_before);
+        }
     }
 
-    fn on_frame(&mut self, frame: Frame) {
+    /// Whether a message decoded now may be answered in place: no reply before it is still
+    /// owed (nothing queued as an event, nothing in flight), and the send queue has room.
+    #[inline]
+    fn may_answer_inline(&self) -> bool {
+        self.events.is_empty()
+            && self.in_flight == 0
+            && self.sendq.len() < self.config.send_queue_limit
+    }
+
+    /// Lends the message `head` at the front of the receive buffer to `f`. Returns `false`
+    /// (the buffer untouched) when `f` deferred it without replying.
+    #[inline]
+    fn answer_inline<F>(&mut self, head: FrameHead, f: &mut F) -> bool
+    where
+        F: FnMut(&mut InlineMessage<'_>) -> Inline,
+    {
+        let mut msg = InlineMessage {
+            id: RequestId(self.next_id),
+            method: head.method,
+            body: &self.recv[head.body()],
+            out: Out::Queue {
+                sendq: &mut self.sendq,
+                marks: self.config.marks,
+                peer_max_frame_len: self.config.peer_max_frame_len,
+            },
+            replied: false,
+            reply_len: 0,
+            refused: None,
+        };
+        if f(&mut msg) == Inline::Deferred && !msg.replied {
+            return false;
+        }
+        self.stats.frames_sent += u64::from(msg.replied);
+        self.recv.advance(head.len);
+        self.count_message();
+        if self.config.max_in_flight > 0 {
+            // Delivered and completed at once: `released` keeps up with `next_id`.
+            self.released += 1;
+        }
+        true
+    }
+
+    /// Counts a received message and gives it the next id.
+    #[inline]
+    fn count_message(&mut self) -> RequestId {
         self.stats.frames_received += 1;
-        let alive = match frame.kind {
+        self.stats.messages_received += 1;
+        if self.config.liveness == Liveness::AnyFrame {
+            self.last_alive = self.now;
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn on_frame(&mut self, head: FrameHead, body: Bytes) {
+        let alive = match head.kind {
             FrameKind::Message => {
-                self.stats.messages_received += 1;
-                let id = RequestId(self.next_id);
-                self.next_id += 1;
+                let id = self.count_message();
                 self.events.push_back(Event::Message(Request {
                     id,
-                    method: frame.method,
-                    body: frame.body,
+                    method: head.method,
+                    body,
                 }));
-                self.config.liveness == Liveness::AnyFrame
+                return;
             }
             FrameKind::Heartbeat => {
+                self.stats.frames_received += 1;
                 self.stats.heartbeats_received += 1;
                 self.events.push_back(Event::Heartbeat);
                 true
             }
             FrameKind::Unknown(_) => {
+                self.stats.frames_received += 1;
                 self.stats.unknown_kinds += 1;
                 self.config.liveness == Liveness::AnyFrame
             }

@@ -95,6 +95,7 @@ pub mod docs;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
 pub mod groups;
+pub mod inline;
 pub mod reconnect;
 pub mod route_table;
 pub mod router;
@@ -125,11 +126,12 @@ pub use error::{
     CloseReason, CompleteError, ConfigError, DecodeError, DecodeErrorKind, EncodeError, SendError,
 };
 pub use id::ConnectionId;
+pub use inline::{Inline, InlineMessage};
 pub use metrics::Metrics;
 pub use pending::{PendingRequests, ReplyMatch};
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
-pub use request_context::{Context, RequestScope};
+pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
 pub use runtime::{
     ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
     ServerError,

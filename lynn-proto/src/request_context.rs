@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::ConnectionId;
 use crate::reply::Reply;
-use crate::runtime::PeerAddr;
+use crate::runtime::{HandlerError, PeerAddr};
+use crate::{ConnectionId, InlineMessage, RequestId};
 
 /// What one connection shares with every request it carries (one `Arc` per connection).
 #[derive(Debug)]
@@ -121,5 +121,132 @@ impl<S, H> fmt::Debug for Context<S, H> {
             .field("method", &self.method)
             .field("body_len", &self.body.len())
             .finish()
+    }
+}
+
+/// A message answered in place, as a synchronous handler sees it: the connection's
+/// [`RequestScope`] and the [`InlineMessage`] lent by
+/// [`Connection::handle_received_inline`](crate::Connection::handle_received_inline). The
+/// body is borrowed from the receive buffer and the reply is copied straight into the send
+/// queue, so nothing is allocated or reference-counted per message. Each runtime names
+/// `SyncContext<'a, 'm, S> = lynn_proto::SyncContext<'a, 'm, S, ServerHandle>`.
+///
+/// ```
+/// use lynn_proto::codec::{self, FrameKind, Marks};
+/// use lynn_proto::{Connection, ConnectionConfig, ConnectionId, Inline, Instant, PeerAddr};
+/// use lynn_proto::{RequestScope, SyncContext};
+/// use std::sync::Arc;
+///
+/// let scope = RequestScope { id: ConnectionId(7), peer: PeerAddr::Unix(None), state: Arc::new(()), server: () };
+/// let now = Instant::now();
+/// let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+/// let frame = codec::encode_to_bytes(Marks::default(), FrameKind::Message, 1, b"hi", 1 << 20);
+/// conn.receive_buffer().extend_from_slice(&frame.unwrap());
+/// conn.handle_received_inline(now, |msg| {
+///     let mut ctx = SyncContext::new(&scope, msg);
+///     assert_eq!((ctx.id(), ctx.method(), ctx.body()), (ConnectionId(7), 1, &b"hi"[..]));
+///     ctx.reply(ctx.body());
+///     Inline::Answered
+/// });
+/// assert!(conn.wants_write());
+/// ```
+pub struct SyncContext<'a, 'm, S, H> {
+    scope: &'a RequestScope<S, H>,
+    msg: &'a mut InlineMessage<'m>,
+}
+
+impl<'a, 'm, S, H> SyncContext<'a, 'm, S, H> {
+    /// The message `msg` on the connection of `scope`.
+    pub fn new(scope: &'a RequestScope<S, H>, msg: &'a mut InlineMessage<'m>) -> Self {
+        SyncContext { scope, msg }
+    }
+
+    /// The connection the message came on.
+    pub fn id(&self) -> ConnectionId {
+        self.scope.id
+    }
+
+    /// Where that connection comes from.
+    pub fn peer(&self) -> &PeerAddr {
+        &self.scope.peer
+    }
+
+    /// The message's position on its connection.
+    pub fn request_id(&self) -> RequestId {
+        self.msg.id()
+    }
+
+    /// The message's method id.
+    pub fn method(&self) -> u16 {
+        self.msg.method()
+    }
+
+    /// The message's body, borrowed from the receive buffer for this call.
+    pub fn body(&self) -> &'m [u8] {
+        self.msg.body()
+    }
+
+    /// The server's shared state.
+    pub fn state(&self) -> &S {
+        &self.scope.state
+    }
+
+    /// The shared state's `Arc`, to keep it past the handler.
+    pub fn state_arc(&self) -> &Arc<S> {
+        &self.scope.state
+    }
+
+    /// A handle to the server: send to other connections, broadcast, groups.
+    pub fn server(&self) -> &H {
+        &self.scope.server
+    }
+
+    /// Replies to the sender with the message's method, copying `body` into the send queue.
+    /// See [`InlineMessage::reply`]: one reply per message (later calls are ignored); a body
+    /// too large for the peer is refused (and reported by the runtime); a handler that
+    /// fails after replying has its reply withdrawn.
+    pub fn reply(&mut self, body: &[u8]) {
+        let method = self.msg.method();
+        self.msg.reply(method, body);
+    }
+
+    /// Replies to the sender with `method`.
+    pub fn reply_with(&mut self, method: u16, body: &[u8]) {
+        self.msg.reply(method, body);
+    }
+
+    /// The message being answered.
+    pub fn message(&self) -> &InlineMessage<'m> {
+        self.msg
+    }
+}
+
+impl<S, H> fmt::Debug for SyncContext<'_, '_, S, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncContext")
+            .field("id", &self.scope.id)
+            .field("peer", &self.scope.peer)
+            .field("method", &self.msg.method())
+            .field("body_len", &self.msg.body().len())
+            .finish()
+    }
+}
+
+/// What a synchronous handler may return: `()`, or a `Result<(), E>` with an error that
+/// can be displayed (counted as a handler error).
+pub trait SyncOutcome {
+    /// `Ok`, or why the handler failed.
+    fn into_outcome(self) -> Result<(), HandlerError>;
+}
+
+impl SyncOutcome for () {
+    fn into_outcome(self) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> SyncOutcome for Result<(), E> {
+    fn into_outcome(self) -> Result<(), HandlerError> {
+        self.map_err(|e| HandlerError(e.to_string()))
     }
 }
