@@ -1,6 +1,6 @@
 //! The server's connection thread: owns the socket and the [`Connection`], and is woken by
 //! one bounded channel that carries everything else (reads, outbound commands, handler
-//! completions).
+//! completions). Synchronous routes run here, in place, as bytes are decoded.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,7 +17,7 @@ use lynn_proto::{
 use crate::context::{Context, Scope};
 use crate::events::{Responder, ServerEvent};
 use crate::io::{ReadEvent, write_once};
-use crate::server::{Route, Shared};
+use crate::server::{Pooled, Route, Shared};
 use crate::stream::Stream;
 
 /// Everything that wakes a connection thread.
@@ -105,8 +105,14 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
         let now = Instant::now();
         match input {
             Input::Read(ReadEvent::Data(buf, n)) => {
-                self.conn.handle_bytes(&buf[..n], now);
+                self.conn.receive_buffer().extend_from_slice(&buf[..n]);
                 self.spare = Some(buf);
+                // Synchronous routes answer here, in place, while the connection decodes.
+                let (router, scope) = (&self.shared.router, &*self.scope);
+                let metrics = self.shared.handle.metrics();
+                self.conn.handle_received_inline(now, |msg| {
+                    lynn_handler::answer_inline(router, scope, metrics, msg)
+                });
             }
             Input::Read(ReadEvent::Eof) => {
                 self.reader_done = true;
@@ -190,6 +196,11 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
     fn finish(&mut self, id: RequestId, outcome: HandlerOutcome, now: Instant) {
         let metrics = self.shared.handle.metrics();
         let done = dispatch::finish(&mut self.conn, id, outcome, metrics, now);
+        self.after_finish(done);
+    }
+
+    /// Logs a finished request's problem and routes its fanout.
+    fn after_finish(&mut self, done: dispatch::Finished) {
         if let Some(problem) = done.problem {
             log::warn!(
                 "{}: request completed without its reply: {problem}",
@@ -210,13 +221,24 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
         let shared = Arc::clone(&self.shared);
         let metrics = shared.handle.metrics();
         let Some((route, req)) =
-            dispatch::dispatch(&shared.router, &mut self.conn, req, metrics, now)
+            dispatch::dispatch_uncounted(&shared.router, &mut self.conn, req, metrics, now)
         else {
             return;
         };
         let id = req.id;
+        let route = match route {
+            Route::Async(route) => route,
+            Route::Sync(f) => {
+                // Earlier requests were in flight when it came: answered in turn, here.
+                let outcome = lynn_handler::answer_request(f, &self.scope, &req);
+                let done = dispatch::finish_uncounted(&mut self.conn, id, outcome, metrics, now);
+                return self.after_finish(done);
+            }
+        };
+        // Leaves this thread: in flight until `finish`.
+        metrics.in_flight_add(1);
         match (route, &shared.events) {
-            (Route::Fn(f), _) => {
+            (Pooled::Fn(f), _) => {
                 let (f, tx) = (Arc::clone(f), self.tx.clone());
                 let ctx = self.context(req);
                 let job = Box::new(move || {
@@ -231,7 +253,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                     self.finish(id, HandlerOutcome::Replied(Reply::none()), now);
                 }
             }
-            (Route::Events, Some(events)) => {
+            (Pooled::Events, Some(events)) => {
                 let responder = Responder {
                     tx: self.tx.clone(),
                     id,
@@ -242,7 +264,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                 // stream is gone, dropping the event completes the request.
                 let _ = events.send(ServerEvent::Message { ctx, responder });
             }
-            (Route::Events, None) => self.finish(id, HandlerOutcome::Replied(Reply::none()), now),
+            (Pooled::Events, None) => self.finish(id, HandlerOutcome::Replied(Reply::none()), now),
         }
     }
 }

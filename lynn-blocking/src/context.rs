@@ -1,5 +1,6 @@
 //! [`Context`]: what a handler gets for one request (the core's [`lynn_proto::Context`]
-//! with this crate's [`ServerHandle`]), and the boxed handler type.
+//! with this crate's [`ServerHandle`]), [`SyncContext`] for synchronous routes, and the
+//! boxed handler type.
 
 use std::sync::Arc;
 
@@ -28,3 +29,12 @@ pub type Context<S = ()> = lynn_proto::Context<S, ServerHandle>;
 
 /// What one connection shares with every request it carries.
 pub(crate) type Scope<S> = lynn_proto::RequestScope<S, ServerHandle>;
+
+/// A message answered in place by a synchronous handler
+/// ([`ServerBuilder::route_sync`](crate::ServerBuilder::route_sync)), on the connection's
+/// own thread: the same accessors as [`Context`] ([`id`](lynn_proto::SyncContext::id),
+/// [`peer`](lynn_proto::SyncContext::peer), [`method`](lynn_proto::SyncContext::method),
+/// [`state`](lynn_proto::SyncContext::state), [`server`](lynn_proto::SyncContext::server)),
+/// a [`body`](lynn_proto::SyncContext::body) borrowed from the receive buffer, and
+/// [`reply`](lynn_proto::SyncContext::reply) copying the reply into the send queue.
+pub type SyncContext<'a, 'm, S = ()> = lynn_proto::SyncContext<'a, 'm, S, ServerHandle>;

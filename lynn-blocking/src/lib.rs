@@ -33,13 +33,27 @@
 //! [`ServerBuilder::event_stream`] gives a bounded [`ServerEvents`] iterator of
 //! [`ServerEvent`]s: messages for unrouted methods arrive with a [`Responder`].
 //!
+//! **Synchronous routes.** [`ServerBuilder::route_sync`] and
+//! [`ServerBuilder::fallback_sync`] take a `Fn(&mut SyncContext<S>)` returning `()` or
+//! `Result<(), E: Display>` ([`SyncOutcome`]), for example
+//! `.route_sync(1, |ctx| ctx.reply(ctx.body()))`. They run on the connection's own thread,
+//! not on the worker pool: each message is answered in place while the connection decodes
+//! it (body borrowed from the receive buffer, reply copied into the send queue), with no
+//! pool job and no channel round trip. They are not counted against the pool
+//! (`max_concurrent_handlers`) nor in `lynn_requests_in_flight`. Use them for handlers
+//! that never block: a slow one stalls its own connection (not the others). Replies still
+//! leave in request order: a sync-route message that comes while pooled requests of its
+//! connection are in flight is handled on the connection thread as it is dispatched, and
+//! its reply waits for theirs. Panics and errors are caught and counted like a pooled
+//! handler's.
+//!
 //! ## Thread model and bounds
 //!
 //! | thread | how many | what it does |
 //! |---|---|---|
 //! | acceptor | 1 (the caller of [`Server::serve`]) | accept, admission, spawn connections |
 //! | workers | `max_concurrent_handlers`, default 2 × available parallelism | run handlers |
-//! | connection | 1 per connection | owns the socket and its `lynn_proto::Connection`, writes |
+//! | connection | 1 per connection | socket, `lynn_proto::Connection`, writes, sync routes |
 //! | reader | 1 per connection | blocking reads, one buffer at a time |
 //! | metrics | 1 if `metrics_addr` is set | answers `GET /metrics` |
 //! | signal | 1 with [`Server::serve_with_shutdown`] | runs the signal closure |
@@ -72,7 +86,8 @@
 //!
 //! ## Behaviour
 //!
-//! - Per connection, up to `max_in_flight` handlers run at once; replies leave in request
+//! - Per connection, up to `max_in_flight` pooled handlers run at once (synchronous routes
+//!   are answered on the connection thread and not counted); replies leave in request
 //!   order (the core's `complete`). A handler error or panic (caught) is counted in the
 //!   metrics and completes its request with no reply; nothing else is affected.
 //! - [`ServerHandle::broadcast`], [`broadcast_group`](ServerHandle::broadcast_group) and
@@ -142,7 +157,7 @@ mod spawn;
 mod stream;
 
 pub use client::Client;
-pub use context::Context;
+pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
 pub use server::{Server, ServerBuilder};
@@ -151,5 +166,5 @@ pub use server::{Server, ServerBuilder};
 pub use lynn_proto;
 pub use lynn_proto::{
     ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, Target,
+    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
 };

@@ -15,16 +15,21 @@ use lynn_proto::router::Router;
 use lynn_proto::switchboard::Switchboard;
 use lynn_proto::{
     Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError, SharedAdmission,
+    SyncOutcome,
 };
 
-use crate::context::{BoxHandler, Context, boxed};
+use crate::context::{BoxHandler, Context, SyncContext, boxed};
 use crate::events::{ServerEvent, ServerEvents};
 use crate::handle::{HandleInner, ServerHandle, WakeAddr, lock};
 use crate::pool::Pool;
 use crate::stream::Stream;
 
-/// What a method resolves to.
-pub(crate) enum Route<S> {
+/// What a method resolves to: a synchronous handler answered on the connection thread
+/// (`Route::Sync`), or a [`Pooled`] route (`Route::Async`).
+pub(crate) type Route<S> = lynn_handler::Route<Pooled<S>, S, ServerHandle>;
+
+/// A route that leaves the connection thread.
+pub(crate) enum Pooled<S> {
     /// A handler run on the worker pool.
     Fn(BoxHandler<S>),
     /// The event stream.
@@ -62,9 +67,9 @@ impl<S> fmt::Debug for ServerBuilder<S> {
 
 impl ServerBuilder<()> {
     /// Shared state every handler sees through [`Context::state`]. Only on a builder
-    /// without state, and only before `route`, `fallback` and `event_stream` (they are
-    /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
-    /// `"state"`).
+    /// without state, and only before `route`, `route_sync`, `fallback`, `fallback_sync`
+    /// and `event_stream` (they are typed by the state); otherwise `bind` fails with
+    /// [`ServerError::Config`] (field `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
         ServerBuilder {
             config: self.config,
@@ -83,7 +88,8 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         F: Fn(Context<S>) -> R + Send + Sync + 'static,
         R: IntoReply,
     {
-        self.table.route(method, Route::Fn(boxed(handler)));
+        self.table
+            .route(method, Route::Async(Pooled::Fn(boxed(handler))));
         self
     }
 
@@ -94,7 +100,64 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         F: Fn(Context<S>) -> R + Send + Sync + 'static,
         R: IntoReply,
     {
-        self.table.fallback(Route::Fn(boxed(handler)));
+        self.table
+            .fallback(Route::Async(Pooled::Fn(boxed(handler))));
+        self
+    }
+
+    /// Routes `method` to `handler`, a synchronous `fn(&mut SyncContext<S>)` returning `()`
+    /// or `Result<(), E: Display>`. It runs on the connection's own thread, in place, while
+    /// the connection decodes the message: the body is borrowed from the receive buffer and
+    /// the reply is copied into the send queue, with no pool job, no channel round trip and
+    /// no allocation per message. For handlers that never wait (an echo, a lookup, a game
+    /// move applied to state behind a lock): a slow one delays that connection's other
+    /// messages. Not counted against the pool (`max_concurrent_handlers`) nor in
+    /// `lynn_requests_in_flight`. A message that comes while earlier pooled requests of its
+    /// connection are still in flight is answered by the same handler on the connection
+    /// thread as it is dispatched (its reply is then copied once more, and waits for
+    /// theirs: replies keep request order). A panic or an `Err` is caught and counted in
+    /// the metrics, and the message completes without a reply (one given before the
+    /// failure is withdrawn). A method routed twice (by
+    /// either kind of route) makes `bind` fail with [`ServerError::Route`].
+    ///
+    /// ```
+    /// use lynn_blocking::{Client, Server, ServerConfig};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ServerConfig::builder().addr("127.0.0.1:0").build()?;
+    /// let server = Server::builder(config)
+    ///     .route_sync(1, |ctx| ctx.reply(ctx.body())) // echo, on the connection thread
+    ///     .bind()?;
+    /// let addr = server.local_addr().to_string();
+    /// let handle = server.handle();
+    /// let running = std::thread::spawn(move || server.serve());
+    ///
+    /// assert_eq!(&Client::connect(addr)?.request(1, "hi")?[..], b"hi");
+    /// handle.shutdown();
+    /// running.join().unwrap()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn route_sync<F, R>(mut self, method: u16, handler: F) -> Self
+    where
+        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+        R: SyncOutcome,
+    {
+        self.table
+            .route(method, Route::Sync(lynn_handler::sync(handler)));
+        self
+    }
+
+    /// A synchronous handler (see [`route_sync`](Self::route_sync)) for methods without a
+    /// route, run on the connection thread. An event stream, if set (before or after),
+    /// replaces it.
+    pub fn fallback_sync<F, R>(mut self, handler: F) -> Self
+    where
+        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+        R: SyncOutcome,
+    {
+        self.table
+            .fallback(Route::Sync(lynn_handler::sync(handler)));
         self
     }
 
@@ -104,7 +167,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// concerned waits; nothing is dropped.
     pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
         let (tx, rx) = sync_channel(capacity.max(1));
-        self.table.event_stream(Route::Events);
+        self.table.event_stream(Route::Async(Pooled::Events));
         self.events = Some(tx);
         (self, ServerEvents { rx })
     }

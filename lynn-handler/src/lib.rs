@@ -28,6 +28,10 @@
 
 #![forbid(unsafe_code)]
 
+mod sync;
+
+pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
+
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;

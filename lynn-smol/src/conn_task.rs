@@ -18,7 +18,7 @@ use lynn_proto::{
 use crate::context::{Context, Scope};
 use crate::events::ServerEvent;
 use crate::handle::Peer;
-use crate::handler::{self, FutureSlots, Running, Started};
+use crate::handler::{self, FutureSlots, Route, Running, Started};
 use crate::pump::{IoWake, Pump};
 use crate::server::Shared;
 use crate::stream::Stream;
@@ -166,7 +166,16 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             let wake = future::poll_fn(|cx| self.poll_wake(cx)).await;
             // The clock is read once per wake-up (by the pump after a read).
             match wake {
-                Wake::Io(io) => self.now = self.pump.on_wake(io, &mut self.conn),
+                Wake::Io(io) => {
+                    // Messages of synchronous routes are answered while they are decoded.
+                    let (shared, scope) = (self.shared, &*self.scope);
+                    self.now = self.pump.on_wake_with(io, &mut self.conn, |conn, now| {
+                        conn.handle_received_inline(now, |msg| {
+                            let metrics = shared.handle.metrics();
+                            lynn_handler::answer_inline(&shared.router, scope, metrics, msg)
+                        });
+                    });
+                }
                 Wake::Handler(id, outcome) => {
                     self.now = Instant::now();
                     self.finish(id, outcome);
@@ -251,6 +260,15 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             dispatch::dispatch_uncounted(&shared.router, &mut self.conn, req, metrics, self.now)
         else {
             return;
+        };
+        let h = match h {
+            Route::Async(h) => h,
+            Route::Sync(h) => {
+                // Earlier requests were in flight when it came: answered in turn, never
+                // counted in flight.
+                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                return self.finish_with(req.id, outcome, false);
+            }
         };
         let ctx = Context::new(Arc::clone(&self.scope), req.method, req.body);
         // Most handlers (an echo) are ready at once: answer them here, without a place in

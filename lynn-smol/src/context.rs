@@ -11,3 +11,9 @@ pub type Context<S = ()> = lynn_proto::Context<S, ServerHandle>;
 
 /// What one connection shares with every request it carries.
 pub(crate) type Scope<S> = lynn_proto::RequestScope<S, ServerHandle>;
+
+/// A message answered in place by a synchronous handler
+/// ([`ServerBuilder::route_sync`](crate::ServerBuilder::route_sync)): the same accessors as
+/// [`Context`], a body borrowed from the receive buffer, and
+/// [`reply`](lynn_proto::SyncContext::reply) copying the reply into the send queue.
+pub type SyncContext<'a, 'm, S = ()> = lynn_proto::SyncContext<'a, 'm, S, ServerHandle>;

@@ -1,8 +1,10 @@
-//! Handlers: user `async fn`s boxed behind one type, and how a connection task runs one
-//! (panics caught, the server-wide concurrency limit applied).
+//! Handlers: user `async fn`s boxed behind one type, synchronous handlers that answer in
+//! place, and how a connection task runs an async one (panics caught, the server-wide
+//! concurrency limit applied).
 //!
 //! The boxing and the future-box reuse come from [`lynn_handler`] (shared with
-//! lynn-tokio): a handler that is ready on its first poll (an echo) costs no allocation.
+//! lynn-tokio): a handler that is ready on its first poll (an echo) costs no allocation,
+//! and a synchronous one needs no future at all.
 
 use std::any::Any;
 use std::future::Future;
@@ -13,14 +15,19 @@ use std::sync::Arc;
 use async_lock::Semaphore;
 use futures_util::FutureExt;
 use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{IntoReply, RequestId};
+use lynn_proto::{IntoReply, RequestId, SyncOutcome};
 
-use crate::context::Context;
+use crate::context::{Context, SyncContext};
+use crate::handle::ServerHandle;
 
-pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult};
+pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult, Route};
 
-/// A route's handler, type-erased.
-pub(crate) type Handler<S> = Box<dyn HandlerFn<Context<S>>>;
+/// An `async fn` route's handler, type-erased.
+pub(crate) type AsyncHandler<S> = Box<dyn HandlerFn<Context<S>>>;
+
+/// A route's handler, shared by every connection: async, or synchronous (answered in
+/// place).
+pub(crate) type Handler<S> = Route<AsyncHandler<S>, S, ServerHandle>;
 
 /// A running request: resolves to its id and how the handler ended.
 pub(crate) type Running = Pin<Box<dyn Future<Output = (RequestId, HandlerOutcome)> + Send>>;
@@ -31,7 +38,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
 {
-    Box::new(lynn_handler::from_fn(f))
+    Route::Async(Box::new(lynn_handler::from_fn(f)))
 }
 
 /// Boxes an `async fn(Context<S>) -> impl IntoReply`.
@@ -42,7 +49,16 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoReply + 'static,
 {
-    Box::new(lynn_handler::boxed(f))
+    Route::Async(Box::new(lynn_handler::boxed(f)))
+}
+
+/// Boxes `f`, a `fn(&mut SyncContext<S>) -> impl SyncOutcome`.
+pub(crate) fn sync<S, F, R>(f: F) -> Handler<S>
+where
+    F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+    R: SyncOutcome,
+{
+    Route::Sync(lynn_handler::sync(f))
 }
 
 /// How [`start`] left a request.
@@ -62,7 +78,7 @@ pub(crate) enum Started {
 /// boxed into a [`Running`], and the `FuturesUnordered` it is pushed into polls it again
 /// at once with the connection task's waker, so no wake-up is lost.
 pub(crate) fn start<S>(
-    handler: &Handler<S>,
+    handler: &AsyncHandler<S>,
     ctx: Context<S>,
     id: RequestId,
     limit: Option<&Arc<Semaphore>>,

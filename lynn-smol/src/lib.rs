@@ -46,6 +46,11 @@
 //!   needed, and the server behaves the same under any executor. Each connection task owns
 //!   its socket and its [`lynn_proto::Connection`]; its handlers run inside it (up to
 //!   `max_in_flight` at once, panics caught), so the request/reply path takes no lock.
+//!   Routes are `async fn(Context<S>) -> impl IntoReply`, or, with
+//!   [`ServerBuilder::route_sync`] and [`ServerBuilder::fallback_sync`], a synchronous
+//!   `fn(&mut SyncContext<S>)` that answers in place while the connection decodes the
+//!   message (body borrowed from the receive buffer, reply copied into the send queue, no
+//!   allocation): the fastest path, for handlers that never wait.
 //! - **Client.** A [`Client`]'s background task (socket, heartbeats, reply matching,
 //!   reconnects) must run whether or not the caller polls anything, so it runs on a small
 //!   executor of this crate with its own threads (started on first use, at most 4). Dropping
@@ -101,7 +106,7 @@ mod spawn;
 mod stream;
 
 pub use client::Client;
-pub use context::Context;
+pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
 pub use server::{Server, ServerBuilder};
@@ -109,5 +114,5 @@ pub use server::{Server, ServerBuilder};
 pub use lynn_proto;
 pub use lynn_proto::{
     ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, Target,
+    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
 };

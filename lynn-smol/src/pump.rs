@@ -146,13 +146,26 @@ impl Pump {
     /// Acts on what [`poll_io`](Self::poll_io) reported. Returns the time, read from the
     /// clock once (after the read, for a read), for the caller's loop turn.
     pub(crate) fn on_wake(&mut self, wake: IoWake, conn: &mut Connection) -> Instant {
+        self.on_wake_with(wake, conn, |conn, now| conn.handle_received(now))
+    }
+
+    /// [`on_wake`](Self::on_wake) with `received` in place of
+    /// `Connection::handle_received` after a read (a server answers messages in place with
+    /// `handle_received_inline`).
+    #[inline]
+    pub(crate) fn on_wake_with(
+        &mut self,
+        wake: IoWake,
+        conn: &mut Connection,
+        received: impl FnOnce(&mut Connection, Instant),
+    ) -> Instant {
         match wake {
             IoWake::Read => {
                 if conn.is_closed() || !conn.wants_read() {
                     self.read_more = false;
                     return Instant::now();
                 }
-                let (outcome, now) = self.stream.read_into(conn);
+                let (outcome, now) = self.stream.read_into(conn, received);
                 self.read_more = matches!(outcome, ReadOutcome::Data { full: true });
                 now
             }

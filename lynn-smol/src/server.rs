@@ -16,10 +16,10 @@ use futures_lite::future;
 use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
 use lynn_proto::{
-    Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError, SharedAdmission,
+    Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError, SharedAdmission, SyncOutcome,
 };
 
-use crate::context::Context;
+use crate::context::{Context, SyncContext};
 use crate::events::{self, ServerEvent, ServerEvents};
 use crate::handle::ServerHandle;
 use crate::handler::{self, Handler};
@@ -60,9 +60,9 @@ impl<S> std::fmt::Debug for ServerBuilder<S> {
 
 impl ServerBuilder<()> {
     /// Shared state every handler sees through [`Context::state`]. Only on a builder
-    /// without state, and only before `route`, `fallback` and `event_stream` (they are
-    /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
-    /// `"state"`).
+    /// without state, and only before `route`, `fallback` (and their `_sync` forms) and
+    /// `event_stream` (they are typed by the state); otherwise `bind` fails with
+    /// [`ServerError::Config`] (field `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
         ServerBuilder {
             config: self.config,
@@ -95,6 +95,55 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         R: IntoReply + 'static,
     {
         self.table.fallback(handler::boxed(handler));
+        self
+    }
+
+    /// Routes `method` to `handler`, a synchronous `fn(&mut SyncContext<S>)` returning `()`
+    /// or `Result<(), E: Display>`. It answers each message in place while the connection
+    /// decodes it: the body is borrowed from the receive buffer and the reply is copied
+    /// into the send queue, with no future, no `Arc` and no allocation per message. The
+    /// fastest route, for handlers that never wait (they run on the connection's task, so
+    /// a slow one delays that connection's other messages). Not counted against
+    /// `max_concurrent_handlers`. A message that comes while earlier requests of its
+    /// connection are still in flight (an async route's) waits its turn and is answered
+    /// with the same handler (its reply then costs one allocation). A panic or an `Err`
+    /// completes the message without a reply and is counted in [`Metrics`], like an async
+    /// handler's. A method routed twice makes `bind` fail with [`ServerError::Route`].
+    ///
+    /// [`Metrics`]: lynn_proto::Metrics
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), lynn_smol::ServerError> {
+    /// use lynn_smol::{Server, ServerConfig};
+    ///
+    /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;
+    /// async_io::block_on(async {
+    ///     Server::builder(config)
+    ///         .route_sync(1, |ctx| ctx.reply(ctx.body()))
+    ///         .bind()
+    ///         .await?
+    ///         .serve()
+    ///         .await
+    /// })
+    /// # }
+    /// ```
+    pub fn route_sync<F, R>(mut self, method: u16, handler: F) -> Self
+    where
+        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+        R: SyncOutcome,
+    {
+        self.table.route(method, handler::sync(handler));
+        self
+    }
+
+    /// A synchronous handler (see [`route_sync`](Self::route_sync)) for methods without a
+    /// route. An event stream, if set (before or after), replaces it.
+    pub fn fallback_sync<F, R>(mut self, handler: F) -> Self
+    where
+        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+        R: SyncOutcome,
+    {
+        self.table.fallback(handler::sync(handler));
         self
     }
 

@@ -121,8 +121,17 @@ impl Stream {
     /// one request per read. So the read goes into a per-thread scratch buffer that is
     /// zeroed once, and only the bytes received are copied over.
     ///
+    /// Bytes received are handed to the connection by `received` (`handle_received`, or a
+    /// server's `handle_received_inline`, which answers messages in place); end of stream
+    /// and errors are reported to it here.
+    ///
     /// Returns how the read went and the time read from the clock after it.
-    pub(crate) fn read_into(&self, conn: &mut Connection) -> (ReadOutcome, Instant) {
+    #[inline]
+    pub(crate) fn read_into(
+        &self,
+        conn: &mut Connection,
+        received: impl FnOnce(&mut Connection, Instant),
+    ) -> (ReadOutcome, Instant) {
         let buf = conn.receive_buffer();
         let room = (buf.capacity() - buf.len()).clamp(1, MAX_READ);
         let result = SCRATCH.with_borrow_mut(|scratch| {
@@ -142,7 +151,7 @@ impl Stream {
                 ReadOutcome::Done
             }
             Ok(n) => {
-                conn.handle_received(now);
+                received(conn, now);
                 ReadOutcome::Data { full: n == room }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,

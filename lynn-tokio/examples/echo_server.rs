@@ -1,10 +1,18 @@
 //! Echo server: every method is answered with the same method and body.
 //!
-//! Connections run on one worker thread per CPU this process may use
-//! ([`ServerBuilder::workers`](lynn_tokio::ServerBuilder::workers)); the runtime of `main`
-//! only accepts, so a single-threaded one is enough.
+//! The echo is a synchronous handler ([`ServerBuilder::fallback_sync`]): it answers each
+//! message in place, from the receive buffer into the send queue. With `--async` it is an
+//! `async fn` handler instead ([`ServerBuilder::fallback`]), for comparison.
 //!
-//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177`
+//! Connections run on one worker thread per CPU this process may use
+//! ([`ServerBuilder::workers`]); the runtime of `main` only accepts, so a single-threaded
+//! one is enough.
+//!
+//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async]`
+//!
+//! [`ServerBuilder::fallback_sync`]: lynn_tokio::ServerBuilder::fallback_sync
+//! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
+//! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
 
 use lynn_proto::ServerConfig;
 use lynn_tokio::{Context, Server};
@@ -23,14 +31,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .addr(addr_arg("127.0.0.1:9177"))
         .build()?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let server = Server::builder(config)
-        .workers(cpus)
-        .fallback(|ctx: Context| async move {
+    let builder = Server::builder(config).workers(cpus);
+    let builder = if std::env::args().any(|a| a == "--async") {
+        builder.fallback(|ctx: Context| async move {
             let body = ctx.body().clone();
             ctx.reply(body)
         })
-        .bind()
-        .await?;
+    } else {
+        builder.fallback_sync(|ctx| ctx.reply(ctx.body()))
+    };
+    let server = builder.bind().await?;
     println!("echo server listening on {}", server.local_addr());
     server.serve().await?;
     Ok(())

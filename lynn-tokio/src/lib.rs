@@ -37,7 +37,9 @@
 //! ## How it runs
 //!
 //! - **Server.** [`Server::builder`] takes a [`ServerConfig`],
-//!   routes (`async fn(Context<S>) -> impl IntoReply`), optional state, a fallback, or an
+//!   routes (`async fn(Context<S>) -> impl IntoReply`, or with
+//!   [`ServerBuilder::route_sync`] a synchronous `fn(&mut SyncContext<S>)` that answers in
+//!   place, the fastest path), optional state, a fallback, or an
 //!   [event stream](ServerBuilder::event_stream). [`ServerBuilder::bind`] (TCP) or
 //!   [`ServerBuilder::bind_unix`] gives a [`Server`]; [`Server::serve`] or
 //!   [`Server::serve_with_shutdown`] runs it. A [`ServerHandle`] (also in every
@@ -104,12 +106,12 @@ mod timer;
 
 pub use client::Client;
 pub use server::{
-    Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle,
+    Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
 };
 
 /// The core crate, re-exported: configs, replies, errors and metrics used in this API.
 pub use lynn_proto;
 pub use lynn_proto::{
     ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, Target,
+    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
 };

@@ -170,6 +170,17 @@ pub(crate) fn unix_peer(stream: &UnixStream) -> PeerAddr {
 /// result to the connection: bytes, end of stream, or a transport error. Returns the time
 /// read from the clock after the read.
 pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) -> Instant {
+    read_into_with(stream, conn, |conn, now| conn.handle_received(now))
+}
+
+/// [`read_into`] with `received` in place of `Connection::handle_received` (a server
+/// answers messages in place with `handle_received_inline`).
+#[inline]
+pub(crate) fn read_into_with(
+    stream: &Stream,
+    conn: &mut Connection,
+    received: impl FnOnce(&mut Connection, Instant),
+) -> Instant {
     let fresh = conn.stats().bytes_received == 0;
     let buf = conn.receive_buffer();
     let res = stream.read_buf(buf);
@@ -183,7 +194,7 @@ pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) -> Instant {
     let now = Instant::now();
     match res {
         Ok(0) => conn.handle_eof(now),
-        Ok(_) => conn.handle_received(now),
+        Ok(_) => received(conn, now),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => conn.handle_transport_error(e.kind(), now),
@@ -192,8 +203,10 @@ pub(crate) fn read_into(stream: &Stream, conn: &mut Connection) -> Instant {
 }
 
 /// Writes queued output until it is all written or the socket would block. Returns `true`
-/// when output remains and the caller must wait for writability.
-pub(crate) fn flush(stream: &Stream, conn: &mut Connection) -> bool {
+/// when output remains and the caller must wait for writability. `now` is the time of the
+/// caller's loop turn (write progress is timed for the write timeout; a clock read per
+/// write would cost more than the precision is worth).
+pub(crate) fn flush(stream: &Stream, conn: &mut Connection, now: Instant) -> bool {
     while conn.wants_write() {
         let res = {
             let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
@@ -209,7 +222,6 @@ pub(crate) fn flush(stream: &Stream, conn: &mut Connection) -> bool {
                 stream.try_write_vectored(&slices[..n])
             }
         };
-        let now = Instant::now();
         match res {
             Ok(0) => conn.handle_transport_error(io::ErrorKind::WriteZero, now),
             Ok(n) => conn.handle_written(n, now),

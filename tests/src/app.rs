@@ -21,7 +21,13 @@ pub const TO_GROUP: u16 = 4;
 pub const TO_ALL: u16 = 5;
 /// Panics.
 pub const PANIC: u16 = 6;
-/// The method of every push sent by [`TO_GROUP`] and [`TO_ALL`].
+/// Like [`ECHO`], through a synchronous route (`route_sync`: answered in place).
+pub const SYNC_ECHO: u16 = 11;
+/// Like [`TO_ALL`], through a synchronous route.
+pub const SYNC_TO_ALL: u16 = 12;
+/// Like [`PANIC`], through a synchronous route.
+pub const SYNC_PANIC: u16 = 13;
+/// The method of every push sent by [`TO_GROUP`], [`TO_ALL`] and [`SYNC_TO_ALL`].
 pub const PUSH: u16 = 10;
 /// A method no route handles.
 pub const UNROUTED: u16 = 99;
@@ -70,6 +76,25 @@ impl App {
     /// The methods with a route; every other method is unknown to the server.
     pub fn routes(&self) -> &'static [u16] {
         &[ECHO, DELAY, JOIN, TO_GROUP, TO_ALL, PANIC]
+    }
+
+    /// The methods with a synchronous route (`route_sync`), served by [`App::handle_sync`].
+    pub fn sync_routes(&self) -> &'static [u16] {
+        &[SYNC_ECHO, SYNC_TO_ALL, SYNC_PANIC]
+    }
+
+    /// Runs the synchronous handler of `method` on a borrowed body; returns the reply
+    /// body. Panics for [`SYNC_PANIC`].
+    pub fn handle_sync(&self, method: u16, body: &[u8], effects: &dyn Effects) -> Vec<u8> {
+        match method {
+            SYNC_ECHO => body.to_vec(),
+            SYNC_TO_ALL => {
+                let n = effects.broadcast(PUSH, Bytes::copy_from_slice(body));
+                count_body(n).to_vec()
+            }
+            SYNC_PANIC => panic!("the SYNC_PANIC handler panics (expected in tests)"),
+            other => panic!("method {other} has no synchronous route"),
+        }
     }
 
     /// Runs the handler of `method`. Panics for [`PANIC`] (and for malformed bodies).

@@ -100,6 +100,18 @@ macro_rules! conformance {
             fn graceful_shutdown_answers_in_flight() {
                 shutdown::graceful_shutdown_answers_in_flight::<$rt>();
             }
+            #[test]
+            fn sync_echo_in_order() {
+                sync_routes::sync_echo_in_order::<$rt>();
+            }
+            #[test]
+            fn sync_panic_contained() {
+                sync_routes::sync_panic_contained::<$rt>();
+            }
+            #[test]
+            fn sync_broadcast() {
+                sync_routes::sync_broadcast::<$rt>();
+            }
         }
     };
 }

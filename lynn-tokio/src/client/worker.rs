@@ -295,7 +295,7 @@ impl Worker {
             return Err(reason);
         }
         let before = conn.pending_transmit();
-        let blocked = stream::flush(stream, conn);
+        let blocked = stream::flush(stream, conn, Instant::now());
         if (conn.pending_transmit() != before || conn.is_closed())
             && let Some(reason) = self.drain(conn, stalled)
         {

@@ -1,15 +1,16 @@
-//! Handlers: user `async fn`s boxed behind one trait ([`lynn_handler`], shared with
-//! lynn-smol). A handler that is ready on its first poll (an echo) runs in a future box the
-//! connection keeps (`FutureSlots`) and costs no allocation.
+//! Handlers: user `async fn`s boxed behind one trait, and synchronous handlers that answer
+//! in place ([`lynn_handler`], shared with lynn-smol). A handler that is ready on its first
+//! poll (an echo) runs in a future box the connection keeps (`FutureSlots`) and costs no
+//! allocation; a synchronous one needs no future at all.
 
 use std::sync::Arc;
 
-pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, Pending};
+pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, Pending, Route};
 
-use super::Context;
+use super::{Context, ServerHandle, SyncContext};
 
 /// A route's handler, shared by every connection.
-pub(crate) type Handler<S> = Arc<dyn HandlerFn<Context<S>>>;
+pub(crate) type Handler<S> = Route<Arc<dyn HandlerFn<Context<S>>>, S, ServerHandle>;
 
 /// A handler from a function that boxes its own futures.
 pub(crate) fn from_fn<S, F>(f: F) -> Handler<S>
@@ -17,7 +18,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
 {
-    Arc::new(lynn_handler::from_fn(f))
+    Route::Async(Arc::new(lynn_handler::from_fn(f)))
 }
 
 /// Boxes `f` (an `async fn(Context<S>) -> impl IntoReply` or an equivalent closure).
@@ -28,5 +29,14 @@ where
     Fut: std::future::Future<Output = R> + Send + 'static,
     R: lynn_proto::IntoReply,
 {
-    Arc::new(lynn_handler::boxed(f))
+    Route::Async(Arc::new(lynn_handler::boxed(f)))
+}
+
+/// Boxes `f`, a `fn(&mut SyncContext<S>) -> impl SyncOutcome`.
+pub(crate) fn sync<S, F, R>(f: F) -> Handler<S>
+where
+    F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
+    R: lynn_proto::SyncOutcome,
+{
+    Route::Sync(lynn_handler::sync(f))
 }

@@ -18,7 +18,7 @@ use lynn_proto::{ConnectionConfig, Metrics, SocketOptions};
 use tokio::sync::{Semaphore, mpsc};
 
 pub use builder::ServerBuilder;
-pub use context::Context;
+pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
 pub use serve::Server;

@@ -21,7 +21,7 @@ use lynn_proto::{
 
 use super::context::Scope;
 use super::handle::Entry;
-use super::handler::{FutureSlots, HandlerFuture, Pending};
+use super::handler::{FutureSlots, HandlerFuture, Pending, Route};
 use super::inbox::{Inbox, Signal};
 use super::{App, Context, ServerEvent};
 use crate::stream::{self, Stream};
@@ -124,7 +124,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 return reason;
             }
             let before = self.conn.pending_transmit();
-            let write_blocked = stream::flush(stream, &mut self.conn);
+            let write_blocked = stream::flush(stream, &mut self.conn, self.now);
             if self.conn.pending_transmit() != before || self.conn.is_closed() {
                 // Written bytes may complete a graceful close: drain again.
                 if let Some(reason) = self.drain() {
@@ -157,7 +157,14 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                     }
                 }
                 res = stream.readable(), if self.conn.wants_read() => match res {
-                    Ok(()) => self.now = stream::read_into(stream, &mut self.conn),
+                    Ok(()) => {
+                        let (app, scope) = (self.app, &*self.scope);
+                        self.now = stream::read_into_with(stream, &mut self.conn, |conn, now| {
+                            conn.handle_received_inline(now, |msg| {
+                                lynn_handler::answer_inline(&app.router, scope, app.metrics(), msg)
+                            });
+                        });
+                    }
                     Err(e) => {
                         self.now = Instant::now();
                         self.conn.handle_transport_error(e.kind(), self.now);
@@ -220,6 +227,16 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         else {
             return;
         };
+        let handler = match handler {
+            Route::Async(h) => h,
+            Route::Sync(h) => {
+                // Earlier requests were in flight when it came: answered in turn.
+                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                let done =
+                    dispatch::finish_uncounted(&mut self.conn, req.id, outcome, app.metrics(), now);
+                return self.after_finish(done);
+            }
+        };
         let ctx = Context::new(self.scope.clone(), req.method, req.body);
         // Most handlers (an echo) are ready at once: answer them here, without a place
         // (an allocation) in `handlers`, and in a future box kept from the previous request
@@ -271,6 +288,11 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         } else {
             dispatch::finish_uncounted(conn, id, outcome, metrics, now)
         };
+        self.after_finish(done);
+    }
+
+    /// Logs a finished request's problem and routes its fanout.
+    fn after_finish(&mut self, done: dispatch::Finished) {
         if let Some(problem) = done.problem {
             tracing::warn!(id = %self.scope.id, %problem, "request completed without its reply");
         }

@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_blocking::{
+    Client, Context, Server, ServerEvent, ServerEvents, ServerHandle, SyncContext,
+};
+use lynn_proto::{
+    ClientConfig, ClientError, ConnectionId, Message, Metrics, ServerConfig, ServerError,
+};
 
 use super::background::Background;
 use crate::app::{App, Effects, Outcome};
@@ -17,22 +21,34 @@ use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
 #[derive(Debug)]
 pub struct BlockingRuntime;
 
-struct HandlerEffects<'a>(&'a Context);
+/// What a handler (pooled or synchronous) does to its server: through the server handle,
+/// as the calling connection.
+struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
 
 impl Effects for HandlerEffects<'_> {
     fn join(&self, group: &str) -> bool {
-        self.0.server().join(group, self.0.id()).is_ok()
+        self.0.join(group, self.1).is_ok()
     }
     fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
-        self.0.server().broadcast_group(group, method, body)
+        self.0.broadcast_group(group, method, body)
     }
     fn broadcast(&self, method: u16, body: Bytes) -> usize {
-        self.0.server().broadcast(method, body)
+        self.0.broadcast(method, body)
     }
 }
 
+fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
+    let effects = HandlerEffects(ctx.server(), ctx.id());
+    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
+    ctx.reply(&reply);
+}
+
 fn run(app: App, ctx: Context) -> lynn_proto::Reply {
-    match app.handle(ctx.method(), ctx.body(), &HandlerEffects(&ctx)) {
+    match app.handle(
+        ctx.method(),
+        ctx.body(),
+        &HandlerEffects(ctx.server(), ctx.id()),
+    ) {
         Outcome::Reply(body) => ctx.reply(body),
         Outcome::ReplyAfter(delay, body) => {
             // The handler's own work, on the adapter's worker pool.
@@ -63,6 +79,9 @@ impl Runtime for BlockingRuntime {
         let mut builder = Server::builder(config);
         for &method in app.routes() {
             builder = builder.route(method, move |ctx: Context| run(app, ctx));
+        }
+        for &method in app.sync_routes() {
+            builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
         }
         if app.events {
             let (with_events, events) = builder.event_stream(64);

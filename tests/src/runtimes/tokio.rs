@@ -6,8 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
-use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
+use lynn_proto::{
+    ClientConfig, ClientError, ConnectionId, Message, Metrics, ServerConfig, ServerError,
+};
+use lynn_tokio::{
+    Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
+};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
 
@@ -36,22 +40,31 @@ fn executor() -> &'static TokioExecutor {
     })
 }
 
-struct HandlerEffects<'a>(&'a Context);
+/// What a handler (async or synchronous) does to its server: through the server handle,
+/// as the calling connection.
+struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
 
 impl Effects for HandlerEffects<'_> {
     fn join(&self, group: &str) -> bool {
-        self.0.server().join(group, self.0.id()).is_ok()
+        self.0.join(group, self.1).is_ok()
     }
     fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
-        self.0.server().broadcast_group(group, method, body)
+        self.0.broadcast_group(group, method, body)
     }
     fn broadcast(&self, method: u16, body: Bytes) -> usize {
-        self.0.server().broadcast(method, body)
+        self.0.broadcast(method, body)
     }
 }
 
+fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
+    let effects = HandlerEffects(ctx.server(), ctx.id());
+    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
+    ctx.reply(&reply);
+}
+
 async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
-    let outcome = app.handle(ctx.method(), ctx.body(), &HandlerEffects(&ctx));
+    let effects = HandlerEffects(ctx.server(), ctx.id());
+    let outcome = app.handle(ctx.method(), ctx.body(), &effects);
     match outcome {
         Outcome::Reply(body) => ctx.reply(body),
         Outcome::ReplyAfter(delay, body) => {
@@ -107,6 +120,9 @@ impl Runtime for TokioWorkersRuntime {
 fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, ServerError> {
     for &method in app.routes() {
         builder = builder.route(method, move |ctx: Context| run(app, ctx));
+    }
+    for &method in app.sync_routes() {
+        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
     }
     if app.events {
         let (with_events, events) = builder.event_stream(64);

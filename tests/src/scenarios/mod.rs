@@ -17,3 +17,4 @@ pub mod marks;
 pub mod reconnect;
 pub mod shutdown;
 pub mod slow_peer;
+pub mod sync_routes;

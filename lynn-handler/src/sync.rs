@@ -1,0 +1,123 @@
+//! Synchronous routes: handlers that answer a message in place, from the receive buffer,
+//! while the connection decodes it ([`Connection::handle_received_inline`]). No context
+//! `Arc`, no future, no owned body: for handlers that never wait (an echo, a lookup, a game
+//! move applied to state behind a lock).
+//!
+//! [`Connection::handle_received_inline`]: lynn_proto::Connection::handle_received_inline
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use lynn_proto::dispatch::{FinishProblem, HandlerOutcome};
+use lynn_proto::router::{Resolved, Router};
+use lynn_proto::{
+    CompleteError, HandlerError, Inline, InlineMessage, Metrics, Reply, Request, RequestScope,
+    SyncContext, SyncOutcome,
+};
+
+/// A synchronous route's handler, shared by every connection.
+pub type SyncFn<S, H> =
+    Box<dyn Fn(&mut SyncContext<'_, '_, S, H>) -> Result<(), HandlerError> + Send + Sync>;
+
+/// Boxes `f`, a `fn(&mut SyncContext) -> impl SyncOutcome`.
+pub fn sync<S, H, F, R>(f: F) -> SyncFn<S, H>
+where
+    F: Fn(&mut SyncContext<'_, '_, S, H>) -> R + Send + Sync + 'static,
+    R: SyncOutcome,
+{
+    Box::new(move |ctx| f(ctx).into_outcome())
+}
+
+/// A route: the adapter's own handler type `A` (an async handler; lynn-blocking's pooled
+/// one), or a synchronous handler that answers in place.
+pub enum Route<A, S, H> {
+    /// The adapter's handler (`route`, `fallback`, the event stream).
+    Async(A),
+    /// Answers in place (`route_sync`, `fallback_sync`).
+    Sync(SyncFn<S, H>),
+}
+
+impl<A, S, H> std::fmt::Debug for Route<A, S, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Async(_) => "Route::Async",
+            Route::Sync(_) => "Route::Sync",
+        })
+    }
+}
+
+/// The callback for [`Connection::handle_received_inline`]: a message whose route is
+/// synchronous is answered here (a panic or error is caught, counted in `metrics` and
+/// logged, like a failed async handler); any other message is deferred to the event path.
+///
+/// [`Connection::handle_received_inline`]: lynn_proto::Connection::handle_received_inline
+#[inline]
+pub fn answer_inline<A, S, H>(
+    router: &Router<Route<A, S, H>>,
+    scope: &RequestScope<S, H>,
+    metrics: &Metrics,
+    msg: &mut InlineMessage<'_>,
+) -> Inline {
+    let handler = match router.resolve(msg.method()) {
+        Resolved::Route(Route::Sync(h)) | Resolved::Fallback(Route::Sync(h)) => h,
+        _ => return Inline::Deferred,
+    };
+    let problem = match call(handler, scope, msg) {
+        Ok(()) => match msg.refused() {
+            None => return Inline::Answered,
+            Some(e) => FinishProblem::Refused(CompleteError::Encode(e.clone())),
+        },
+        Err(HandlerOutcome::Failed(e)) => {
+            metrics.handler_error();
+            FinishProblem::Handler(e)
+        }
+        Err(_) => {
+            metrics.handler_panic();
+            FinishProblem::Panicked
+        }
+    };
+    report(scope, &problem);
+    Inline::Answered
+}
+
+/// Runs a synchronous route's handler for `req`, a message that came as an event (it could
+/// not be answered in place: requests before it were still in flight). The outcome goes
+/// to [`dispatch::finish_uncounted`](lynn_proto::dispatch::finish_uncounted) (the handler
+/// was never in flight).
+pub fn answer_request<S, H>(
+    handler: &SyncFn<S, H>,
+    scope: &RequestScope<S, H>,
+    req: &Request,
+) -> HandlerOutcome {
+    let mut msg = InlineMessage::detached(req);
+    match call(handler, scope, &mut msg) {
+        Ok(()) => HandlerOutcome::Replied(match msg.into_reply() {
+            Some((method, body)) => Reply::to_sender(method, body),
+            None => Reply::none(),
+        }),
+        Err(outcome) => outcome,
+    }
+}
+
+/// Calls `handler`, catching a panic; `Err` holds a failure or a panic, whose reply (if
+/// one was given before) is withdrawn.
+#[inline]
+fn call<S, H>(
+    handler: &SyncFn<S, H>,
+    scope: &RequestScope<S, H>,
+    msg: &mut InlineMessage<'_>,
+) -> Result<(), HandlerOutcome> {
+    let failed = match catch_unwind(AssertUnwindSafe(|| {
+        handler(&mut SyncContext::new(scope, msg))
+    })) {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => HandlerOutcome::Failed(e),
+        Err(_) => HandlerOutcome::Panicked,
+    };
+    msg.withdraw_reply();
+    Err(failed)
+}
+
+#[cold]
+fn report<S, H>(scope: &RequestScope<S, H>, problem: &FinishProblem) {
+    tracing::warn!(id = %scope.id, %problem, "request completed without its reply");
+}
