@@ -1,12 +1,15 @@
 //! Echo server: answers every message with its own method and body (via the fallback).
 //!
-//! By default the echo is a synchronous handler ([`ServerBuilder::fallback_sync`]): it runs
-//! on each connection's own thread and answers every message in place, from the receive
-//! buffer into the send queue. With `--pool` it is an ordinary handler run on the worker
-//! pool instead ([`ServerBuilder::fallback`]), for comparison.
+//! By default the echo is an ordinary handler run on the worker pool
+//! ([`ServerBuilder::fallback`]). With `--sync` it is a synchronous handler
+//! ([`ServerBuilder::fallback_sync`]) that runs on each connection's own thread and answers
+//! every message in place. `--sync` is 2× the throughput on one CPU, but with a thousand
+//! busy connections (two thousand threads) the OS scheduler leaves some of them unserved for
+//! seconds, where the pool serves them in turn (`BENCHMARKS.md`); so the pool stays the
+//! default here.
 //!
 //! ```text
-//! cargo run -p lynn-blocking --example blocking_echo_server -- --addr 127.0.0.1:9177 [--pool]
+//! cargo run -p lynn-blocking --example blocking_echo_server -- --addr 127.0.0.1:9177 [--sync]
 //! ```
 //!
 //! [`ServerBuilder::fallback_sync`]: lynn_blocking::ServerBuilder::fallback_sync
@@ -17,14 +20,14 @@ use lynn_blocking::{Context, Server, ServerConfig};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:9177".to_string();
-    let mut pool = false;
+    let mut sync = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            "--pool" => pool = true,
+            "--sync" => sync = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: [--addr host:port] [--pool]"
+                    "unknown argument {other}; usage: [--addr host:port] [--sync]"
                 )
                 .into());
             }
@@ -32,10 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let config = ServerConfig::builder().addr(addr).build()?;
     let builder = Server::builder(config);
-    let builder = if pool {
-        builder.fallback(|ctx: Context| ctx.reply(ctx.body().clone()))
-    } else {
+    let builder = if sync {
         builder.fallback_sync(|ctx| ctx.reply(ctx.body()))
+    } else {
+        builder.fallback(|ctx: Context| ctx.reply(ctx.body().clone()))
     };
     let server = builder.bind()?;
     println!("echo server listening on {}", server.local_addr());

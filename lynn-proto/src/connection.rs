@@ -667,22 +667,29 @@ impl Connection {
             return;
         }
         let queued_before = self.sendq.len();
+        // Bytes at the front of `recv` answered in place and not yet dropped: dropped once,
+        // before the next split or at the end (`BytesMut::advance` per frame cost ~30
+        // instructions).
+        let mut answered = 0;
         while self.events.len() < self.config.max_queued_events {
-            match self.decoder.decode_head(&self.recv) {
+            match self.decoder.decode_head(&self.recv[answered..]) {
                 Ok(Some(head)) => {
                     if let Some(f) = inline.as_deref_mut()
                         && head.kind == FrameKind::Message
                         && self.may_answer_inline()
-                        && self.answer_inline(head, f)
+                        && self.answer_inline(answered, head, f)
                     {
+                        answered += head.len;
                         continue;
                     }
+                    self.recv.advance(std::mem::take(&mut answered));
                     let mut frame = self.recv.split_to(head.len);
                     frame.advance(HEADER_LEN);
                     frame.truncate(head.len - OVERHEAD);
                     self.on_frame(head, frame.freeze());
                 }
                 Ok(None) => {
+                    self.recv.advance(std::mem::take(&mut answered));
                     if let State::Draining { eof: true, .. } = self.state {
                         // Everything the peer sent before closing is decoded.
                         let reason = match self.recv.len() {
@@ -696,6 +703,7 @@ impl Connection {
                 }
                 Err(e) => {
                     self.stats.invalid_frames += 1;
+                    answered = 0;
                     self.recv.clear();
                     // Frames before the bad one are still delivered and answered; then the
                     // connection closes (bounded by the write timeout, like any drain).
@@ -707,6 +715,7 @@ impl Connection {
                 }
             }
         }
+        self.recv.advance(answered);
         self.recv_seen = self.recv.len();
         if self.sendq.len() > queued_before {
             self.mark_sent(queued_before);
@@ -722,17 +731,17 @@ impl Connection {
             && self.sendq.len() < self.config.send_queue_limit
     }
 
-    /// Lends the message `head` at the front of the receive buffer to `f`. Returns `false`
-    /// (the buffer untouched) when `f` deferred it without replying.
+    /// Lends the message `head`, `at` bytes into the receive buffer, to `f`. Returns
+    /// `false` when `f` deferred it without replying.
     #[inline]
-    fn answer_inline<F>(&mut self, head: FrameHead, f: &mut F) -> bool
+    fn answer_inline<F>(&mut self, at: usize, head: FrameHead, f: &mut F) -> bool
     where
         F: FnMut(&mut InlineMessage<'_>) -> Inline,
     {
         let mut msg = InlineMessage {
             id: RequestId(self.next_id),
             method: head.method,
-            body: &self.recv[head.body()],
+            body: &self.recv[at..][head.body()],
             out: Out::Queue {
                 sendq: &mut self.sendq,
                 marks: self.config.marks,
@@ -746,7 +755,6 @@ impl Connection {
             return false;
         }
         self.stats.frames_sent += u64::from(msg.replied);
-        self.recv.advance(head.len);
         self.count_message();
         if self.config.max_in_flight > 0 {
             // Delivered and completed at once: `released` keeps up with `next_id`.
