@@ -112,8 +112,9 @@ pub struct Frame {
 /// A complete frame found by [`Decoder::decode_head`], still in the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHead {
-    /// The frame's kind.
-    pub kind: FrameKind,
+    /// The kind byte as sent; [`kind`](Self::kind) names it. (A byte, not a
+    /// [`FrameKind`]: comparing it is one instruction on the path that answers in place.)
+    pub kind_byte: u8,
     /// The route key.
     pub method: u16,
     /// The whole frame's length in bytes, header and tail included.
@@ -121,6 +122,18 @@ pub struct FrameHead {
 }
 
 impl FrameHead {
+    /// The frame's kind.
+    #[inline]
+    pub fn kind(&self) -> FrameKind {
+        FrameKind::from_byte(self.kind_byte)
+    }
+
+    /// Whether the frame is a [`FrameKind::Message`].
+    #[inline]
+    pub fn is_message(&self) -> bool {
+        self.kind_byte == 1
+    }
+
     /// Where the body lies within the frame's bytes.
     pub fn body(&self) -> std::ops::Range<usize> {
         HEADER_LEN..self.len - TAIL_LEN
@@ -128,6 +141,7 @@ impl FrameHead {
 }
 
 /// The length field for a body of `body_len` bytes.
+#[inline]
 fn length_field(body_len: usize) -> u64 {
     body_len as u64 + MIN_LENGTH_FIELD
 }
@@ -166,6 +180,7 @@ pub fn encode_header(
 }
 
 /// The 2 bytes that follow a body.
+#[inline]
 pub fn encode_tail(marks: Marks) -> [u8; TAIL_LEN] {
     marks.tail.to_le_bytes()
 }
@@ -285,7 +300,7 @@ impl Decoder {
         frame.advance(HEADER_LEN);
         frame.truncate(head.len - OVERHEAD);
         Ok(Some(Frame {
-            kind: head.kind,
+            kind: head.kind(),
             method: head.method,
             body: frame.freeze(),
         }))
@@ -324,7 +339,7 @@ impl Decoder {
         self.offset += total as u64;
         self.frames += 1;
         Ok(Some(FrameHead {
-            kind: FrameKind::from_byte(kind),
+            kind_byte: kind,
             method: u16::from_le_bytes([m0, m1]),
             len: total,
         }))
@@ -557,7 +572,8 @@ mod tests {
         assert_eq!(head.len, HELLO.len());
         let mut by_split = dec();
         let frame = by_split.decode(&mut b.clone()).unwrap().unwrap();
-        assert_eq!((head.kind, head.method), (frame.kind, frame.method));
+        assert_eq!((head.kind(), head.method), (frame.kind, frame.method));
+        assert!(head.is_message());
         assert_eq!(&HELLO[head.body()], &frame.body[..]);
         assert_eq!(by_head.offset(), by_split.offset());
         b.advance(head.len);

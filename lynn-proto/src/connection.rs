@@ -506,15 +506,19 @@ impl Connection {
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.heartbeat_deadline(),
-            self.idle_deadline(),
-            self.read_deadline(),
-            self.write_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Pairwise rather than `[..].into_iter().flatten().min()`: called once per runtime
+        // loop turn, and the iterator version cost ~75 instructions.
+        fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, None) => a,
+                (None, b) => b,
+            }
+        }
+        earlier(
+            earlier(self.heartbeat_deadline(), self.idle_deadline()),
+            earlier(self.read_deadline(), self.write_deadline()),
+        )
     }
 
     /// Runs the timers due at `now`: sends a heartbeat, or closes on an idle, read or write
@@ -675,21 +679,21 @@ impl Connection {
             match self.decoder.decode_head(&self.recv[answered..]) {
                 Ok(Some(head)) => {
                     if let Some(f) = inline.as_deref_mut()
-                        && head.kind == FrameKind::Message
+                        && head.is_message()
                         && self.may_answer_inline()
                         && self.answer_inline(answered, head, f)
                     {
                         answered += head.len;
                         continue;
                     }
-                    self.recv.advance(std::mem::take(&mut answered));
+                    self.drop_answered(std::mem::take(&mut answered));
                     let mut frame = self.recv.split_to(head.len);
                     frame.advance(HEADER_LEN);
                     frame.truncate(head.len - OVERHEAD);
                     self.on_frame(head, frame.freeze());
                 }
                 Ok(None) => {
-                    self.recv.advance(std::mem::take(&mut answered));
+                    self.drop_answered(std::mem::take(&mut answered));
                     if let State::Draining { eof: true, .. } = self.state {
                         // Everything the peer sent before closing is decoded.
                         let reason = match self.recv.len() {
@@ -715,10 +719,22 @@ impl Connection {
                 }
             }
         }
-        self.recv.advance(answered);
+        self.drop_answered(answered);
         self.recv_seen = self.recv.len();
         if self.sendq.len() > queued_before {
             self.mark_sent(queued_before);
+        }
+    }
+
+    /// Drops the first `n` bytes of the receive buffer (answered in place). When that is
+    /// all of it, the buffer is reused from where it starts (`clear`), rather than advanced
+    /// past them and later reclaimed by `reserve`.
+    #[inline]
+    fn drop_answered(&mut self, n: usize) {
+        if n == self.recv.len() {
+            self.recv.clear();
+        } else {
+            self.recv.advance(n);
         }
     }
 
@@ -777,7 +793,7 @@ impl Connection {
     }
 
     fn on_frame(&mut self, head: FrameHead, body: Bytes) {
-        let alive = match head.kind {
+        let alive = match head.kind() {
             FrameKind::Message => {
                 let id = self.count_message();
                 self.events.push_back(Event::Message(Request {

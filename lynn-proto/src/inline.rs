@@ -120,6 +120,7 @@ impl<'a> InlineMessage<'a> {
     /// are ignored. A body
     /// too large for the peer is not queued; the refusal is kept in
     /// [`refused`](Self::refused), as a runtime reports a refused completion.
+    #[inline]
     pub fn reply(&mut self, method: u16, body: &[u8]) {
         if self.replied {
             return;
