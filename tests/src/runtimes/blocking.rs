@@ -6,42 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_blocking::{
-    Client, Context, Server, ServerEvent, ServerEvents, ServerHandle, SyncContext,
-};
-use lynn_proto::{
-    ClientConfig, ClientError, ConnectionId, Message, Metrics, ServerConfig, ServerError,
-};
+use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
 
 use super::background::Background;
-use crate::app::{App, Effects, Outcome};
+use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
 
 /// The blocking (std::net + threads) adapter.
 #[derive(Debug)]
 pub struct BlockingRuntime;
 
-/// What a handler (pooled or synchronous) does to its server: through the server handle,
-/// as the calling connection.
-struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
-
-impl Effects for HandlerEffects<'_> {
-    fn join(&self, group: &str) -> bool {
-        self.0.join(group, self.1).is_ok()
-    }
-    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
-        self.0.broadcast_group(group, method, body)
-    }
-    fn broadcast(&self, method: u16, body: Bytes) -> usize {
-        self.0.broadcast(method, body)
-    }
-}
-
-fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
-    let effects = HandlerEffects(ctx.server(), ctx.id());
-    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
-    ctx.reply(&reply);
-}
+super::handler_glue!(lynn_blocking);
 
 fn run(app: App, ctx: Context) -> lynn_proto::Reply {
     match app.handle(

@@ -6,16 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::{
-    ClientConfig, ClientError, ConnectionId, Message, Metrics, ServerConfig, ServerError,
-};
-use lynn_tokio::{
-    Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
-};
+use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
 
-use crate::app::{App, Effects, Outcome};
+use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
 use crate::support::DEADLINE;
 
@@ -40,27 +36,7 @@ fn executor() -> &'static TokioExecutor {
     })
 }
 
-/// What a handler (async or synchronous) does to its server: through the server handle,
-/// as the calling connection.
-struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
-
-impl Effects for HandlerEffects<'_> {
-    fn join(&self, group: &str) -> bool {
-        self.0.join(group, self.1).is_ok()
-    }
-    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
-        self.0.broadcast_group(group, method, body)
-    }
-    fn broadcast(&self, method: u16, body: Bytes) -> usize {
-        self.0.broadcast(method, body)
-    }
-}
-
-fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
-    let effects = HandlerEffects(ctx.server(), ctx.id());
-    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
-    ctx.reply(&reply);
-}
+super::handler_glue!(lynn_tokio);
 
 async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
     let effects = HandlerEffects(ctx.server(), ctx.id());
