@@ -41,14 +41,14 @@ write('decoder', 'length_at_max_partial', dec(DEF, small(20), [forged(L_atmax, b
 write('decoder', 'unknown_kind', dec(DEF, anymax(MIB10), [frame(9, 3, b'?'), frame(0, 0, b'')], []))
 write('decoder', 'custom_marks_and_limit', dec(u16(1) + u16(2), small(3), [frame(1, 7, b'abc'), frame(1, 7, b'abcd')], [1, 2, 3]))
 
-# ---- connection: Setup + Vec<Op(14)>
+# ---- connection: Setup + Vec<Op(15)>
 def setup(marks=DEF, maxlen=2000, peermax=2000, hb=None, idle=None, read=None, write_=None, liveness=0,
           sql=285, send_full=0, mif=4, mqe=7, rc=63):
     return (marks + u16(maxlen - 5) + u16(peermax - 5) + opt(None if hb is None else u8(hb - 1))
             + opt(None if idle is None else u8(idle - 1)) + opt(None if read is None else u8(read - 1))
             + opt(None if write_ is None else u8(write_ - 1)) + en(liveness, 2) + u16(sql - 15)
             + en(send_full, 2) + u8(mif) + u8(mqe - 1) + u8(rc - 1))
-N = 14
+N = 15
 def bsmall(bs): return en(0, 2) + bytesvec(bs)
 def blarge(n, fill): return en(1, 2) + u16(n - 1000) + u8(fill)
 def peer(kind, method, body): return en(0, N) + kind + u16(method) + body
@@ -65,6 +65,12 @@ TO_DEADLINE = en(8, N)
 def adv(n): return en(9, N) + u16(n)
 CLOSE = en(10, N); EOF = en(11, N); TERR = en(12, N)
 def abort(m): return en(13, N) + u16(m)
+# DeliverInline { len, answers: Vec<Answer { steps: Vec<Step(3)>, defer }> }
+def deliver_inline(answers, n=0): return en(14, N) + u16(n) + vec(answers)
+def answer(steps, defer=False): return vec(steps) + b(defer)
+def reply(method, body): return en(0, 3) + u16(method) + body
+def echo(method): return en(1, 3) + u16(method)
+WITHDRAW = en(2, 3)
 def conn(s, ops): return s + vec(ops)
 write('connection', 'echo_in_request_order', conn(setup(idle=60), [
     peer(K_MSG, 1, bsmall(b'hello')), peer(K_MSG, 2, bsmall(b'world')), peer(K_HB, 0, bsmall(b'')),
@@ -89,6 +95,49 @@ write('connection', 'read_timeout_on_partial_frame', conn(setup(read=5, idle=50,
 write('connection', 'oversized_inbound_and_outbound', conn(setup(maxlen=20, peermax=10), [
     send(1, bsmall(b'123456')), send_enc([(1, bsmall(b'12345')), (2, blarge(1500, 1))]),
     complete(3, True, (1, bsmall(b''))), peer(K_MSG, 1, bsmall(b'this body is too long')), deliver(), DRAIN, wr()]))
+# The minimised crash input for the send-queue bound, re-encoded with the same decoded values
+# when Op grew from 14 variants to 15 (its raw variant choices fell into other buckets).
+write('connection', 'send_queue_over_bound', conn(setup(idle=60, sql=25872, mif=1, mqe=2, rc=203), [
+    peer(K_UNK(255), 65535, blarge(28649, 1)), peer(K_MSG, 25089, bsmall(b'e')), deliver(7), deliver(), DRAIN,
+    peer(K_MSG, 28417, bsmall(b'd')), peer(K_HB, 0, bsmall(b'')), deliver(), peer(K_MSG, 371, bsmall(b'')),
+    peer(K_MSG, 2, bsmall(b'irst')), wr(5), complete(1, reply=(46849, bsmall(b'rld'))),
+    peer(K_MSG, 39626, bsmall(b'')), deliver(), DRAIN, peer(K_MSG, 2, bsmall(b'irst')), wr(5),
+    complete(1, reply=(46849, bsmall(b'd'))), peer(K_MSG, 39626, bsmall(b'')), peer(K_MSG, 0, bsmall(b'')), DRAIN,
+    complete(1, reply=(2, bsmall(b'irst'))), peer(K_MSG, 39626, bsmall(b'')), deliver(), DRAIN,
+    peer(K_MSG, 367, bsmall(b'')), peer(K_MSG, 256, bsmall(b'first')), wr(5),
+    complete(1, reply=(46849, bsmall(bytes([109, 182, 183, 219])))), peer(K_MSG, 28417, bsmall(b'd')),
+    peer(K_HB, 0, bsmall(b'')), deliver(), DRAIN, peer(K_MSG, 0, bsmall(bytes([108, 100, 219]))),
+    complete(44, reply=(2, bsmall(b'ld'))), peer(K_MSG, 0, bsmall(b'l')), peer(K_MSG, 39626, bsmall(b'')),
+    peer(K_MSG, 0, bsmall(b'')), DRAIN, complete(1, reply=(2, bsmall(b'J')))]))
+# In-place answering: every kind of answer, then requests in flight holding later messages
+# back (they come as events), then in place again once every one completed.
+write('connection', 'inline_every_answer', conn(setup(idle=60, mif=4), [
+    *[peer(K_MSG, m, bsmall(b'msg%d' % m)) for m in range(8)],
+    deliver_inline([answer([reply(1, bsmall(b'one'))]), answer([]), answer([echo(3), WITHDRAW]),
+                    answer([echo(4), reply(4, bsmall(b'ignored'))]), answer([reply(5, bsmall(b'five'))], True),
+                    answer([WITHDRAW, echo(6), WITHDRAW], True), answer([echo(7)])]),
+    DRAIN, wr(9), peer(K_MSG, 8, bsmall(b'held')), peer(K_HB, 0, bsmall(b'')), deliver_inline([]), DRAIN,
+    complete(1, reply=(8, bsmall(b'late'))), complete(0, reply=(6, bsmall(b'early'))),
+    complete(0), complete(0, reply=(9, bsmall(b'last'))), complete(0, True), wr(),
+    peer(K_MSG, 9, bsmall(b'again')), deliver_inline([answer([echo(9)])]), wr(), CLOSE, DRAIN, wr()]))
+# Replies too large for the peer are refused (a reply after a refusal still fits); the
+# send-queue bound stops answering in place, the rest wait as events until output is written.
+write('connection', 'inline_refused_and_bound', conn(setup(peermax=40, sql=60, mif=1, mqe=3, write_=30), [
+    *[peer(K_MSG, m, bsmall(b'0123456789')) for m in range(6)],
+    deliver_inline([answer([reply(1, blarge(1500, 2)), echo(1)])], 40),
+    deliver_inline([answer([reply(2, bsmall(b'x' * 36))]), answer([echo(2), echo(3)]), answer([echo(4)])]),
+    DRAIN, wr(30), DRAIN, complete(0, reply=(9, bsmall(b'y' * 40))), wr(), DRAIN,
+    complete(0, reply=(9, bsmall(b'z'))), wr(), DRAIN, TO_DEADLINE, DRAIN]))
+# Replies answered in place leave before the protocol close; a full event queue (no
+# completion tracking) defers decoding to poll_event, where nothing is answered in place.
+write('connection', 'inline_then_protocol_error', conn(setup(mif=0, mqe=1), [
+    peer(K_MSG, 1, bsmall(b'a')), peer(K_HB, 0, bsmall(b'')), peer(K_MSG, 2, bsmall(b'b')),
+    peer(K_UNK(7), 0, bsmall(b'?')), peer(K_MSG, 3, bsmall(b'c')), garbage(b'\x00garbage'),
+    deliver_inline([answer([echo(1)], True), answer([echo(2)])]), wr(3), DRAIN, wr(), DRAIN]))
+# End of stream mid-frame after a message answered in place; its reply delays the heartbeat.
+write('connection', 'inline_eof_mid_frame', conn(setup(hb=20, idle=50, liveness=1, mif=3), [
+    peer(K_MSG, 1, bsmall(b'whole')), peer(K_MSG, 2, bsmall(b'cut short')), adv(100),
+    deliver_inline([answer([echo(1)])], 30), TO_DEADLINE, wr(), EOF, DRAIN, wr(), DRAIN]))
 write('connection', 'transport_error_and_abort', conn(setup(), [
     send(1, bsmall(b'lost')), TERR, abort(9), DRAIN, send(1, bsmall(b'')), wr()]))
 

@@ -10,7 +10,7 @@
 //! | target         | checks                                                                     |
 //! |----------------|----------------------------------------------------------------------------|
 //! | [`decoder`]    | split invariance, exact re-encoding, error kind/frame/offset, `bytes_needed` |
-//! | [`connection`] | event order, output bytes, request-order replies, bounds, timer honesty, close |
+//! | [`connection`] | events, in-place answers, output, reply order, stats, bounds, timers, close |
 //! | [`admission`]  | open counts, per-IP and global bounds, table bound, rate windows, release   |
 //! | [`reconnect`]  | back-off bounds, attempts, timer honesty, terminal states                    |
 //!
@@ -37,15 +37,20 @@ pub fn decoder(data: &[u8]) {
 }
 
 /// [`Connection`](crate::Connection): an arbitrary valid configuration with small limits,
-/// driven by an arbitrary sequence of operations (peer bytes, reads, writes, sends,
-/// completions, time, close, end of stream, transport errors, aborts), then closed and
-/// drained to its end.
+/// driven by an arbitrary sequence of operations (peer bytes, reads, reads answered in place
+/// through `handle_received_inline`, writes, sends, completions, time, close, end of stream,
+/// transport errors, aborts), then closed and drained to its end. The in-place callback
+/// plays an arbitrary answer per message: replies (some too large for the peer), no reply,
+/// deferring, withdrawing a reply, replying twice.
 ///
-/// Checks against a reference model that events are exactly the decoded frames in order,
-/// that output bytes are exactly the accepted sends, replies (in request order) and
-/// heartbeats, that the send queue stays within its documented bound, that timers are honest,
-/// that `Closed` comes exactly once with a reason that fits what happened, and that a
-/// connection asked to close always gets there.
+/// Checks, against a reference model that follows the connection's decoding, that events
+/// are exactly the decoded frames in order, that exactly the messages allowed to be answered in
+/// place (nothing queued or in flight before them, send queue below its bound) are offered,
+/// with ids shared with events, that output bytes are exactly the accepted sends, replies (in
+/// request order; never a withdrawn or refused one) and heartbeats, that every counter,
+/// `wants_read`, `has_events` and `in_flight` match, that the send queue stays within its
+/// documented bound, that timers are honest, that `Closed` comes exactly once with a reason
+/// that fits what happened, and that a connection asked to close always gets there.
 pub fn connection(data: &[u8]) {
     let _ = connection_target::run(&mut Unstructured::new(data));
 }

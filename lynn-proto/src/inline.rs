@@ -1,4 +1,4 @@
-//! Answering a message in place: [`Connection::handle_received_inline`] lends each message
+//! Answering a message in place: [`Connection::handle_received_inline`](crate::Connection::handle_received_inline) lends each message
 //! that may be answered at once (nothing before it still waits for its reply) to a callback
 //! as an [`InlineMessage`], whose body is a slice of the receive buffer and whose reply is
 //! encoded straight into the send queue. No owned request, no event, no completion call:
@@ -143,6 +143,8 @@ impl<'a> InlineMessage<'a> {
                         sendq.push_copied(&header, body, codec::encode_tail(*marks));
                         self.replied = true;
                         self.reply_len = body.len();
+                        // A refused reply followed by one that fits: the message was answered.
+                        self.refused = None;
                     }
                     Err(e) => self.refused = Some(e),
                 }

@@ -308,6 +308,27 @@ fn reply_too_large_for_the_peer_is_refused_and_the_message_answered() {
 }
 
 #[test]
+fn a_refused_reply_followed_by_one_that_fits_is_answered() {
+    let now = Instant::now();
+    let cfg = ConnectionConfig {
+        peer_max_frame_len: 5 + 10,
+        ..quiet()
+    };
+    let mut conn = Connection::new(cfg, now).unwrap();
+    conn.receive_buffer().extend_from_slice(&msg(1, b"hi"));
+    let mut seen = None;
+    conn.handle_received_inline(now, |m| {
+        m.reply(1, &[0; 11]);
+        assert!(m.refused().is_some() && !m.replied());
+        m.reply(1, b"short");
+        seen = Some((m.replied(), m.refused().cloned()));
+        Inline::Answered
+    });
+    assert_eq!(seen, Some((true, None)), "answered: nothing to report");
+    assert_eq!(flush(&mut conn, now), msg(1, b"short"));
+}
+
+#[test]
 fn deferring_after_a_reply_counts_as_answered() {
     let now = Instant::now();
     let mut conn = Connection::new(quiet(), now).unwrap();

@@ -1,5 +1,11 @@
 //! The connection target: one [`Connection`] driven by arbitrary operations and checked
 //! against a reference model of what it must deliver, send and report.
+//!
+//! The model follows the connection's decoding exactly: frames read but not yet decoded
+//! wait in `frames` (decoding stops while the event queue is full), `events` is the event
+//! queue, and reads through `handle_received_inline` lend messages to a callback playing an
+//! arbitrary [`Answer`]; the model predicts which messages are offered, what their replies
+//! put on the wire, and every counter.
 
 use std::collections::VecDeque;
 use std::io;
@@ -8,10 +14,11 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{self, Decoder, FrameKind, Marks};
+use crate::codec::{self, Decoder, Frame, FrameKind, Marks};
 use crate::{
     CloseReason, CompleteError, Connection, ConnectionConfig, ConnectionStats, DecodeError,
-    EncodeError, Event, Instant, Liveness, RequestId, SendError, SendFull,
+    EncodeError, Event, Inline, InlineMessage, Instant, Liveness, Request, RequestId, SendError,
+    SendFull,
 };
 
 /// Optional timeout of `1 + n % 64` milliseconds.
@@ -130,6 +137,94 @@ enum Op {
     Eof,
     TransportError,
     Abort(u16),
+    /// Like `Deliver` through the receive buffer, with `handle_received_inline`: the `k`-th
+    /// message offered in this call plays `answers[k % len]` (an echo when empty). Last, so
+    /// that saved inputs keep their meaning.
+    DeliverInline {
+        len: u16,
+        answers: Vec<Answer>,
+    },
+}
+
+/// What the in-place callback does with a message: up to three `steps`, then it returns
+/// `Inline::Deferred` if `defer`, else `Inline::Answered`.
+#[derive(Arbitrary, Debug)]
+struct Answer {
+    steps: Vec<Step>,
+    defer: bool,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Step {
+    /// `msg.reply(method, body)`: refused if too large for the peer, ignored after a reply.
+    Reply(u16, Body),
+    /// `msg.reply(method, msg.body())`, with the body lent from the receive buffer.
+    Echo(u16),
+    /// `msg.withdraw_reply()`.
+    Withdraw,
+}
+
+/// How `Deliver` hands bytes to the connection.
+enum Read<'a> {
+    Slice,
+    Buffer,
+    Inline(&'a [Answer]),
+}
+
+/// A message the in-place callback was offered, and what it left: `None` if it deferred
+/// without a reply, else the reply it queued, if any.
+struct Offer {
+    id: RequestId,
+    method: u16,
+    body: Bytes,
+    answered: Option<Option<Reply>>,
+}
+
+/// Plays `answer` on `msg`, checking `reply`, `replied`, `refused` and `withdraw_reply`
+/// along the way; returns the callback's result and what it left (see [`Offer`]).
+fn play(
+    answer: &Answer,
+    msg: &mut InlineMessage<'_>,
+    max_body: u64,
+) -> (Inline, Option<Option<Reply>>) {
+    let mut reply: Option<Reply> = None;
+    for step in answer.steps.iter().take(3) {
+        let owned;
+        let (method, body) = match step {
+            Step::Reply(method, body) => {
+                owned = body.bytes();
+                (*method, &owned[..])
+            }
+            Step::Echo(method) => (*method, msg.body()),
+            Step::Withdraw => {
+                msg.withdraw_reply();
+                reply = None;
+                assert!(!msg.replied(), "replied() after withdraw_reply");
+                continue;
+            }
+        };
+        msg.reply(method, body);
+        if reply.is_none() {
+            if body.len() as u64 > max_body {
+                let e = EncodeError::BodyTooLarge {
+                    body_len: body.len(),
+                    max_body_len: max_body,
+                };
+                assert_eq!(msg.refused(), Some(&e), "reply too large for the peer");
+            } else {
+                reply = Some((method, Bytes::copy_from_slice(body)));
+            }
+        }
+        assert_eq!(msg.replied(), reply.is_some(), "replied() after reply");
+    }
+    let inline = if answer.defer {
+        Inline::Deferred
+    } else {
+        Inline::Answered
+    };
+    // A callback that replied cannot defer: the message counts as answered.
+    let answered = (!answer.defer || reply.is_some()).then_some(reply);
+    (inline, answered)
 }
 
 /// A reply: method and body.
@@ -146,13 +241,6 @@ type Snapshot = (
     usize,
 );
 
-/// An inbound event the application should see, from the reference decoder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Inbound {
-    Message(u16, Bytes),
-    Heartbeat,
-}
-
 /// What was true when the connection became closed.
 #[derive(Debug, Clone, Copy)]
 struct Transition {
@@ -160,20 +248,29 @@ struct Transition {
     in_timeout: bool,
     flushed: bool,
     requests_done: bool,
+    /// Every frame read was decoded and every event delivered.
+    inbound_done: bool,
 }
 
 struct Harness {
     conn: Connection,
     cfg: ConnectionConfig,
     now: Instant,
+    /// What the connection's counters must be.
+    stats: ConnectionStats,
     // Inbound.
     wire: Vec<u8>,
     ref_buf: BytesMut,
     ref_dec: Decoder,
-    ref_events: Vec<Inbound>,
+    /// Frames read that the connection has not decoded yet.
+    frames: VecDeque<Frame>,
+    /// The error the reference decoder found after `frames`.
     ref_error: Option<DecodeError>,
-    delivered: usize,
-    messages_delivered: u64,
+    /// The connection's event queue, `Closed` aside.
+    events: VecDeque<Event>,
+    /// After end of stream, until every frame read is decoded.
+    eof_pending: bool,
+    next_id: u64,
     last_fed: Instant,
     last_alive_fed: Instant,
     // Application.
@@ -188,8 +285,9 @@ struct Harness {
     largest_frame: usize,
     largest_reply: usize,
     want_writable: bool,
-    writable_owed: usize,
     last_write_progress: Instant,
+    /// When a frame was last queued (a heartbeat fills a silence after it).
+    last_queued: Instant,
     // Lifecycle.
     close_while_open: bool,
     eof_while_open: bool,
@@ -213,12 +311,14 @@ pub(super) fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         conn,
         cfg,
         now,
+        stats: ConnectionStats::default(),
         wire: Vec::new(),
         ref_buf: BytesMut::new(),
-        ref_events: Vec::new(),
+        frames: VecDeque::new(),
         ref_error: None,
-        delivered: 0,
-        messages_delivered: 0,
+        events: VecDeque::new(),
+        eof_pending: false,
+        next_id: 0,
         last_fed: now,
         last_alive_fed: now,
         in_flight: VecDeque::new(),
@@ -229,8 +329,8 @@ pub(super) fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         largest_frame: 0,
         largest_reply: 0,
         want_writable: false,
-        writable_owed: 0,
         last_write_progress: now,
+        last_queued: now,
         close_while_open: false,
         eof_while_open: false,
         slow_consumer: false,
@@ -256,7 +356,7 @@ impl Harness {
     /// The connection met an invalid frame: it reads no more, delivers and answers the
     /// frames before it, flushes, then closes.
     fn protocol_failed(&self) -> bool {
-        self.conn.stats().invalid_frames > 0
+        self.stats.invalid_frames > 0
     }
 
     fn open(&self) -> bool {
@@ -264,6 +364,26 @@ impl Harness {
             && !self.close_while_open
             && !self.eof_while_open
             && !self.protocol_failed()
+    }
+
+    /// Whether the connection decodes buffered frames (judged before the call that would).
+    fn decoding(&self) -> bool {
+        !self.conn.is_closed()
+            && !self.close_while_open
+            && !self.protocol_failed()
+            && (!self.eof_while_open || self.eof_pending)
+    }
+
+    fn pending(&self) -> usize {
+        self.expected.len() - self.written
+    }
+
+    /// Whether the next event is a message `poll_event` must hold back.
+    fn front_withheld(&self) -> bool {
+        matches!(self.events.front(), Some(Event::Message(_)))
+            && self.tracking()
+            && (self.in_flight.len() >= self.cfg.max_in_flight
+                || self.pending() >= self.cfg.send_queue_limit)
     }
 
     fn apply(&mut self, op: Op) {
@@ -287,7 +407,17 @@ impl Harness {
                 self.wire.extend_from_slice(&frame);
             }
             Op::PeerGarbage(bytes) => self.wire.extend_from_slice(&bytes),
-            Op::Deliver { len, via_buffer } => self.deliver(usize::from(len), via_buffer),
+            Op::Deliver { len, via_buffer } => {
+                let read = if via_buffer {
+                    Read::Buffer
+                } else {
+                    Read::Slice
+                };
+                self.deliver(usize::from(len), read);
+            }
+            Op::DeliverInline { len, answers } => {
+                self.deliver(usize::from(len), Read::Inline(&answers));
+            }
             Op::Drain => self.drain(),
             Op::Write { len, slots } => self.write(usize::from(len), usize::from(slots % 4) + 1),
             Op::Send { method, body } => self.send(method, body.bytes()),
@@ -302,14 +432,15 @@ impl Harness {
                 let deadline = self.conn.poll_timeout();
                 self.timeout_at(self.now, deadline);
             }
-            Op::Close => {
-                self.close_while_open |= self.open();
-                self.conn.close(self.now);
-                self.observe();
-            }
+            Op::Close => self.close(),
             Op::Eof => {
-                self.eof_while_open |= self.open();
+                let open = self.open();
+                if open {
+                    self.eof_while_open = true;
+                    self.eof_pending = true;
+                }
                 self.conn.handle_eof(self.now);
+                self.decode(open, None);
                 self.observe();
             }
             Op::TransportError => {
@@ -326,7 +457,17 @@ impl Harness {
         }
     }
 
-    fn deliver(&mut self, len: usize, via_buffer: bool) {
+    fn close(&mut self) {
+        if self.open() {
+            // Bytes read and not yet decoded are dropped.
+            self.close_while_open = true;
+            self.frames.clear();
+        }
+        self.conn.close(self.now);
+        self.observe();
+    }
+
+    fn deliver(&mut self, len: usize, read: Read<'_>) {
         // The driving contract: read only while the connection wants to.
         if self.wire.is_empty() || !self.conn.wants_read() {
             return;
@@ -337,14 +478,40 @@ impl Harness {
             len.min(self.wire.len())
         };
         let chunk: Vec<u8> = self.wire.drain(..n).collect();
-        if via_buffer {
-            self.conn.receive_buffer().extend_from_slice(&chunk);
-            self.conn.handle_received(self.now);
-        } else {
-            self.conn.handle_bytes(&chunk, self.now);
+        let decoding = self.decoding();
+        let mut offers = VecDeque::new();
+        let inline = matches!(read, Read::Inline(_));
+        match read {
+            Read::Slice => self.conn.handle_bytes(&chunk, self.now),
+            Read::Buffer => {
+                self.conn.receive_buffer().extend_from_slice(&chunk);
+                self.conn.handle_received(self.now);
+            }
+            Read::Inline(answers) => {
+                let echo = [Answer {
+                    steps: vec![Step::Echo(7)],
+                    defer: false,
+                }];
+                let answers = if answers.is_empty() { &echo } else { answers };
+                let max_body = codec::max_body_len(self.cfg.peer_max_frame_len);
+                self.conn.receive_buffer().extend_from_slice(&chunk);
+                self.conn.handle_received_inline(self.now, |msg| {
+                    let answer = &answers[offers.len() % answers.len()];
+                    let (inline, answered) = play(answer, msg, max_body);
+                    offers.push_back(Offer {
+                        id: msg.id(),
+                        method: msg.method(),
+                        body: Bytes::copy_from_slice(msg.body()),
+                        answered,
+                    });
+                    inline
+                });
+            }
         }
+        self.stats.bytes_received += n as u64;
         self.last_fed = self.now;
         self.ref_feed(&chunk);
+        self.decode(decoding, inline.then_some(offers));
         self.observe();
     }
 
@@ -356,23 +523,7 @@ impl Harness {
         self.ref_buf.extend_from_slice(chunk);
         loop {
             match self.ref_dec.decode(&mut self.ref_buf) {
-                Ok(Some(frame)) => {
-                    let alive = match frame.kind {
-                        FrameKind::Message => {
-                            self.ref_events
-                                .push(Inbound::Message(frame.method, frame.body));
-                            self.cfg.liveness == Liveness::AnyFrame
-                        }
-                        FrameKind::Heartbeat => {
-                            self.ref_events.push(Inbound::Heartbeat);
-                            true
-                        }
-                        FrameKind::Unknown(_) => self.cfg.liveness == Liveness::AnyFrame,
-                    };
-                    if alive {
-                        self.last_alive_fed = self.now;
-                    }
-                }
+                Ok(Some(frame)) => self.frames.push_back(frame),
                 Ok(None) => return,
                 Err(e) => {
                     self.ref_error = Some(e);
@@ -382,50 +533,114 @@ impl Harness {
         }
     }
 
+    /// Replays the connection's decoding in a call that decodes (`decoding`: whether it
+    /// could, judged before the call): frames leave `frames` while the event queue has
+    /// room. With `offers` (a read through `handle_received_inline`), every message that may
+    /// be answered in place (nothing queued, nothing in flight, send queue below its bound)
+    /// must be the next offer, and no other.
+    fn decode(&mut self, decoding: bool, mut offers: Option<VecDeque<Offer>>) {
+        while decoding && self.events.len() < self.cfg.max_queued_events {
+            let Some(frame) = self.frames.pop_front() else {
+                if self.ref_error.is_some() {
+                    self.stats.invalid_frames += 1;
+                }
+                self.eof_pending = false;
+                break;
+            };
+            self.stats.frames_received += 1;
+            let any_frame = self.cfg.liveness == Liveness::AnyFrame;
+            let alive = match frame.kind {
+                FrameKind::Message => {
+                    self.stats.messages_received += 1;
+                    let req = Request {
+                        id: RequestId(self.next_id),
+                        method: frame.method,
+                        body: frame.body,
+                    };
+                    self.next_id += 1;
+                    let may_answer = self.events.is_empty()
+                        && self.in_flight.is_empty()
+                        && self.pending() < self.cfg.send_queue_limit;
+                    let answered = match offers.as_mut() {
+                        Some(offers) if may_answer => {
+                            let offer = offers.pop_front().expect("message not offered in place");
+                            let seen = (offer.id, offer.method, &offer.body);
+                            assert_eq!(seen, (req.id, req.method, &req.body), "offered message");
+                            offer.answered
+                        }
+                        _ => None,
+                    };
+                    match answered {
+                        Some(reply) => self.answered_in_place(reply),
+                        None => self.events.push_back(Event::Message(req)),
+                    }
+                    any_frame
+                }
+                FrameKind::Heartbeat => {
+                    self.stats.heartbeats_received += 1;
+                    self.events.push_back(Event::Heartbeat);
+                    true
+                }
+                FrameKind::Unknown(_) => {
+                    self.stats.unknown_kinds += 1;
+                    any_frame
+                }
+            };
+            if alive {
+                self.last_alive_fed = self.now;
+            }
+        }
+        let offers = offers.unwrap_or_default();
+        assert!(
+            offers.is_empty(),
+            "{} messages offered in place",
+            offers.len()
+        );
+    }
+
+    /// A message answered in place: delivered and released at once, its reply (if any)
+    /// queued in request order (nothing before it is owed).
+    fn answered_in_place(&mut self, reply: Option<Reply>) {
+        if self.tracking() {
+            self.released += 1;
+        }
+        if let Some(reply) = reply {
+            self.queue_reply(reply);
+        }
+    }
+
     fn drain(&mut self) {
         loop {
-            let full = self.tracking() && self.conn.in_flight() >= self.cfg.max_in_flight;
-            let event = self.conn.poll_event();
-            let Some(event) = event else {
+            let withheld = self.front_withheld();
+            let was_full = self.events.len() >= self.cfg.max_queued_events;
+            let decoding = self.decoding();
+            let Some(event) = self.conn.poll_event() else {
+                assert!(
+                    self.events.is_empty() || withheld,
+                    "no event while {:?} is ready",
+                    self.events.front()
+                );
                 self.observe();
                 return;
             };
             assert_eq!(self.closed_events, 0, "event {event:?} after Closed");
-            match event {
-                Event::Message(req) => {
-                    assert!(
-                        !full,
-                        "message delivered with max_in_flight requests in flight"
-                    );
-                    let expected = self.ref_events.get(self.delivered).cloned();
-                    assert_eq!(
-                        Some(Inbound::Message(req.method, req.body)),
-                        expected,
-                        "message out of order or not sent by the peer"
-                    );
-                    assert_eq!(req.id, RequestId(self.messages_delivered), "request ids");
-                    self.delivered += 1;
-                    self.messages_delivered += 1;
-                    if self.tracking() {
-                        self.in_flight.push_back((req.id.0, None));
-                    }
+            if let Event::Closed(reason) = &event {
+                self.closed_events += 1;
+                self.check_close_reason(reason);
+            } else {
+                assert!(!withheld, "{event:?} delivered while held back");
+                assert_eq!(
+                    self.events.pop_front().as_ref(),
+                    Some(&event),
+                    "event out of order, or not one the connection had"
+                );
+                if let Event::Message(req) = event
+                    && self.tracking()
+                {
+                    self.in_flight.push_back((req.id.0, None));
                 }
-                Event::Heartbeat => {
-                    let expected = self.ref_events.get(self.delivered);
-                    assert_eq!(
-                        Some(&Inbound::Heartbeat),
-                        expected,
-                        "heartbeat out of order"
-                    );
-                    self.delivered += 1;
-                }
-                Event::Writable => {
-                    assert!(self.writable_owed > 0, "Writable without a refused send");
-                    self.writable_owed -= 1;
-                }
-                Event::Closed(reason) => {
-                    self.closed_events += 1;
-                    self.check_close_reason(&reason);
+                if was_full {
+                    self.decode(decoding, None);
                 }
             }
             self.observe();
@@ -441,19 +656,25 @@ impl Harness {
             let d = d.unwrap_or_else(|| panic!("{what} without that timeout configured"));
             assert!(t.at >= since + d, "{what} before its time");
         };
-        let all_delivered = self.delivered == self.ref_events.len();
         match reason {
             CloseReason::Local => {
                 assert!(self.close_while_open, "Local close without close()");
                 assert!(t.flushed, "Local close before the queue was flushed");
                 assert!(t.requests_done, "Local close with requests in flight");
+                assert!(
+                    t.inbound_done,
+                    "Local close before every event was delivered"
+                );
             }
             CloseReason::PeerClosed | CloseReason::PeerClosedMidFrame { .. } => {
                 assert!(self.eof_while_open, "peer close without end of stream");
                 assert!(t.flushed, "peer close before the queue was flushed");
                 assert!(t.requests_done, "peer close with requests in flight");
                 assert_eq!(self.ref_error, None, "peer close hides an invalid frame");
-                assert!(all_delivered, "peer close before every frame was delivered");
+                assert!(
+                    t.inbound_done,
+                    "peer close before every frame was delivered"
+                );
                 let buffered = match reason {
                     CloseReason::PeerClosedMidFrame { buffered } => *buffered,
                     _ => 0,
@@ -463,7 +684,7 @@ impl Harness {
             CloseReason::Protocol(e) => {
                 assert_eq!(Some(e), self.ref_error.as_ref(), "protocol error");
                 assert!(
-                    all_delivered,
+                    t.inbound_done,
                     "frames before the invalid one were not delivered"
                 );
                 assert!(t.flushed, "protocol close before replies were flushed");
@@ -505,6 +726,7 @@ impl Harness {
         let open = self.open();
         self.conn.handle_written(k, self.now);
         self.written += k;
+        self.stats.bytes_sent += k as u64;
         if k > 0 {
             self.last_write_progress = self.now;
         }
@@ -516,11 +738,10 @@ impl Harness {
                 Err(e) => panic!("output is not a valid frame stream for the peer: {e}"),
             }
         }
-        if self.want_writable && self.expected.len() - self.written <= self.cfg.send_queue_limit / 2
-        {
+        if self.want_writable && self.pending() <= self.cfg.send_queue_limit / 2 {
             self.want_writable = false;
             if open {
-                self.writable_owed += 1;
+                self.events.push_back(Event::Writable);
             }
         }
         self.observe();
@@ -532,11 +753,21 @@ impl Harness {
             self.last_write_progress = self.now;
         }
         self.expected.extend_from_slice(frame);
+        self.last_queued = self.now;
+        self.stats.frames_sent += 1;
         if reply {
             self.largest_reply = self.largest_reply.max(frame.len());
         } else {
             self.largest_frame = self.largest_frame.max(frame.len());
         }
+    }
+
+    fn queue_reply(&mut self, (method, body): Reply) {
+        let mut frame = BytesMut::new();
+        let m = self.cfg.marks;
+        codec::encode(m, FrameKind::Message, method, &body, u64::MAX, &mut frame)
+            .expect("no limit");
+        self.queued(&frame, true);
     }
 
     /// The result `send`/`send_encoded` must give before encoding; updates the model.
@@ -552,6 +783,7 @@ impl Harness {
             SendFull::Reject => self.want_writable = true,
             SendFull::Close => self.slow_consumer = true,
         }
+        self.stats.send_refused += 1;
         Err(SendError::QueueFull { queued, limit })
     }
 
@@ -583,7 +815,8 @@ impl Harness {
         let expected = self.room();
         let result = self.conn.send_encoded(bytes.clone().freeze(), self.now);
         assert_eq!(result, expected);
-        if result.is_ok() {
+        if result.is_ok() && !bytes.is_empty() {
+            // One chunk counts as one frame sent.
             self.queued(&bytes, false);
         }
         self.observe();
@@ -597,7 +830,8 @@ impl Harness {
             .map(|(id, _)| *id)
             .collect();
         let id = if bogus || waiting.is_empty() {
-            // Never delivered, already released, or completed and waiting for an earlier one.
+            // Never delivered, already released (maybe answered in place), or completed and
+            // waiting for an earlier one.
             let done: Vec<u64> = self
                 .in_flight
                 .iter()
@@ -605,7 +839,7 @@ impl Harness {
                 .map(|(id, _)| *id)
                 .collect();
             match pick % 3 {
-                0 => self.messages_delivered + u64::from(pick / 3),
+                0 => self.next_id + u64::from(pick / 3),
                 1 if self.released > 0 => self.released - 1 - u64::from(pick) % self.released,
                 2 if !done.is_empty() => done[usize::from(pick) % done.len()],
                 _ => u64::MAX - u64::from(pick),
@@ -658,18 +892,8 @@ impl Harness {
                 unreachable!()
             };
             self.released += 1;
-            if let Some((method, body)) = reply {
-                let mut frame = BytesMut::new();
-                codec::encode(
-                    self.cfg.marks,
-                    FrameKind::Message,
-                    method,
-                    &body,
-                    u64::MAX,
-                    &mut frame,
-                )
-                .expect("no limit");
-                self.queued(&frame, true);
+            if let Some(reply) = reply {
+                self.queue_reply(reply);
             }
         }
         self.observe();
@@ -715,20 +939,22 @@ impl Harness {
 
     /// `handle_timeout(t)`; with `t` at or past `deadline` it must make progress.
     fn timeout_at(&mut self, t: Instant, deadline: Option<Instant>) {
-        let heartbeats = self.conn.stats().heartbeats_sent;
         let was_closed = self.conn.is_closed();
         self.in_timeout = true;
         self.conn.handle_timeout(t);
-        let sent = self.conn.stats().heartbeats_sent - heartbeats;
+        let sent = self.conn.stats().heartbeats_sent - self.stats.heartbeats_sent;
         assert!(sent <= 1, "more than one heartbeat at once");
         if sent == 1 {
             let mut frame = BytesMut::new();
             let m = self.cfg.marks;
             codec::encode(m, FrameKind::Heartbeat, 0, b"", u64::MAX, &mut frame).expect("empty");
+            let interval = self.cfg.heartbeat_interval;
+            let interval = interval.expect("heartbeat without an interval");
             assert!(
-                self.cfg.heartbeat_interval.is_some(),
-                "heartbeat without an interval"
+                t >= self.last_queued + interval,
+                "heartbeat before a silence"
             );
+            self.stats.heartbeats_sent += 1;
             self.queued(&frame, false);
         }
         self.observe();
@@ -752,27 +978,33 @@ impl Harness {
                 in_timeout: self.in_timeout,
                 flushed: self.expected.len() == self.written,
                 requests_done: self.in_flight.is_empty(),
+                inbound_done: self.events.is_empty() && self.frames.is_empty(),
             });
-            // Closing drops unsent output and forgets requests in flight.
+            // Closing drops unsent output, undelivered events and requests in flight.
             self.expected.truncate(self.written);
             self.in_flight.clear();
+            self.events.clear();
+            self.frames.clear();
         }
-        let pending = self.expected.len() - self.written;
+        assert_eq!(*c.stats(), self.stats, "counters differ from the model");
+        let pending = self.pending();
         assert_eq!(
             c.pending_transmit(),
             pending,
             "queued bytes differ from the model"
         );
         assert_eq!(c.wants_write(), pending > 0);
-        assert_eq!(c.stats().bytes_sent, self.written as u64);
         let limit = self.cfg.send_queue_limit;
         assert_eq!(c.send_capacity(), limit.saturating_sub(pending));
-        if pending >= limit {
-            assert!(
-                !c.wants_read(),
-                "reading while the send queue is at its bound"
-            );
-        }
+        let in_flight_room = !self.tracking() || self.in_flight.len() < self.cfg.max_in_flight;
+        let wants_read = self.open()
+            && self.events.len() < self.cfg.max_queued_events
+            && pending < limit
+            && in_flight_room;
+        assert_eq!(c.wants_read(), wants_read, "wants_read");
+        let closed_unseen = c.is_closed() && self.closed_events == 0;
+        let ready = !self.events.is_empty() && !self.front_withheld();
+        assert_eq!(c.has_events(), closed_unseen || ready, "has_events");
         let bound = limit
             + self.largest_frame.max(self.largest_reply)
             + self.cfg.max_in_flight * self.largest_reply;
@@ -801,7 +1033,7 @@ impl Harness {
     /// timer left, without having closed, is stuck.
     fn finish(&mut self) {
         for round in 0..1000 {
-            let before = (self.snapshot(), self.delivered);
+            let before = (self.snapshot(), self.events.len());
             self.drain();
             let waiting: Vec<u64> = self
                 .in_flight
@@ -820,15 +1052,13 @@ impl Harness {
                 break;
             }
             if round == 0 {
-                self.close_while_open |= self.open();
-                self.conn.close(self.now);
-                self.observe();
+                self.close();
             } else if let Some(deadline) = self.conn.poll_timeout() {
                 self.now = self.now.max(deadline);
                 self.timeout_at(self.now, Some(deadline));
             } else {
                 assert!(
-                    before != (self.snapshot(), self.delivered),
+                    before != (self.snapshot(), self.events.len()),
                     "connection stuck: closing, nothing to do, no timer, no Closed event \
                      (in flight {}, protocol error {})",
                     self.conn.in_flight(),
