@@ -161,22 +161,34 @@ pub fn finish_uncounted(
     metrics: &Metrics,
     now: Instant,
 ) -> Finished {
-    let (reply, mut problem) = match outcome {
-        HandlerOutcome::Replied(reply) => (reply, None),
+    let reply = match outcome {
+        HandlerOutcome::Replied(reply) => reply,
         HandlerOutcome::Failed(e) => {
             metrics.handler_error();
-            (Reply::none(), Some(FinishProblem::Handler(e)))
+            return failed(conn, id, FinishProblem::Handler(e), now);
         }
         HandlerOutcome::Panicked => {
             metrics.handler_panic();
-            (Reply::none(), Some(FinishProblem::Panicked))
+            return failed(conn, id, FinishProblem::Panicked, now);
         }
     };
     let (to_sender, fanout) = reply.into_parts();
-    if let Err(e) = conn.complete(id, to_sender, now) {
-        problem.get_or_insert(FinishProblem::Refused(e));
-    }
+    let problem = conn
+        .complete(id, to_sender, now)
+        .err()
+        .map(FinishProblem::Refused);
     Finished { fanout, problem }
+}
+
+/// Completes request `id` without a reply after its handler failed.
+#[cold]
+fn failed(conn: &mut Connection, id: RequestId, problem: FinishProblem, now: Instant) -> Finished {
+    // The handler's problem is the one reported, even for an id that was not in flight.
+    let _ = conn.complete(id, None, now);
+    Finished {
+        fanout: Vec::new(),
+        problem: Some(problem),
+    }
 }
 
 #[cfg(test)]

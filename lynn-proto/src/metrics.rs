@@ -2,8 +2,9 @@
 //! Prometheus text format.
 //!
 //! The core keeps them as plain atomics and renders text; serving that text over HTTP is the
-//! runtime's job. Runtimes add a connection's [`ConnectionStats`] deltas once per loop turn
-//! (not once per message), so the shared cache lines are touched rarely.
+//! runtime's job. A connection's own counters ([`ConnectionStats`](crate::ConnectionStats))
+//! reach them through a [`StatsReport`](crate::StatsReport), which writes to a slot of that
+//! connection's alone (see there for how fresh a reading is).
 //!
 //! ```
 //! use lynn_proto::{CloseReason, Metrics};
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::admission::Rejection;
 use crate::error::CloseReason;
-use crate::stats::ConnectionStats;
+use crate::stats_report::Reported;
 
 const CLOSE_LABELS: [&str; 10] = [
     "local",
@@ -52,15 +53,10 @@ pub struct Metrics {
     accepted: AtomicU64,
     rejected: [AtomicU64; REJECT_LABELS.len()],
     closed: [AtomicU64; CLOSE_LABELS.len()],
-    messages_in: AtomicU64,
-    frames_out: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    heartbeats_in: AtomicU64,
-    heartbeats_out: AtomicU64,
-    invalid_frames: AtomicU64,
-    unknown_kinds: AtomicU64,
+    /// Connections' counters.
+    reported: Reported,
     unknown_methods: AtomicU64,
+    /// Sends refused outside any connection's counters (fanout recipients skipped).
     send_refused: AtomicU64,
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
@@ -91,23 +87,9 @@ impl Metrics {
         self.rejected[index(&REJECT_LABELS, rejection.label())].fetch_add(1, Relaxed);
     }
 
-    /// Adds a connection's counter changes (see [`ConnectionStats::delta_since`]).
-    pub fn add(&self, d: &ConnectionStats) {
-        for (counter, value) in [
-            (&self.messages_in, d.messages_received),
-            (&self.frames_out, d.frames_sent),
-            (&self.bytes_in, d.bytes_received),
-            (&self.bytes_out, d.bytes_sent),
-            (&self.heartbeats_in, d.heartbeats_received),
-            (&self.heartbeats_out, d.heartbeats_sent),
-            (&self.invalid_frames, d.invalid_frames),
-            (&self.unknown_kinds, d.unknown_kinds),
-            (&self.send_refused, d.send_refused),
-        ] {
-            if value > 0 {
-                counter.fetch_add(value, Relaxed);
-            }
-        }
+    /// Where connections' counters are reported.
+    pub(crate) fn reported(&self) -> &Reported {
+        &self.reported
     }
 
     /// Handlers started (`+n`) or finished (`-n`).
@@ -142,7 +124,7 @@ impl Metrics {
 
     /// Messages received so far.
     pub fn messages_received(&self) -> u64 {
-        self.messages_in.load(Relaxed)
+        self.reported.totals().messages_received
     }
 
     /// Connections closed so far with the reason labelled `label` (see
@@ -220,75 +202,76 @@ impl Metrics {
         for (name, help, v) in gauges {
             one(name, "gauge", help, v.load(Relaxed).to_string());
         }
+        let stats = self.reported.totals();
         let counters = [
             (
                 "lynn_connections_accepted_total",
                 "Connections admitted.",
-                &self.accepted,
+                self.accepted.load(Relaxed),
             ),
             (
                 "lynn_messages_received_total",
                 "Message frames received.",
-                &self.messages_in,
+                stats.messages_received,
             ),
             (
                 "lynn_messages_sent_total",
                 "Frames queued for sending.",
-                &self.frames_out,
+                stats.frames_sent,
             ),
             (
                 "lynn_bytes_received_total",
                 "Bytes read from sockets.",
-                &self.bytes_in,
+                stats.bytes_received,
             ),
             (
                 "lynn_bytes_sent_total",
                 "Bytes written to sockets.",
-                &self.bytes_out,
+                stats.bytes_sent,
             ),
             (
                 "lynn_heartbeats_received_total",
                 "Heartbeat frames received.",
-                &self.heartbeats_in,
+                stats.heartbeats_received,
             ),
             (
                 "lynn_heartbeats_sent_total",
                 "Heartbeat frames sent.",
-                &self.heartbeats_out,
+                stats.heartbeats_sent,
             ),
             (
                 "lynn_invalid_frames_total",
                 "Invalid frames received.",
-                &self.invalid_frames,
+                stats.invalid_frames,
             ),
             (
                 "lynn_unknown_kinds_total",
                 "Frames of unknown kind ignored.",
-                &self.unknown_kinds,
+                stats.unknown_kinds,
             ),
             (
                 "lynn_unknown_methods_total",
                 "Messages for unknown methods.",
-                &self.unknown_methods,
+                self.unknown_methods.load(Relaxed),
             ),
             (
                 "lynn_send_queue_full_total",
                 "Sends refused by a full queue.",
-                &self.send_refused,
+                stats.send_refused + self.send_refused.load(Relaxed),
             ),
             (
                 "lynn_handler_errors_total",
                 "Handlers that returned an error.",
-                &self.handler_errors,
+                self.handler_errors.load(Relaxed),
             ),
             (
                 "lynn_handler_panics_total",
                 "Handlers that panicked.",
-                &self.handler_panics,
+                self.handler_panics.load(Relaxed),
             ),
         ];
         for (name, help, v) in counters {
-            one(name, "counter", help, v.load(Relaxed).to_string());
+            one(name, "counter", help, v.to_string());
         }
         for (name, help, labels, values) in [
             (
@@ -345,18 +328,26 @@ mod tests {
     }
 
     #[test]
-    fn adds_stats_and_renders_them() {
+    fn renders_reported_stats_and_gauges() {
+        use crate::codec::{self, FrameKind, Marks};
+        use crate::{Connection, ConnectionConfig, Instant, StatsReport};
+
+        let now = Instant::now();
         let m = Metrics::default();
-        let s = ConnectionStats {
-            messages_received: 3,
-            bytes_received: 60,
-            ..Default::default()
-        };
-        m.add(&s);
-        m.add(&s);
+        let frame = codec::encode_to_bytes(Marks::default(), FrameKind::Message, 1, b"x", 1 << 20);
+        let frame = frame.unwrap();
+        for _ in 0..2 {
+            let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
+            conn.handle_bytes(&frame, now);
+            StatsReport::default().report(&conn, &m);
+        }
+        m.send_refused(1);
         let text = m.render();
-        assert!(text.contains("lynn_messages_received_total 6\n"), "{text}");
-        assert!(text.contains("lynn_bytes_received_total 120\n"));
+        assert!(text.contains("lynn_messages_received_total 2\n"), "{text}");
+        let bytes = 2 * frame.len();
+        assert!(text.contains(&format!("lynn_bytes_received_total {bytes}\n")));
+        assert!(text.contains("lynn_send_queue_full_total 1\n"));
         assert!(text.contains("# TYPE lynn_connections_active gauge\n"));
+        assert_eq!(m.messages_received(), 2);
     }
 }

@@ -2,9 +2,9 @@
 
 /// Counters of one [`Connection`](crate::Connection), monotonically increasing.
 ///
-/// A runtime that exports process-wide metrics adds the change in these counters to its
-/// own totals (see [`ConnectionStats::delta_since`]), so the core stays free of atomics and
-/// of any metrics library.
+/// A runtime that exports process-wide metrics publishes them with a
+/// [`StatsReport`](crate::StatsReport), so the core stays free of atomics and of any
+/// metrics library.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
     /// Bytes handed to the connection from the socket.
@@ -29,24 +29,51 @@ pub struct ConnectionStats {
     pub send_refused: u64,
 }
 
+/// How many counters a [`ConnectionStats`] holds.
+pub(crate) const STATS_FIELDS: usize = 10;
+
 impl ConnectionStats {
-    /// Per-field difference `self - earlier`, for adding to process-wide totals.
-    pub fn delta_since(&self, earlier: &ConnectionStats) -> ConnectionStats {
+    /// The counters as an array, in field order.
+    pub(crate) fn to_array(self) -> [u64; STATS_FIELDS] {
+        [
+            self.bytes_received,
+            self.bytes_sent,
+            self.frames_received,
+            self.frames_sent,
+            self.messages_received,
+            self.heartbeats_received,
+            self.heartbeats_sent,
+            self.unknown_kinds,
+            self.invalid_frames,
+            self.send_refused,
+        ]
+    }
+
+    /// The inverse of [`to_array`](Self::to_array).
+    pub(crate) fn from_array(a: [u64; STATS_FIELDS]) -> Self {
+        let [
+            bytes_received,
+            bytes_sent,
+            frames_received,
+            frames_sent,
+            messages_received,
+            heartbeats_received,
+            heartbeats_sent,
+            unknown_kinds,
+            invalid_frames,
+            send_refused,
+        ] = a;
         ConnectionStats {
-            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
-            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
-            frames_received: self.frames_received.saturating_sub(earlier.frames_received),
-            frames_sent: self.frames_sent.saturating_sub(earlier.frames_sent),
-            messages_received: self
-                .messages_received
-                .saturating_sub(earlier.messages_received),
-            heartbeats_received: self
-                .heartbeats_received
-                .saturating_sub(earlier.heartbeats_received),
-            heartbeats_sent: self.heartbeats_sent.saturating_sub(earlier.heartbeats_sent),
-            unknown_kinds: self.unknown_kinds.saturating_sub(earlier.unknown_kinds),
-            invalid_frames: self.invalid_frames.saturating_sub(earlier.invalid_frames),
-            send_refused: self.send_refused.saturating_sub(earlier.send_refused),
+            bytes_received,
+            bytes_sent,
+            frames_received,
+            frames_sent,
+            messages_received,
+            heartbeats_received,
+            heartbeats_sent,
+            unknown_kinds,
+            invalid_frames,
+            send_refused,
         }
     }
 }

@@ -220,6 +220,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             shutdown,
         });
         let app = App {
+            sync_routes: App::has_sync_route(&router),
             router,
             state: self.state,
             events: self.events,

@@ -185,18 +185,14 @@ fn admit<S: Send + Sync + 'static>(
     let registration = shared.board.register(entry, seat);
     let app = app.clone();
     let Some(workers) = workers else {
-        tasks.spawn(task::run(app, stream, peer, registration, inbox));
+        let socket = task::Socket::Registered(stream);
+        tasks.spawn(task::run(app, socket, peer, registration, inbox));
         return;
     };
     // The socket moves to the worker's reactor: detach it here, register it there.
-    let detached = stream.into_std();
+    let socket = task::Socket::Detached(stream.into_std());
     tasks.spawn_on(
-        async move {
-            match detached.and_then(Stream::from_std) {
-                Ok(stream) => task::run(app, stream, peer, registration, inbox).await,
-                Err(e) => tracing::warn!(%peer, error = %e, "connection not moved to its worker"),
-            }
-        },
+        task::run(app, socket, peer, registration, inbox),
         workers.next(),
     );
 }
