@@ -201,7 +201,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 self.pump.report(&self.conn, self.shared.handle.metrics());
                 return Some(reason);
             }
-            self.pump.flush(&mut self.conn);
+            self.pump.flush(&mut self.conn, self.now);
             self.pump.report(&self.conn, self.shared.handle.metrics());
             // Written bytes may have produced events (a graceful close completing).
             let event = self.conn.poll_event()?;

@@ -1,9 +1,10 @@
 //! # lynn-smol
 //!
-//! lynn's server and client over [smol]'s building blocks (async-io, async-executor,
-//! async-channel). Every protocol decision comes from [`lynn_proto`]; this crate moves
-//! bytes, runs tasks and sleeps. It does not depend on tokio, and it runs unchanged under
-//! `smol::block_on`, `async_std::task::block_on` or a bare [`async_io::block_on`].
+//! lynn's server and client over [smol]'s building blocks (async-io, async-task,
+//! async-executor, async-channel). Every protocol decision comes from [`lynn_proto`]; this
+//! crate moves bytes, runs tasks and sleeps. It does not depend on tokio, and it runs
+//! unchanged under `smol::block_on`, `async_std::task::block_on` or a bare
+//! [`async_io::block_on`].
 //!
 //! [smol]: https://docs.rs/smol
 //!
@@ -40,12 +41,15 @@
 //!
 //! ## How it runs
 //!
-//! - **Server.** [`Server::serve`] runs an executor owned by the server
-//!   (`async_executor::Executor`): the accept loop and one task per connection live on it,
-//!   and they make progress wherever the `serve` future is polled. So no global runtime is
-//!   needed, and the server behaves the same under any executor. Each connection task owns
-//!   its socket and its [`lynn_proto::Connection`]; its handlers run inside it (up to
-//!   `max_in_flight` at once, panics caught), so the request/reply path takes no lock.
+//! - **Server.** [`Server::serve`] runs the accept loop and one task per connection (tasks
+//!   built with async-task, queued by the server itself), and they make progress wherever
+//!   the `serve` future is polled. On Linux the server registers its connections with an
+//!   epoll instance of its own, edge-triggered, and polls it between batches of tasks (no
+//!   `epoll_ctl` per read, as async-io's one-shot registration needs); when idle it sleeps
+//!   in async-io's reactor. So no global runtime is needed, and the server behaves the
+//!   same under any executor. Each connection task owns its socket and its
+//!   [`lynn_proto::Connection`]; its handlers run inside it (up to `max_in_flight` at
+//!   once, panics caught), so the request/reply path takes no lock.
 //!   Routes are `async fn(Context<S>) -> impl IntoReply`, or, with
 //!   [`ServerBuilder::route_sync`] and [`ServerBuilder::fallback_sync`], a synchronous
 //!   `fn(&mut SyncContext<S>)` that answers in place while the connection decodes the
@@ -95,6 +99,8 @@ mod command;
 mod conn_task;
 mod context;
 mod dial;
+#[cfg(target_os = "linux")]
+mod edge;
 mod events;
 mod handle;
 mod handler;
@@ -104,6 +110,7 @@ mod server;
 mod session;
 mod spawn;
 mod stream;
+mod tasks;
 
 pub use client::Client;
 pub use context::{Context, SyncContext};

@@ -34,6 +34,12 @@ pub(crate) struct Pump {
     armed: Option<Instant>,
     /// The connection's next deadline.
     deadline: Option<Instant>,
+    /// Whether the timer was polled since it was last set, so that it wakes the task when
+    /// it fires.
+    timer_waits: bool,
+    /// The time [`on_wake_with`](Self::on_wake_with) read in this loop turn, after the
+    /// wake-up; cleared when the task sleeps or yields.
+    woken_at: Option<Instant>,
     write_blocked: bool,
     read_more: bool,
     eager: u8,
@@ -48,6 +54,8 @@ impl Pump {
             timer: Timer::never(),
             armed: None,
             deadline: None,
+            timer_waits: false,
+            woken_at: None,
             write_blocked: false,
             read_more: false,
             eager: 0,
@@ -60,9 +68,9 @@ impl Pump {
         &self.stream
     }
 
-    /// Writes all the output the socket takes now.
-    pub(crate) fn flush(&mut self, conn: &mut Connection) {
-        self.write_blocked = self.stream.write_from(conn);
+    /// Writes all the output the socket takes now (`now`: the time of the loop turn).
+    pub(crate) fn flush(&mut self, conn: &mut Connection, now: Instant) {
+        self.write_blocked = self.stream.write_from(conn, now);
     }
 
     /// Points the timer at `deadline`. The idle deadline moves later with every frame
@@ -78,6 +86,7 @@ impl Pump {
         {
             self.timer.set_at(at);
             self.armed = Some(at);
+            self.timer_waits = false;
         }
     }
 
@@ -87,6 +96,8 @@ impl Pump {
             self.eager = self.eager.saturating_add(1);
             if self.eager >= EAGER_READS {
                 self.eager = 0;
+                // The timer may fire during the yield and its wake-up be merged with it.
+                self.woken_at = None;
                 return true;
             }
         } else {
@@ -126,20 +137,30 @@ impl Pump {
                 Poll::Pending => {}
             }
         }
-        // Without a deadline an armed timer may still fire once; that wake-up is spurious
-        // and harmless.
-        if let Some(deadline) = self.deadline {
+        // Polling the timer reads the clock. While it waits (polled since set, so its firing
+        // wakes this task) and the time read after this turn's wake-up is before it, it
+        // cannot have fired: skip it. Were it to fire later, its wake-up polls again with
+        // `woken_at` cleared. Without a deadline an armed timer may still fire once; that
+        // wake-up is spurious and harmless.
+        let before_timer =
+            matches!((self.woken_at, self.armed), (Some(now), Some(armed)) if now < armed);
+        if let Some(deadline) = self.deadline
+            && !(self.timer_waits && before_timer)
+        {
             while let Some(armed) = self.armed
                 && Pin::new(&mut self.timer).poll(cx).is_ready()
             {
                 if armed >= deadline {
+                    self.timer_waits = false;
                     return Poll::Ready(IoWake::Timer);
                 }
                 // Fired at an old, earlier deadline: sleep on to the current one.
                 self.timer.set_at(deadline);
                 self.armed = Some(deadline);
             }
+            self.timer_waits = self.armed.is_some();
         }
+        self.woken_at = None;
         Poll::Pending
     }
 
@@ -159,15 +180,16 @@ impl Pump {
         conn: &mut Connection,
         received: impl FnOnce(&mut Connection, Instant),
     ) -> Instant {
-        match wake {
+        let now = match wake {
             IoWake::Read => {
                 if conn.is_closed() || !conn.wants_read() {
                     self.read_more = false;
-                    return Instant::now();
+                    Instant::now()
+                } else {
+                    let (outcome, now) = self.stream.read_into(conn, received);
+                    self.read_more = matches!(outcome, ReadOutcome::Data { full: true });
+                    now
                 }
-                let (outcome, now) = self.stream.read_into(conn, received);
-                self.read_more = matches!(outcome, ReadOutcome::Data { full: true });
-                now
             }
             IoWake::Write => {
                 self.write_blocked = false;
@@ -180,7 +202,9 @@ impl Pump {
                 conn.handle_timeout(now);
                 now
             }
-        }
+        };
+        self.woken_at = Some(now);
+        now
     }
 
     /// Adds the connection's counter changes since the last report to `metrics`.

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_executor::Executor;
 use async_io::{Async, Timer};
 use async_lock::Semaphore;
 use futures_lite::future;
@@ -24,6 +23,7 @@ use crate::events::{self, ServerEvent, ServerEvents};
 use crate::handle::ServerHandle;
 use crate::handler::{self, Handler};
 use crate::stream::Stream;
+use crate::tasks::TaskSet;
 use crate::{conn_task, metrics_http};
 
 /// Pause after a failed `accept` (for example out of file descriptors) before the next.
@@ -227,29 +227,47 @@ enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, addr) = l.accept().await?;
-                Ok((Stream::Tcp(s), PeerAddr::Tcp(addr)))
+    /// Accepts the next connection, registered for the tasks of `tasks`.
+    ///
+    /// Waits through `poll_readable` rather than async-io's `accept`: that future tries an
+    /// `accept` each time it is polled, and this one is polled (it is part of the `serve`
+    /// future) every time the thread running `serve` wakes, which with a busy server cost
+    /// an `accept` syscall per reactor turn. `poll_readable` answers `Pending` without
+    /// a syscall until the reactor reports the listener readable.
+    async fn accept(&self, tasks: &TaskSet) -> io::Result<(Stream, PeerAddr)> {
+        loop {
+            let accepted = match self {
+                Listener::Tcp(l) => l.get_ref().accept().and_then(|(s, addr)| {
+                    Ok((Stream::accepted_tcp(s, tasks)?, PeerAddr::Tcp(addr)))
+                }),
+                #[cfg(unix)]
+                Listener::Unix(l) => l.get_ref().accept().and_then(|(s, addr)| {
+                    let path = addr.as_pathname().map(|p| p.display().to_string());
+                    Ok((Stream::accepted_unix(s, tasks)?, PeerAddr::Unix(path)))
+                }),
+            };
+            match accepted {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
             }
-            #[cfg(unix)]
-            Listener::Unix(l) => {
-                let (s, addr) = l.accept().await?;
-                let path = addr.as_pathname().map(|p| p.display().to_string());
-                Ok((Stream::Unix(s), PeerAddr::Unix(path)))
-            }
+            future::poll_fn(|cx| match self {
+                Listener::Tcp(l) => l.poll_readable(cx),
+                #[cfg(unix)]
+                Listener::Unix(l) => l.poll_readable(cx),
+            })
+            .await?;
         }
     }
 }
 
 /// A bound server, ready to [`serve`](Self::serve).
 ///
-/// `serve` runs an executor owned by the server (`async_executor::Executor`) with the accept
-/// loop on it; each connection is a task spawned on that executor. So the server needs no
-/// global runtime: the future returned by `serve` works under `smol::block_on`,
-/// `async_std::task::block_on`, `async_io::block_on` or any executor that polls it, and
-/// all its connections run wherever that future is polled.
+/// `serve` runs the accept loop and, inside the same future, one task per connection (run
+/// from a queue the server owns). So the server needs no global runtime: the future
+/// returned by `serve` works under `smol::block_on`, `async_std::task::block_on`,
+/// `async_io::block_on` or any executor that polls it, and all its connections run wherever
+/// that future is polled.
 pub struct Server<S = ()> {
     shared: Arc<Shared<S>>,
     listener: Listener,
@@ -312,7 +330,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         self,
         signal: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        let executor = Executor::new();
+        let tasks = TaskSet::new()?;
         let Server {
             shared,
             listener,
@@ -321,17 +339,17 @@ impl<S: Send + Sync + 'static> Server<S> {
         } = self;
         let handle = shared.handle.clone();
         let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-        executor
+        tasks
             .run(async {
                 if let Some(l) = metrics_listener {
                     let metrics = Arc::clone(handle.metrics());
-                    executor.spawn(metrics_http::serve(l, metrics)).detach();
+                    tasks.spawn(metrics_http::serve(l, metrics));
                 }
                 let shutdown = handle.shutdown_signal();
                 let stop = future::or(signal, async {
                     let _ = shutdown.recv().await;
                 });
-                let accept = accept_loop(&executor, &shared, listener, &done_tx);
+                let accept = accept_loop(&tasks, &shared, listener, &done_tx);
                 future::or(accept, stop).await;
                 tracing::debug!("shutting down");
                 handle.shutdown();
@@ -352,22 +370,22 @@ impl<S: Send + Sync + 'static> Server<S> {
                 }
             })
             .await;
-        // Dropping the executor drops any connection task still running; their seats give
+        // Dropping the task set drops any connection task still running; their seats give
         // back registry entries and admission permits.
-        drop(executor);
+        drop(tasks);
         Ok(())
     }
 }
 
 async fn accept_loop<S: Send + Sync + 'static>(
-    executor: &Executor<'static>,
+    tasks: &TaskSet,
     shared: &Arc<Shared<S>>,
     listener: Listener,
     done: &async_channel::Sender<()>,
 ) {
     let handle = &shared.handle;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept(tasks).await {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -389,6 +407,6 @@ async fn accept_loop<S: Send + Sync + 'static>(
         };
         stream.apply(&shared.config.socket);
         let task = conn_task::run(Arc::clone(shared), stream, peer, seat, done.clone());
-        executor.spawn(task).detach();
+        tasks.spawn(task);
     }
 }

@@ -126,7 +126,7 @@ impl<'a> Session<'a> {
                     return Some(end);
                 }
             }
-            self.pump.flush(&mut self.conn);
+            self.pump.flush(&mut self.conn, Instant::now());
             self.pump.report(&self.conn, self.metrics);
             if self.stalled.is_some() {
                 return None;

@@ -11,6 +11,10 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use lynn_proto::{Connection, Instant, SocketOptions, SocketSetting};
 
+#[cfg(target_os = "linux")]
+use crate::edge::{Registered, Socket};
+use crate::tasks::TaskSet;
+
 /// Largest single read, even when the core asks for room for a bigger frame.
 const MAX_READ: usize = 256 * 1024;
 /// Chunks gathered into one vectored write. Small frames share one chunk (the send queue
@@ -32,6 +36,9 @@ pub(crate) enum Stream {
     /// Unix domain socket.
     #[cfg(unix)]
     Unix(Async<UnixStream>),
+    /// A server's connection, registered with its epoll instance (Linux).
+    #[cfg(target_os = "linux")]
+    Edge(Registered),
 }
 
 /// What a read did.
@@ -50,11 +57,43 @@ pub(crate) enum ReadOutcome {
 }
 
 impl Stream {
+    /// A TCP connection accepted by a server running `tasks`.
+    pub(crate) fn accepted_tcp(s: TcpStream, tasks: &TaskSet) -> io::Result<Stream> {
+        #[cfg(target_os = "linux")]
+        return Ok(Stream::Edge(tasks.epoll().register(Socket::Tcp(s))?));
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = tasks;
+            Ok(Stream::Tcp(Async::new(s)?))
+        }
+    }
+
+    /// A Unix connection accepted by a server running `tasks`.
+    #[cfg(unix)]
+    pub(crate) fn accepted_unix(s: UnixStream, tasks: &TaskSet) -> io::Result<Stream> {
+        #[cfg(target_os = "linux")]
+        return Ok(Stream::Edge(tasks.epoll().register(Socket::Unix(s))?));
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = tasks;
+            Ok(Stream::Unix(Async::new(s)?))
+        }
+    }
+
     /// Applies `opts` (TCP only; Unix sockets have no such options); a setting the OS
     /// refuses is logged and skipped.
     pub(crate) fn apply(&self, opts: &SocketOptions) {
-        let Stream::Tcp(s) = self else { return };
-        let sock = socket2::SockRef::from(s.get_ref());
+        let tcp = match self {
+            Stream::Tcp(s) => s.get_ref(),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => match s.tcp() {
+                Some(s) => s,
+                None => return,
+            },
+            #[cfg(unix)]
+            Stream::Unix(_) => return,
+        };
+        let sock = socket2::SockRef::from(tcp);
         for setting in opts.settings() {
             let res = match setting {
                 SocketSetting::NoDelay(on) => sock.set_tcp_nodelay(on),
@@ -77,6 +116,8 @@ impl Stream {
             Stream::Tcp(s) => s.poll_readable(cx),
             #[cfg(unix)]
             Stream::Unix(s) => s.poll_readable(cx),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.poll_readable(cx),
         }
     }
 
@@ -86,6 +127,8 @@ impl Stream {
             Stream::Tcp(s) => s.poll_writable(cx),
             #[cfg(unix)]
             Stream::Unix(s) => s.poll_writable(cx),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.poll_writable(cx),
         }
     }
 
@@ -94,6 +137,8 @@ impl Stream {
             Stream::Tcp(s) => s.get_ref().read(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.get_ref().read(buf),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.read(buf),
         }
     }
 
@@ -102,6 +147,8 @@ impl Stream {
             Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
             #[cfg(unix)]
             Stream::Unix(s) => s.get_ref().write_vectored(bufs),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.write_vectored(bufs),
         }
     }
 
@@ -111,6 +158,8 @@ impl Stream {
             Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
             #[cfg(unix)]
             Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.shutdown_write(),
         };
     }
 
@@ -166,8 +215,10 @@ impl Stream {
     }
 
     /// Writes queued output until it is gone or the socket would block. Returns whether the
-    /// socket would block with output still queued (wait for writability then).
-    pub(crate) fn write_from(&self, conn: &mut Connection) -> bool {
+    /// socket would block with output still queued (wait for writability then). `now` is the
+    /// time of the caller's loop turn (write progress is timed for the write timeout; a clock
+    /// read per write would cost more than the precision is worth).
+    pub(crate) fn write_from(&self, conn: &mut Connection, now: Instant) -> bool {
         while conn.wants_write() {
             let result = {
                 let mut chunks: [&[u8]; WRITE_CHUNKS] = [&[]; WRITE_CHUNKS];
@@ -178,7 +229,6 @@ impl Stream {
                 }
                 self.try_write_vectored(&slices[..n])
             };
-            let now = Instant::now();
             match result {
                 Ok(0) => {
                     conn.handle_transport_error(io::ErrorKind::WriteZero, now);
