@@ -42,12 +42,12 @@ write('decoder', 'unknown_kind', dec(DEF, anymax(MIB10), [frame(9, 3, b'?'), fra
 write('decoder', 'custom_marks_and_limit', dec(u16(1) + u16(2), small(3), [frame(1, 7, b'abc'), frame(1, 7, b'abcd')], [1, 2, 3]))
 
 # ---- connection: Setup + Vec<Op(15)>
+def ms(n): return opt(None if n is None else u8(n - 1))
 def setup(marks=DEF, maxlen=2000, peermax=2000, hb=None, idle=None, read=None, write_=None, liveness=0,
-          sql=285, send_full=0, mif=4, mqe=7, rc=63):
-    return (marks + u16(maxlen - 5) + u16(peermax - 5) + opt(None if hb is None else u8(hb - 1))
-            + opt(None if idle is None else u8(idle - 1)) + opt(None if read is None else u8(read - 1))
-            + opt(None if write_ is None else u8(write_ - 1)) + en(liveness, 2) + u16(sql - 15)
-            + en(send_full, 2) + u8(mif) + u8(mqe - 1) + u8(rc - 1))
+          sql=285, send_full=0, mif=4, mqe=7, rc=63, release=None):
+    return (marks + u16(maxlen - 5) + u16(peermax - 5) + ms(hb) + ms(idle) + ms(read) + ms(write_)
+            + en(liveness, 2) + u16(sql - 15) + en(send_full, 2) + u8(mif) + u8(mqe - 1) + u8(rc - 1)
+            + ms(release))
 N = 15
 def bsmall(bs): return en(0, 2) + bytesvec(bs)
 def blarge(n, fill): return en(1, 2) + u16(n - 1000) + u8(fill)
@@ -140,6 +140,18 @@ write('connection', 'inline_eof_mid_frame', conn(setup(hb=20, idle=50, liveness=
     deliver_inline([answer([echo(1)])], 30), TO_DEADLINE, wr(), EOF, DRAIN, wr(), DRAIN]))
 write('connection', 'transport_error_and_abort', conn(setup(), [
     send(1, bsmall(b'lost')), TERR, abort(9), DRAIN, send(1, bsmall(b'')), wr()]))
+# A quiet connection frees its buffers (not while half a frame or unwritten output waits,
+# nor while bytes keep moving), then reads, answers and frees them again.
+write('connection', 'quiet_buffers_released', conn(setup(idle=60, read=50, write_=40, mif=1, release=10), [
+    peer(K_MSG, 1, bsmall(b'ping')), deliver_inline([]), wr(3), adv(50), wr(), TO_DEADLINE,
+    peer(K_MSG, 2, bsmall(b'half a frame')), deliver(9), adv(120), deliver(), DRAIN, adv(80),
+    complete(0, reply=(2, bsmall(b'pong'))), wr(), TO_DEADLINE, send(3, blarge(1200, 3)), wr(600), adv(120), wr(),
+    TO_DEADLINE, TO_DEADLINE, CLOSE, DRAIN]))
+# The minimised crash input for a protocol error with max_in_flight requests in flight,
+# re-encoded with the same decoded values when Setup grew `release` (last, None).
+write('connection', 'regression_protocol_error_stuck_with_full_in_flight', conn(
+    setup(sql=285, send_full=1, mif=154, mqe=60, rc=63),
+    [peer(K_MSG, 0, bsmall(b'')), garbage(bytes([103, 3])), deliver()]))
 
 # ---- admission: Setup{max_connections Count, max_per_ip Count, rate Option<RateSpec{u16, Count}>, per_ip_rate, max_tracked Count}, Vec<Op(6)>
 def cnt(n): return u8(0xff if n == 0 else n - 1)

@@ -53,6 +53,13 @@ pub struct ConnectionConfig {
     pub read_timeout: Option<Duration>,
     /// Close when queued output makes no progress for this long. `None`: never.
     pub write_timeout: Option<Duration>,
+    /// Free the receive buffer and the send queue's memory once both are empty and no
+    /// bytes were received or written for this long; the next read or send allocates them
+    /// again. Default 5 s: a connection that speaks more often keeps its buffers (no
+    /// allocation per message); one that speaks every 30 s (a device gateway, a chat
+    /// server) holds neither for most of its life (with the default `read_chunk`, ~17 KiB
+    /// reserved, ~5 KiB of it resident). `None`: keep them while open.
+    pub release_buffers_after: Option<Duration>,
     /// Bound, in bytes, of the send queue. A frame is accepted while the queue holds less
     /// than this, so the queue never exceeds the bound by more than one frame.
     pub send_queue_limit: usize,
@@ -72,7 +79,8 @@ pub struct ConnectionConfig {
 
 impl ConnectionConfig {
     /// Server-side defaults: 180 s idle timeout (lynn_tcp's heartbeat timeout), no heartbeat
-    /// sending, 16 requests in flight per connection, 1 MiB send queue.
+    /// sending, 16 requests in flight per connection, 1 MiB send queue, buffers released
+    /// after 5 s of quiet.
     pub fn server() -> Self {
         ConnectionConfig {
             marks: Marks::default(),
@@ -83,6 +91,7 @@ impl ConnectionConfig {
             liveness: Liveness::AnyFrame,
             read_timeout: None,
             write_timeout: Some(Duration::from_secs(60)),
+            release_buffers_after: Some(Duration::from_secs(5)),
             send_queue_limit: 1024 * 1024,
             send_full: SendFull::Reject,
             max_in_flight: 16,
@@ -133,6 +142,7 @@ impl ConnectionConfig {
             ("idle_timeout", self.idle_timeout),
             ("read_timeout", self.read_timeout),
             ("write_timeout", self.write_timeout),
+            ("release_buffers_after", self.release_buffers_after),
         ] {
             if d == Some(Duration::ZERO) {
                 return err(field, "must be positive (use None to disable)");

@@ -115,6 +115,9 @@ pub struct Connection {
     last_sent: Instant,
     /// Last time queued output started or made progress.
     last_write_progress: Instant,
+    /// Last time bytes were received or written (idle buffers are released after a quiet
+    /// period).
+    last_io: Instant,
     /// Since when reading has been paused by backpressure, if it is.
     paused_since: Option<Instant>,
     want_writable: bool,
@@ -159,6 +162,7 @@ impl Connection {
             last_bytes_in: now,
             last_sent: now,
             last_write_progress: now,
+            last_io: now,
             paused_since: None,
             want_writable: false,
             next_id: 0,
@@ -225,6 +229,14 @@ impl Connection {
         self.sendq.len()
     }
 
+    /// Bytes reserved by the receive buffer and the send queue: what this connection holds
+    /// beyond its fixed size, for memory accounting. Not counted: message bodies still held
+    /// by the application and shared chunks queued for sending (they are not owned here).
+    /// Both buffers are freed after `release_buffers_after` of quiet, and on close.
+    pub fn buffer_capacity(&self) -> usize {
+        self.recv.capacity() + self.sendq.capacity()
+    }
+
     /// Bytes the send queue accepts before `send` refuses (0 when full).
     pub fn send_capacity(&self) -> usize {
         self.config
@@ -239,7 +251,8 @@ impl Connection {
     /// falls below), and room for the rest of a partly received frame (up to 64 KiB per
     /// step). Not topping up on every read keeps small reads from reclaiming the buffer
     /// each time (a `reserve` call per read, ~120 instructions per request with one
-    /// request per read).
+    /// request per read). A buffer freed after `release_buffers_after` of quiet is
+    /// allocated again here.
     pub fn receive_buffer(&mut self) -> &mut BytesMut {
         let spare = self.recv.capacity() - self.recv.len();
         let needed = self.decoder.bytes_needed(&self.recv).min(MAX_READ_RESERVE);
@@ -279,14 +292,15 @@ impl Connection {
         self.tick(now);
         let new = self.recv.len().saturating_sub(self.recv_seen);
         if !self.decoding() {
-            // Input after close is not accepted (nor counted).
-            self.recv.clear();
+            // Input after close is not accepted (nor counted), nor kept.
+            self.recv = BytesMut::new();
             self.recv_seen = 0;
             return;
         }
         self.stats.bytes_received += new as u64;
         if new > 0 {
             self.last_bytes_in = self.now;
+            self.last_io = self.now;
         }
         self.decode_more_with(inline);
         self.settle();
@@ -457,6 +471,7 @@ impl Connection {
         self.stats.bytes_sent += n as u64;
         if n > 0 {
             self.last_write_progress = self.now;
+            self.last_io = self.now;
         }
         if self.want_writable && self.sendq.len() <= self.config.send_queue_limit / 2 {
             self.want_writable = false;
@@ -496,7 +511,7 @@ impl Connection {
         }
         self.events.clear();
         self.sendq.clear();
-        self.recv.clear();
+        self.recv = BytesMut::new();
         self.in_flight = 0;
         self.early.clear();
         self.events.push_back(Event::Closed(reason));
@@ -515,14 +530,21 @@ impl Connection {
                 (None, b) => b,
             }
         }
+        let buffers = if self.recv.is_empty() && self.sendq.is_empty() {
+            // The common state between turns: only the release timer can run.
+            self.release_deadline()
+        } else {
+            earlier(self.read_deadline(), self.write_deadline())
+        };
         earlier(
             earlier(self.heartbeat_deadline(), self.idle_deadline()),
-            earlier(self.read_deadline(), self.write_deadline()),
+            buffers,
         )
     }
 
     /// Runs the timers due at `now`: sends a heartbeat, or closes on an idle, read or write
-    /// timeout. Calls before the deadline do nothing.
+    /// timeout; frees the buffers of a connection quiet for `release_buffers_after`. Calls
+    /// before the deadline do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
@@ -544,6 +566,9 @@ impl Connection {
                 self.stats.frames_sent += 1;
                 self.sent(n);
             }
+        }
+        if due(self.release_deadline()) {
+            self.release_buffers();
         }
         self.settle();
     }
@@ -570,6 +595,21 @@ impl Connection {
         let timeout = self.config.write_timeout?;
         (!matches!(self.state, State::Closed) && !self.sendq.is_empty())
             .then(|| self.last_write_progress.checked_add(timeout))?
+    }
+
+    /// While both buffers are empty and hold memory (closing frees them).
+    fn release_deadline(&self) -> Option<Instant> {
+        let after = self.config.release_buffers_after?;
+        let holds_memory = self.recv.capacity() > 0 || self.sendq.capacity() > 0;
+        (self.recv.is_empty() && self.sendq.is_empty() && holds_memory)
+            .then(|| self.last_io.checked_add(after))?
+    }
+
+    /// Frees the (empty) buffers; the next read or send allocates them again.
+    #[cold]
+    fn release_buffers(&mut self) {
+        self.recv = BytesMut::new();
+        self.sendq.clear();
     }
 
     fn tick(&mut self, now: Instant) {

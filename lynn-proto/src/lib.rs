@@ -62,7 +62,11 @@
 //!     other => panic!("unexpected {other:?}"),
 //! }
 //!
-//! // Time passes only when the caller says so. The client's heartbeat timer fires...
+//! // Time passes only when the caller says so. After 5 quiet seconds the client frees its
+//! // buffers; after 30 s of send silence its heartbeat timer fires...
+//! now = client.poll_timeout().unwrap();
+//! client.handle_timeout(now);
+//! assert_eq!(client.buffer_capacity(), 0);
 //! now = client.poll_timeout().unwrap();
 //! client.handle_timeout(now);
 //! pump(&mut client, &mut server, now);

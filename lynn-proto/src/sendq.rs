@@ -193,11 +193,14 @@ impl SendQueue {
         }
     }
 
+    /// Bytes reserved by the staging buffer and the chunk list.
+    pub(crate) fn capacity(&self) -> usize {
+        self.staging.capacity() + self.chunks.capacity() * size_of::<Bytes>()
+    }
+
+    /// Drops everything queued and frees the memory.
     pub(crate) fn clear(&mut self) {
-        self.chunks.clear();
-        self.staging = Vec::new();
-        self.written = 0;
-        self.len = 0;
+        *self = SendQueue::default();
     }
 }
 

@@ -181,6 +181,12 @@ macro_rules! shared_setters {
             self.0.connection.write_timeout = timeout;
             self
         }
+        /// Free an idle connection's buffers after this long without bytes in or out
+        /// (default 5 s); `None` keeps them while the connection is open.
+        pub fn release_buffers_after(mut self, quiet: Option<Duration>) -> Self {
+            self.0.connection.release_buffers_after = quiet;
+            self
+        }
         /// `SO_RCVBUF` (lynn_tcp `with_recv_buffer_size`).
         pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
             self.0.socket.recv_buffer_size = Some(bytes);
@@ -467,8 +473,13 @@ mod tests {
         assert_eq!(s.admission.max_connections, 100_000);
         assert_eq!(s.admission.max_per_ip, 100);
         assert_eq!(s.connection.idle_timeout, Some(Duration::from_secs(180)));
+        let quiet = Some(Duration::from_secs(5));
+        assert_eq!(s.connection.release_buffers_after, quiet);
         assert!(s.socket.nodelay);
-        ClientConfig::builder().build().unwrap();
+        let c = ClientConfig::builder().build().unwrap();
+        assert_eq!(c.connection.release_buffers_after, quiet);
+        let c = ClientConfig::builder().release_buffers_after(None).build();
+        assert_eq!(c.unwrap().connection.release_buffers_after, None);
     }
 
     #[test]
@@ -492,6 +503,10 @@ mod tests {
             .heartbeat_interval(Some(Duration::ZERO))
             .build();
         assert_eq!(e.unwrap_err().field, "heartbeat_interval");
+        let e = ServerConfig::builder()
+            .release_buffers_after(Some(Duration::ZERO))
+            .build();
+        assert_eq!(e.unwrap_err().field, "release_buffers_after");
     }
 
     #[test]

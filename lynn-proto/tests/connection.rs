@@ -27,6 +27,7 @@ fn server_cfg() -> ConnectionConfig {
         idle_timeout: None,
         read_timeout: None,
         write_timeout: None,
+        release_buffers_after: None,
         ..ConnectionConfig::server()
     }
 }
@@ -38,6 +39,7 @@ fn client_cfg() -> ConnectionConfig {
         idle_timeout: None,
         read_timeout: None,
         write_timeout: None,
+        release_buffers_after: None,
         ..ConnectionConfig::client()
     }
 }
@@ -1138,4 +1140,134 @@ fn close_with_a_reason_answers_earlier_requests_first() {
         drain(&mut server),
         vec![Event::Closed(CloseReason::UnknownMethod { method: 9 })]
     );
+}
+
+/// A server that frees its buffers after 5 s of quiet, every other timer off.
+fn releasing(idle: Option<Duration>) -> ConnectionConfig {
+    ConnectionConfig {
+        release_buffers_after: Some(secs(5)),
+        idle_timeout: idle,
+        ..server_cfg()
+    }
+}
+
+/// The peer sends `body` at `at`; the server echoes it (queued, not written).
+fn echo_queued(server: &mut Connection, body: &[u8], at: Instant) {
+    server.handle_bytes(&msg(1, body), at);
+    for e in drain(server) {
+        let req = request(&e).clone();
+        server.complete(req.id, Some((1, req.body)), at).unwrap();
+    }
+}
+
+#[test]
+fn quiet_connection_frees_its_buffers_at_the_deadline() {
+    let t = Instant::now();
+    let mut server = open(releasing(Some(secs(60))), t);
+    // Nothing allocated, nothing to free: no extra timer.
+    assert_eq!(server.buffer_capacity(), 0);
+    assert_eq!(server.poll_timeout(), Some(t + secs(60)));
+
+    echo_queued(&mut server, b"ping", t + secs(1));
+    assert_eq!(flush(&mut server, t + secs(2)), msg(1, b"ping"));
+    let held = server.buffer_capacity();
+    assert!(held >= 1024, "{held} bytes held");
+    // Five seconds after the last bytes moved (the write), before the idle timeout.
+    let deadline = t + secs(7);
+    assert_eq!(server.poll_timeout(), Some(deadline));
+    server.handle_timeout(deadline - NS);
+    assert_eq!(server.buffer_capacity(), held);
+    server.handle_timeout(deadline);
+    assert_eq!(server.buffer_capacity(), 0);
+    assert!(drain(&mut server).is_empty());
+    assert_eq!(
+        server.poll_timeout(),
+        Some(t + secs(61)),
+        "only the idle timer"
+    );
+
+    // The next read allocates again and the connection carries on.
+    echo_queued(&mut server, b"again", t + secs(30));
+    assert_eq!(flush(&mut server, t + secs(30)), msg(1, b"again"));
+    assert!(server.buffer_capacity() > 0);
+    assert_eq!(server.poll_timeout(), Some(t + secs(35)));
+    assert_eq!(server.stats().messages_received, 2);
+
+    // Closing frees both buffers too.
+    echo_queued(&mut server, b"last", t + secs(31));
+    server.close(t + secs(31));
+    flush(&mut server, t + secs(31));
+    assert_eq!(drain(&mut server), [Event::Closed(CloseReason::Local)]);
+    assert_eq!(server.buffer_capacity(), 0);
+    assert_eq!(server.poll_timeout(), None);
+}
+
+#[test]
+fn buffers_are_kept_while_they_hold_bytes() {
+    let t = Instant::now();
+    let mut server = open(releasing(None), t);
+    // Half a frame waits in the receive buffer: nothing is freed however long it waits.
+    let frame = msg(1, b"split in two");
+    server.handle_bytes(&frame[..9], t);
+    assert_eq!(server.poll_timeout(), None);
+    server.handle_timeout(t + secs(3600));
+    assert!(server.buffer_capacity() > 0);
+    server.handle_bytes(&frame[9..], t + secs(3600));
+    let events = drain(&mut server);
+    assert_eq!(&request(&events[0]).body[..], b"split in two");
+
+    // Output waits for the socket: nothing is freed either.
+    let at = t + secs(3600);
+    server.complete(RequestId(0), None, at).unwrap();
+    server.send(2, Bytes::from_static(b"queued"), at).unwrap();
+    assert_eq!(server.poll_timeout(), None);
+    server.handle_timeout(at + secs(3600));
+    assert_eq!(server.pending_transmit(), msg(2, b"queued").len());
+    let written = t + secs(7300);
+    assert_eq!(flush(&mut server, written), msg(2, b"queued"));
+    assert_eq!(server.poll_timeout(), Some(written + secs(5)));
+}
+
+#[test]
+fn bytes_moving_either_way_postpone_the_release() {
+    let t = Instant::now();
+    let mut server = open(releasing(None), t);
+    echo_queued(&mut server, b"ping", t);
+    // A partial write is progress; the deadline runs from the last byte written.
+    server.handle_written(4, t + secs(4));
+    assert_eq!(server.poll_timeout(), None, "output still queued");
+    flush(&mut server, t + secs(8));
+    assert_eq!(server.poll_timeout(), Some(t + secs(13)));
+    // A message with no reply: the bytes received count.
+    server.handle_bytes(&msg(1, b"no reply"), t + secs(12));
+    for e in drain(&mut server) {
+        server.complete(request(&e).id, None, t + secs(12)).unwrap();
+    }
+    assert_eq!(server.poll_timeout(), Some(t + secs(17)));
+    // Sending and writing a frame at t + 16 postpones it again.
+    server
+        .send(3, Bytes::from_static(b"news"), t + secs(16))
+        .unwrap();
+    flush(&mut server, t + secs(16));
+    assert_eq!(server.poll_timeout(), Some(t + secs(21)));
+    server.handle_timeout(t + secs(17));
+    assert!(
+        server.buffer_capacity() > 0,
+        "freed while bytes kept moving"
+    );
+    server.handle_timeout(t + secs(21));
+    assert_eq!(server.buffer_capacity(), 0);
+}
+
+#[test]
+fn release_after_none_keeps_the_buffers() {
+    let t = Instant::now();
+    let mut server = open(server_cfg(), t);
+    echo_queued(&mut server, b"ping", t);
+    flush(&mut server, t);
+    let held = server.buffer_capacity();
+    assert!(held > 0);
+    assert_eq!(server.poll_timeout(), None);
+    server.handle_timeout(t + secs(3600));
+    assert_eq!(server.buffer_capacity(), held);
 }

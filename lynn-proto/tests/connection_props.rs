@@ -28,6 +28,7 @@ fn quiet() -> ConnectionConfig {
         idle_timeout: None,
         read_timeout: None,
         write_timeout: None,
+        release_buffers_after: None,
         ..ConnectionConfig::server()
     }
 }
@@ -255,6 +256,7 @@ fn timer_config() -> impl Strategy<Value = ConnectionConfig> {
             opt_ms(1, 8_000),
             opt_ms(1, 5_000),
             opt_ms(1, 5_000),
+            opt_ms(1, 5_000),
         ),
         prop_oneof![Just(Liveness::AnyFrame), Just(Liveness::HeartbeatOnly)],
         OVERHEAD..300,
@@ -263,13 +265,14 @@ fn timer_config() -> impl Strategy<Value = ConnectionConfig> {
         1usize..4,
     )
         .prop_map(
-            |((hb, idle, read, write), liveness, limit, send_full, in_flight, queued)| {
+            |((hb, idle, read, write, release), liveness, limit, send_full, in_flight, queued)| {
                 ConnectionConfig {
                     heartbeat_interval: hb,
                     idle_timeout: idle,
                     liveness,
                     read_timeout: read,
                     write_timeout: write,
+                    release_buffers_after: release,
                     send_queue_limit: limit,
                     send_full,
                     max_in_flight: in_flight,
@@ -319,6 +322,7 @@ struct Observed {
     wants_write: bool,
     in_flight: usize,
     stats: ConnectionStats,
+    buffer_capacity: usize,
 }
 
 fn observe(conn: &Connection) -> Observed {
@@ -330,6 +334,7 @@ fn observe(conn: &Connection) -> Observed {
         wants_write: conn.wants_write(),
         in_flight: conn.in_flight(),
         stats: *conn.stats(),
+        buffer_capacity: conn.buffer_capacity(),
     }
 }
 
@@ -368,6 +373,7 @@ impl Driver {
             produced > 0
                 || after.output != before.output
                 || after.closed != before.closed
+                || after.buffer_capacity < before.buffer_capacity
                 || after.timeout.is_none_or(|t| t > at),
             "handle_timeout at the deadline did nothing: {:?} -> {:?}",
             before,

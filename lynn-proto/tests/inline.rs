@@ -29,6 +29,7 @@ fn quiet() -> ConnectionConfig {
         idle_timeout: None,
         read_timeout: None,
         write_timeout: None,
+        release_buffers_after: None,
         ..ConnectionConfig::server()
     }
 }

@@ -5,7 +5,7 @@
 //! wait in `frames` (decoding stops while the event queue is full), `events` is the event
 //! queue, and reads through `handle_received_inline` lend messages to a callback playing an
 //! arbitrary [`Answer`]; the model predicts which messages are offered, what their replies
-//! put on the wire, and every counter.
+//! put on the wire, every counter, and when the buffers of a quiet connection are freed.
 
 use std::collections::VecDeque;
 use std::io;
@@ -46,6 +46,8 @@ struct Setup {
     max_queued_events: u8,
     /// `1 + n % 64`.
     read_chunk: u8,
+    /// Added last; the saved inputs were re-encoded with `None` (see `fuzz/README.md`).
+    release: Option<u8>,
 }
 
 impl Setup {
@@ -59,6 +61,7 @@ impl Setup {
             liveness: self.liveness,
             read_timeout: millis(self.read),
             write_timeout: millis(self.write),
+            release_buffers_after: millis(self.release),
             send_queue_limit: 15 + usize::from(self.send_queue_limit % 300),
             send_full: self.send_full,
             max_in_flight: usize::from(self.max_in_flight % 5),
@@ -239,6 +242,7 @@ type Snapshot = (
     usize,
     ConnectionStats,
     usize,
+    usize,
 );
 
 /// What was true when the connection became closed.
@@ -273,6 +277,8 @@ struct Harness {
     next_id: u64,
     last_fed: Instant,
     last_alive_fed: Instant,
+    /// When bytes were last read or written (buffers are released after a quiet spell).
+    last_io: Instant,
     // Application.
     /// Delivered requests not yet released: id and, once completed, the reply.
     in_flight: VecDeque<(u64, Option<Option<Reply>>)>,
@@ -321,6 +327,7 @@ pub(super) fn run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         next_id: 0,
         last_fed: now,
         last_alive_fed: now,
+        last_io: now,
         in_flight: VecDeque::new(),
         released: 0,
         expected: Vec::new(),
@@ -376,6 +383,24 @@ impl Harness {
 
     fn pending(&self) -> usize {
         self.expected.len() - self.written
+    }
+
+    /// Whether the connection's receive buffer is empty: every frame read was decoded and
+    /// no partial frame waits, or the connection stopped decoding and dropped its input
+    /// (close, invalid frame, end of stream once everything before it was decoded).
+    fn recv_empty(&self) -> bool {
+        let dropped = self.conn.is_closed()
+            || self.close_while_open
+            || self.protocol_failed()
+            || (self.eof_while_open && !self.eof_pending);
+        dropped || (self.frames.is_empty() && self.ref_buf.is_empty() && self.ref_error.is_none())
+    }
+
+    /// When the connection must free its buffers (if they hold memory): while both are
+    /// empty, `release_buffers_after` from the last bytes read or written.
+    fn release_deadline(&self) -> Option<Instant> {
+        let after = self.cfg.release_buffers_after?;
+        (self.recv_empty() && self.pending() == 0).then(|| self.last_io + after)
     }
 
     /// Whether the next event is a message `poll_event` must hold back.
@@ -510,6 +535,7 @@ impl Harness {
         }
         self.stats.bytes_received += n as u64;
         self.last_fed = self.now;
+        self.last_io = self.now;
         self.ref_feed(&chunk);
         self.decode(decoding, inline.then_some(offers));
         self.observe();
@@ -729,6 +755,7 @@ impl Harness {
         self.stats.bytes_sent += k as u64;
         if k > 0 {
             self.last_write_progress = self.now;
+            self.last_io = self.now;
         }
         self.out_buf.extend_from_slice(&bytes[..k]);
         loop {
@@ -934,16 +961,28 @@ impl Harness {
             c.in_flight(),
             *c.stats(),
             c.send_capacity(),
+            c.buffer_capacity(),
         )
     }
 
     /// `handle_timeout(t)`; with `t` at or past `deadline` it must make progress.
     fn timeout_at(&mut self, t: Instant, deadline: Option<Instant>) {
         let was_closed = self.conn.is_closed();
+        let held = self.conn.buffer_capacity();
         self.in_timeout = true;
         self.conn.handle_timeout(t);
         let sent = self.conn.stats().heartbeats_sent - self.stats.heartbeats_sent;
         assert!(sent <= 1, "more than one heartbeat at once");
+        if !self.conn.is_closed() && sent == 0 {
+            // Nothing else changes the buffers here: they are freed exactly when due.
+            let due = self.release_deadline().is_some_and(|d| d <= t);
+            let (expected, what) = if due {
+                (0, "buffers kept past their release deadline")
+            } else {
+                (held, "buffers changed before their release deadline")
+            };
+            assert_eq!(self.conn.buffer_capacity(), expected, "{what}");
+        }
         if sent == 1 {
             let mut frame = BytesMut::new();
             let m = self.cfg.marks;
@@ -987,6 +1026,15 @@ impl Harness {
             self.frames.clear();
         }
         assert_eq!(*c.stats(), self.stats, "counters differ from the model");
+        if let Some(release) = self.release_deadline()
+            && c.buffer_capacity() > 0
+        {
+            let next = c.poll_timeout();
+            assert!(
+                next.is_some_and(|t| t <= release),
+                "release not in poll_timeout"
+            );
+        }
         let pending = self.pending();
         assert_eq!(
             c.pending_transmit(),
@@ -1025,6 +1073,7 @@ impl Harness {
         if c.is_closed() {
             assert!(!c.wants_read() && !c.wants_write());
             assert_eq!(c.poll_timeout(), None, "timer after close");
+            assert_eq!(c.buffer_capacity(), 0, "buffers kept after close");
         }
     }
 
