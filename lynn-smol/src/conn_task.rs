@@ -77,10 +77,11 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
             return;
         }
     };
-    let (tx, outbound) = async_channel::bounded(shared.config.outbound_queue);
+    let (tx, outbound) = async_channel::unbounded();
     let (close, close_rx) = async_channel::bounded(1);
     let entry = Peer {
         tx,
+        limit: shared.config.outbound_queue,
         close,
         addr: peer.clone(),
     };

@@ -17,8 +17,14 @@ use lynn_proto::{
 /// What the connection table keeps per connection.
 #[derive(Debug)]
 pub(crate) struct Peer {
-    /// The connection's bounded outbound channel.
+    /// The connection's outbound channel, bounded by `limit` in [`offer`](Mailbox::offer).
+    /// Not an `async_channel::bounded` one: that allocates its whole capacity up front
+    /// (~48 KiB per connection for the default 1,024 commands), where this allocates
+    /// nothing until a command is queued.
     pub(crate) tx: async_channel::Sender<Outbound>,
+    /// Most commands queued (`outbound_queue`). Concurrent senders each check it before
+    /// sending, so the queue may exceed it by at most one command per sending thread.
+    pub(crate) limit: usize,
     /// Closed to ask the connection to close gracefully (never full, never blocks).
     pub(crate) close: async_channel::Sender<()>,
     /// Where it comes from.
@@ -27,6 +33,9 @@ pub(crate) struct Peer {
 
 impl Mailbox for Peer {
     fn offer(&self, out: Outbound) -> Result<(), Refused> {
+        if self.tx.len() >= self.limit && !self.tx.is_closed() {
+            return Err(Refused::Full);
+        }
         self.tx.try_send(out).map_err(|e| match e {
             async_channel::TrySendError::Full(_) => Refused::Full,
             async_channel::TrySendError::Closed(_) => Refused::Closed,
