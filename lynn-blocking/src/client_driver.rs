@@ -332,13 +332,10 @@ impl Driver {
         self.generation += 1;
         let generation = self.generation;
         let (tokens, token_rx) = sync_channel(1);
-        let reader = spawn_reader(
-            "lynn-client-read".into(),
-            stream.try_clone()?,
-            token_rx,
-            self.tx.clone(),
-            move |e| Input::Read(generation, e),
-        )?;
+        let reader = spawn_reader("lynn-client-read".into(), stream.try_clone()?, token_rx, {
+            let tx = self.tx.clone();
+            move |e| tx.send(Input::Read(generation, e)).is_ok()
+        })?;
         self.calls.connected(&mut conn, now);
         self.status.core.metrics().connection_opened();
         self.live = Some(Live {

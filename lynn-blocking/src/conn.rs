@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, atomic::AtomicUsize};
 
 use lynn_proto::dispatch::{self, HandlerOutcome};
@@ -39,7 +39,7 @@ pub(crate) struct ConnTask<S> {
     pub(crate) stream: Stream,
     pub(crate) rx: Receiver<Input>,
     /// Our own sender, cloned into handler jobs and responders.
-    pub(crate) tx: SyncSender<Input>,
+    pub(crate) tx: Sender<Input>,
     /// Hands the read buffer to the reader thread (the read token).
     pub(crate) tokens: SyncSender<Vec<u8>>,
     /// The read buffer while no read is outstanding.

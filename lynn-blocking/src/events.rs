@@ -1,7 +1,7 @@
 //! The event stream: the blocking alternative to handlers. Messages for methods without a
 //! route arrive on a bounded channel with a [`Responder`] that completes them.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use lynn_proto::dispatch::HandlerOutcome;
@@ -19,7 +19,7 @@ pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
 /// Completes one request from the event stream. Replies still leave in request order.
 #[derive(Debug)]
 pub struct Responder {
-    pub(crate) tx: SyncSender<Input>,
+    pub(crate) tx: Sender<Input>,
     pub(crate) id: RequestId,
     pub(crate) done: bool,
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the connection table keeps per connection.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) tx: SyncSender<Input>,
+    pub(crate) tx: Sender<Input>,
     /// Outbound messages queued for the connection thread and not yet taken by its
     /// `Connection`; bounded by `limit` (`outbound_queue`).
     pub(crate) queued: Arc<AtomicUsize>,
@@ -43,12 +43,9 @@ impl Mailbox for Entry {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Full);
         }
-        self.tx.try_send(Input::Out(out)).map_err(|e| {
+        self.tx.send(Input::Out(out)).map_err(|_| {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            match e {
-                TrySendError::Full(_) => Refused::Full,
-                TrySendError::Disconnected(_) => Refused::Closed,
-            }
+            Refused::Closed
         })
     }
 
@@ -59,7 +56,7 @@ impl Mailbox for Entry {
     /// Asks the connection to close gracefully (once; a slot is reserved for it).
     fn close(&self) -> bool {
         if !self.close_sent.swap(true, Ordering::AcqRel) {
-            return self.tx.try_send(Input::Out(Outbound::Close)).is_ok();
+            return self.tx.send(Input::Out(Outbound::Close)).is_ok();
         }
         true
     }

@@ -8,7 +8,7 @@
 //! pushes back on the peer.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -31,14 +31,14 @@ pub(crate) enum ReadEvent {
     Failed(io::ErrorKind),
 }
 
-/// Spawns the reader helper. It exits when the token sender is dropped, when the socket
-/// reaches EOF or fails, or when `out` is disconnected.
-pub(crate) fn spawn_reader<I: Send + 'static>(
+/// Spawns the reader helper. It hands each read to `deliver`, and exits when the token
+/// sender is dropped, when the socket reaches EOF or fails, or when `deliver` reports its
+/// receiver gone.
+pub(crate) fn spawn_reader(
     name: String,
     mut stream: Stream,
     tokens: Receiver<Vec<u8>>,
-    out: SyncSender<I>,
-    wrap: impl Fn(ReadEvent) -> I + Send + 'static,
+    deliver: impl Fn(ReadEvent) -> bool + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new().name(name).spawn(move || {
         while let Ok(mut buf) = tokens.recv() {
@@ -51,7 +51,7 @@ pub(crate) fn spawn_reader<I: Send + 'static>(
                 }
             };
             let last = !matches!(event, ReadEvent::Data(..));
-            if out.send(wrap(event)).is_err() || last {
+            if !deliver(event) || last {
                 return;
             }
         }

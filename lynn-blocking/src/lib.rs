@@ -63,9 +63,11 @@
 //! threads: its driver and its reader.
 //!
 //! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
-//! connection thread waits on one bounded `sync_channel` that carries everything: bytes
-//! from the reader, [`Outbound`](lynn_proto::Outbound) commands from other threads
-//! (sends, broadcasts, close), and handler completions. Its `recv_timeout` is the core's
+//! connection thread waits on one channel that carries everything: bytes from the reader,
+//! [`Outbound`](lynn_proto::Outbound) commands from other threads (sends, broadcasts,
+//! close), and handler completions. Every sender is bounded on its own side (the reader
+//! sends one read at a time, `outbound_queue` caps commands, `max_in_flight` caps
+//! completions), so the channel allocates only for what is queued. Its `recv_timeout` is the core's
 //! `poll_timeout()`, so timers fire on time without polling, and any other thread wakes it
 //! at once with a send. The cost is one thread per connection (a small stack, asleep in
 //! `read`) and one copy of each received chunk from the reader's buffer into the

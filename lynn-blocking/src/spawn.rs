@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel};
 use std::thread;
 
 use lynn_proto::switchboard::Registration;
@@ -58,9 +58,11 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
     stream.set_write_timeout(Some(WRITE_SLICE))?;
     let conn = Connection::new(config.connection.clone(), Instant::now())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    // Outbound messages + one close + every in-flight completion + the reader's one event.
-    let capacity = config.outbound_queue + 1 + config.connection.max_in_flight + 1;
-    let (tx, rx) = sync_channel::<Input>(capacity);
+    // Unbounded as a channel, bounded by its senders: outbound messages by `outbound_queue`
+    // (`Entry::offer`), one close, every in-flight completion, the reader's one event. A
+    // `sync_channel` of that capacity allocated all its slots up front (~64 KiB per
+    // connection for the defaults).
+    let (tx, rx) = channel::<Input>();
     let queued = Arc::new(AtomicUsize::new(0));
     let kill = stream.try_clone()?;
     let reader_stream = stream.try_clone()?;
@@ -119,8 +121,7 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
                 format!("lynn-{id}-read"),
                 reader_stream,
                 token_rx,
-                tx,
-                Input::Read,
+                move |e| tx.send(Input::Read(e)).is_ok(),
             );
             if let Some(events) = &task.shared.events {
                 let _ = events.send(ServerEvent::Connected {

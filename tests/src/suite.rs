@@ -89,6 +89,10 @@ macro_rules! conformance {
                 slow_peer::reader_that_never_reads::<$rt>();
             }
             #[test]
+            fn pushes_refused_at_the_outbound_bound() {
+                slow_peer::pushes_refused_at_the_outbound_bound::<$rt>();
+            }
+            #[test]
             fn disconnect_mid_frame() {
                 slow_peer::disconnect_mid_frame::<$rt>();
             }

@@ -57,6 +57,45 @@ pub fn reader_that_never_reads<R: Runtime>() {
     server.stop();
 }
 
+/// Pushes to a peer that does not read fill the kernel buffers, its send queue and then
+/// its outbound queue (`outbound_queue` commands): from then on a broadcast is refused
+/// (counted 0). Once the peer reads, every accepted push arrives.
+pub fn pushes_refused_at_the_outbound_bound<R: Runtime>() {
+    const BODY: usize = 16 << 10;
+    let config = server_config()
+        .send_queue_limit(64 << 10)
+        .send_buffer_size(64 << 10)
+        .outbound_queue(4)
+        .build()
+        .unwrap();
+    let server = R::start_server(config, App::default()).expect("server");
+    let mut slow = RawPeer::connect(server.addr()).unwrap();
+    wait_until("connected", || server.connection_count() == 1);
+    // Kernel buffers (a few MiB on loopback), the 64 KiB send queue and 4 commands hold far
+    // fewer than 2,000 pushes of 16 KiB. The connection takes commands between pushes, so
+    // a refusal counts once it holds for 20 tries in a row.
+    let (mut accepted, mut refused_in_a_row) = (0, 0);
+    while refused_in_a_row < 20 {
+        assert!(
+            accepted < 2000,
+            "{}: {accepted} pushes, none refused",
+            R::name()
+        );
+        if server.broadcast(ECHO, pattern(BODY, 3).into()) == 1 {
+            accepted += 1;
+            refused_in_a_row = 0;
+        } else {
+            refused_in_a_row += 1;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    for i in 0..accepted {
+        let pushed = slow.read_frame().unwrap();
+        assert_eq!(pushed.body.len(), BODY, "{}: push {i}", R::name());
+    }
+    server.stop();
+}
+
 /// A peer that closes in the middle of a frame is counted as `peer_closed_mid_frame`; the
 /// server carries on.
 pub fn disconnect_mid_frame<R: Runtime>() {
