@@ -66,6 +66,9 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                 continue;
             }
             if self.conn.wants_write() {
+                // Counted before written: a peer that sees a reply finds the message it
+                // answers counted.
+                self.flush_metrics();
                 match write_once(&mut self.conn, &mut self.stream) {
                     Ok(0) => {}
                     Ok(_) => continue,

@@ -202,6 +202,9 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 self.pump.report(&self.conn, self.shared.handle.metrics());
                 return Some(reason);
             }
+            // Counted before written, so a peer that sees a reply finds the message it
+            // answers counted; and again after, for the bytes written.
+            self.pump.report(&self.conn, self.shared.handle.metrics());
             self.pump.flush(&mut self.conn, self.now);
             self.pump.report(&self.conn, self.shared.handle.metrics());
             // Written bytes may have produced events (a graceful close completing).
