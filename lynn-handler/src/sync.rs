@@ -14,9 +14,11 @@ use lynn_proto::{
     SyncContext, SyncOutcome,
 };
 
-/// A synchronous route's handler, shared by every connection.
+/// A synchronous route's handler, shared by every connection. Made by [`sync`]. It takes
+/// the context by value and boxes the error, so that both travel in registers (a call per
+/// message answered in place).
 pub type SyncFn<S, H> =
-    Box<dyn Fn(&mut SyncContext<'_, '_, S, H>) -> Result<(), HandlerError> + Send + Sync>;
+    Box<dyn Fn(SyncContext<'_, '_, S, H>) -> Result<(), Box<HandlerError>> + Send + Sync>;
 
 /// Boxes `f`, a `fn(&mut SyncContext) -> impl SyncOutcome`.
 pub fn sync<S, H, F, R>(f: F) -> SyncFn<S, H>
@@ -24,7 +26,7 @@ where
     F: Fn(&mut SyncContext<'_, '_, S, H>) -> R + Send + Sync + 'static,
     R: SyncOutcome,
 {
-    Box::new(move |ctx| f(ctx).into_outcome())
+    Box::new(move |mut ctx| f(&mut ctx).into_outcome().map_err(Box::new))
 }
 
 /// A route: the adapter's own handler type `A` (an async handler; lynn-blocking's pooled
@@ -106,11 +108,9 @@ fn call<S, H>(
     scope: &RequestScope<S, H>,
     msg: &mut InlineMessage<'_>,
 ) -> Result<(), HandlerOutcome> {
-    let failed = match catch_unwind(AssertUnwindSafe(|| {
-        handler(&mut SyncContext::new(scope, msg))
-    })) {
+    let failed = match catch_unwind(AssertUnwindSafe(|| handler(SyncContext::new(scope, msg)))) {
         Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) => HandlerOutcome::Failed(e),
+        Ok(Err(e)) => HandlerOutcome::Failed(*e),
         Err(_) => HandlerOutcome::Panicked,
     };
     msg.withdraw_reply();

@@ -315,6 +315,19 @@ impl Decoder {
     /// Returns `Ok(None)` when more bytes are needed. After an error the stream is unusable.
     #[inline]
     pub fn decode_head(&mut self, buf: &[u8]) -> Result<Option<FrameHead>, DecodeError> {
+        let head = self.peek_head(buf)?;
+        if let Some(head) = &head {
+            self.count_decoded(head.len, 1);
+        }
+        Ok(head)
+    }
+
+    /// [`decode_head`](Self::decode_head) without counting the frame as decoded: the same
+    /// frame (or error) is found again by the next call. A caller that takes frames found
+    /// this way reports them with [`count_decoded`](Self::count_decoded), once for a run
+    /// of them.
+    #[inline(always)]
+    pub(crate) fn peek_head(&self, buf: &[u8]) -> Result<Option<FrameHead>, DecodeError> {
         // Fast path: the whole header is buffered and read as one fixed-size array (one
         // bounds check for every field). A shorter buffer never holds a whole frame.
         let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
@@ -323,26 +336,33 @@ impl Decoder {
         let [h0, h1, l0, l1, l2, l3, l4, l5, l6, l7, kind, m0, m1] = *head;
         let len = u64::from_le_bytes([l0, l1, l2, l3, l4, l5, l6, l7]);
         let total = self.check_prefix(u16::from_le_bytes([h0, h1]), len)?;
-        if buf.len() < total {
+        // The frame's last two bytes, if it is all there (`total` is at least 15).
+        let Some(&[t0, t1]) = buf.get(total - TAIL_LEN..total) else {
             // Nothing is reserved here: a peer that announces a large frame and then stalls
             // must not make us hold memory it never sent. The connection grows its receive
             // buffer in bounded steps as bytes actually arrive.
             return Ok(None);
-        }
-        let tail = u16::from_le_bytes([buf[total - 2], buf[total - 1]]);
+        };
+        let tail = u16::from_le_bytes([t0, t1]);
         if tail != self.marks.tail {
             return Err(self.error(DecodeErrorKind::BadTailMark {
                 expected: self.marks.tail,
                 found: tail,
             }));
         }
-        self.offset += total as u64;
-        self.frames += 1;
         Ok(Some(FrameHead {
             kind_byte: kind,
             method: u16::from_le_bytes([m0, m1]),
             len: total,
         }))
+    }
+
+    /// Counts `frames` frames of `bytes` bytes in all, found with
+    /// [`peek_head`](Self::peek_head), as decoded.
+    #[inline]
+    pub(crate) fn count_decoded(&mut self, bytes: usize, frames: u64) {
+        self.offset += bytes as u64;
+        self.frames += frames;
     }
 
     /// [`decode`](Self::decode) for a buffer shorter than a header: checks what it holds.
@@ -359,19 +379,32 @@ impl Decoder {
     /// Checks the header mark and the length field; returns the frame's total length.
     #[inline]
     fn check_prefix(&self, header: u16, len: u64) -> Result<usize, DecodeError> {
-        self.check_mark(header)?;
-        if len < MIN_LENGTH_FIELD {
-            return Err(self.error(DecodeErrorKind::LengthTooSmall { len }));
-        }
-        if len > self.max_frame_len {
-            return Err(self.error(DecodeErrorKind::LengthTooLarge {
-                len,
-                max: self.max_frame_len,
-            }));
+        // One branch per check to an error built apart (below): ~8 instructions fewer per
+        // frame than an error built at each check.
+        if header != self.marks.header || !(MIN_LENGTH_FIELD..=self.max_frame_len).contains(&len) {
+            return Err(self.prefix_error(header, len));
         }
         // `len <= max_frame_len`, which the caller bounds well below usize::MAX on any
         // platform that can hold such a buffer; saturate rather than trust that.
         Ok(usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(10)))
+    }
+
+    /// The error of a header mark or length field that [`check_prefix`] refused.
+    ///
+    /// [`check_prefix`]: Self::check_prefix
+    #[cold]
+    #[inline(never)]
+    fn prefix_error(&self, header: u16, len: u64) -> DecodeError {
+        if let Err(e) = self.check_mark(header) {
+            return e;
+        }
+        if len < MIN_LENGTH_FIELD {
+            return self.error(DecodeErrorKind::LengthTooSmall { len });
+        }
+        self.error(DecodeErrorKind::LengthTooLarge {
+            len,
+            max: self.max_frame_len,
+        })
     }
 
     #[inline]

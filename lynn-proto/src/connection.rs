@@ -9,7 +9,7 @@ use crate::Instant;
 use crate::codec::{Decoder, FrameHead, FrameKind, HEADER_LEN, OVERHEAD};
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
-use crate::inline::{Inline, InlineMessage, Out};
+use crate::inline::{Inline, InlineMessage, Out, Replied};
 use crate::sendq::SendQueue;
 use crate::stats::ConnectionStats;
 
@@ -121,7 +121,6 @@ pub struct Connection {
     /// Since when reading has been paused by backpressure, if it is.
     paused_since: Option<Instant>,
     want_writable: bool,
-    next_id: u64,
     /// Delivered, unreleased requests: ids `released..released + in_flight`.
     in_flight: usize,
     /// `max_in_flight`, or `usize::MAX` when completion tracking is off (`in_flight` then
@@ -165,7 +164,6 @@ impl Connection {
             last_io: now,
             paused_since: None,
             want_writable: false,
-            next_id: 0,
             in_flight: 0,
             in_flight_cap,
             early: VecDeque::new(),
@@ -478,6 +476,10 @@ impl Connection {
             if matches!(self.state, State::Open) {
                 self.events.push_back(Event::Writable);
             }
+        } else if matches!(self.state, State::Open) && self.paused_since.is_none() {
+            // The common case, settled already: less queued output cannot pause reading
+            // (`settle` would find nothing to do; ~12 instructions per write).
+            return;
         }
         self.settle();
     }
@@ -716,16 +718,13 @@ impl Connection {
         // instructions).
         let mut answered = 0;
         while self.events.len() < self.config.max_queued_events {
+            if let Some(f) = inline.as_deref_mut()
+                && self.may_answer_inline()
+            {
+                self.answer_inline(&mut answered, f);
+            }
             match self.decoder.decode_head(&self.recv[answered..]) {
                 Ok(Some(head)) => {
-                    if let Some(f) = inline.as_deref_mut()
-                        && head.is_message()
-                        && self.may_answer_inline()
-                        && self.answer_inline(answered, head, f)
-                    {
-                        answered += head.len;
-                        continue;
-                    }
                     self.drop_answered(std::mem::take(&mut answered));
                     let mut frame = self.recv.split_to(head.len);
                     frame.advance(HEADER_LEN);
@@ -778,57 +777,94 @@ impl Connection {
         }
     }
 
-    /// Whether a message decoded now may be answered in place: no reply before it is still
-    /// owed (nothing queued as an event, nothing in flight), and the send queue has room.
+    /// Whether messages decoded now may be answered in place: no reply before them is still
+    /// owed (nothing queued as an event, nothing in flight). Answering in place keeps it so.
     #[inline]
     fn may_answer_inline(&self) -> bool {
-        self.events.is_empty()
-            && self.in_flight == 0
-            && self.sendq.len() < self.config.send_queue_limit
+        self.events.is_empty() && self.in_flight == 0
     }
 
-    /// Lends the message `head`, `at` bytes into the receive buffer, to `f`. Returns
-    /// `false` when `f` deferred it without replying.
+    /// Lends the messages `*at` bytes into the receive buffer to `f`, one after the other,
+    /// while it answers them and the send queue is below its bound; moves `*at` past the
+    /// messages answered. Stops before anything else (a frame that is not a message, a
+    /// message deferred, an incomplete or invalid frame), leaving it to the caller's
+    /// decoding.
+    ///
+    /// Frames are peeked, not decoded, so that the one that stops the run is simply decoded
+    /// again by the caller, and the loop carries no decode result. The answered messages
+    /// (and the frames decoded) are counted once, at the end: nothing can look at the
+    /// counters in between (`f` has no access to the connection). ~40 instructions fewer
+    /// per message than answering one frame per decode.
     #[inline]
-    fn answer_inline<F>(&mut self, at: usize, head: FrameHead, f: &mut F) -> bool
+    fn answer_inline<F>(&mut self, at: &mut usize, f: &mut F)
     where
         F: FnMut(&mut InlineMessage<'_>) -> Inline,
     {
-        let mut msg = InlineMessage {
-            id: RequestId(self.next_id),
-            method: head.method,
-            body: &self.recv[at..][head.body()],
-            out: Out::Queue {
-                sendq: &mut self.sendq,
-                marks: self.config.marks,
-                peer_max_frame_len: self.config.peer_max_frame_len,
-            },
-            replied: false,
-            reply_len: 0,
-            refused: None,
-        };
-        if f(&mut msg) == Inline::Deferred && !msg.replied {
-            return false;
+        let Connection {
+            config,
+            decoder,
+            recv,
+            sendq,
+            stats,
+            ..
+        } = self;
+        let first_id = stats.messages_received;
+        let (mut pos, mut answered, mut replied) = (*at, 0, 0);
+        while sendq.len() < config.send_queue_limit {
+            let rest = &recv[pos..];
+            let Ok(Some(head)) = decoder.peek_head(rest) else {
+                break;
+            };
+            if !head.is_message() {
+                break;
+            }
+            let mut msg = InlineMessage {
+                id: RequestId(first_id + answered),
+                method: head.method,
+                body: &rest[head.body()],
+                out: Out::Queue {
+                    sendq,
+                    marks: config.marks,
+                    peer_max_frame_len: config.peer_max_frame_len,
+                },
+                reply: Replied::No,
+            };
+            let outcome = f(&mut msg);
+            let has_reply = msg.replied();
+            if outcome == Inline::Deferred && !has_reply {
+                break;
+            }
+            replied += u64::from(has_reply);
+            answered += 1;
+            pos += head.len;
         }
-        self.stats.frames_sent += u64::from(msg.replied);
-        self.count_message();
-        if self.config.max_in_flight > 0 {
-            // Delivered and completed at once: `released` keeps up with `next_id`.
-            self.released += 1;
+        if answered == 0 {
+            return;
         }
-        true
+        decoder.count_decoded(pos - *at, answered);
+        *at = pos;
+        // Each answered message was received (and took the next id), delivered and
+        // completed at once.
+        stats.frames_received += answered;
+        stats.messages_received += answered;
+        stats.frames_sent += replied;
+        if config.max_in_flight > 0 {
+            self.released += answered;
+        }
+        if config.liveness == Liveness::AnyFrame {
+            self.last_alive = self.now;
+        }
     }
 
-    /// Counts a received message and gives it the next id.
+    /// Counts a received message and gives it the next id (ids count messages received).
     #[inline]
     fn count_message(&mut self) -> RequestId {
+        let id = RequestId(self.stats.messages_received);
         self.stats.frames_received += 1;
         self.stats.messages_received += 1;
         if self.config.liveness == Liveness::AnyFrame {
             self.last_alive = self.now;
         }
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
         id
     }
 

@@ -61,10 +61,19 @@ pub struct InlineMessage<'a> {
     pub(crate) method: u16,
     pub(crate) body: &'a [u8],
     pub(crate) out: Out<'a>,
-    pub(crate) replied: bool,
-    /// Body length of the reply queued in place (to withdraw it).
-    pub(crate) reply_len: usize,
-    pub(crate) refused: Option<EncodeError>,
+    pub(crate) reply: Replied,
+}
+
+/// Whether a message was replied to. One field rather than three (a flag, a length, an
+/// error): the path that answers in place sets it up once per message.
+#[derive(Debug)]
+pub(crate) enum Replied {
+    /// No reply yet.
+    No,
+    /// Replied; `body_len` is the reply's body length (to withdraw a reply queued in place).
+    Yes { body_len: usize },
+    /// The last reply given was too large for the peer (nothing was queued).
+    Refused(EncodeError),
 }
 
 /// Where a reply goes.
@@ -92,9 +101,7 @@ impl<'a> InlineMessage<'a> {
             method: req.method,
             body: &req.body,
             out: Out::Keep(None),
-            replied: false,
-            reply_len: 0,
-            refused: None,
+            reply: Replied::No,
         }
     }
 
@@ -122,7 +129,7 @@ impl<'a> InlineMessage<'a> {
     /// [`refused`](Self::refused), as a runtime reports a refused completion.
     #[inline]
     pub fn reply(&mut self, method: u16, body: &[u8]) {
-        if self.replied {
+        if let Replied::Yes { .. } = self.reply {
             return;
         }
         match &mut self.out {
@@ -141,42 +148,48 @@ impl<'a> InlineMessage<'a> {
                 match header {
                     Ok(header) => {
                         sendq.push_copied(&header, body, codec::encode_tail(*marks));
-                        self.replied = true;
-                        self.reply_len = body.len();
-                        // A refused reply followed by one that fits: the message was answered.
-                        self.refused = None;
+                        // Also after a refused reply: the message was answered.
+                        self.reply = Replied::Yes {
+                            body_len: body.len(),
+                        };
                     }
-                    Err(e) => self.refused = Some(e),
+                    Err(e) => self.reply = Replied::Refused(e),
                 }
             }
             Out::Keep(kept) => {
                 *kept = Some((method, Bytes::copy_from_slice(body)));
-                self.replied = true;
+                self.reply = Replied::Yes {
+                    body_len: body.len(),
+                };
             }
         }
     }
 
     /// Whether a reply was given.
     pub fn replied(&self) -> bool {
-        self.replied
+        matches!(self.reply, Replied::Yes { .. })
     }
 
     /// Takes the reply back (it was the last frame queued), for a handler that failed
     /// after replying: as with an async handler, a failed request completes without a
     /// reply.
     pub fn withdraw_reply(&mut self) {
-        if !std::mem::take(&mut self.replied) {
+        let Replied::Yes { body_len } = self.reply else {
             return;
-        }
+        };
+        self.reply = Replied::No;
         match &mut self.out {
-            Out::Queue { sendq, .. } => sendq.drop_last_copied(codec::OVERHEAD + self.reply_len),
+            Out::Queue { sendq, .. } => sendq.drop_last_copied(codec::OVERHEAD + body_len),
             Out::Keep(kept) => *kept = None,
         }
     }
 
     /// Why the reply was not queued, if it was refused.
     pub fn refused(&self) -> Option<&EncodeError> {
-        self.refused.as_ref()
+        match &self.reply {
+            Replied::Refused(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The reply of a [`detached`](Self::detached) message, for `Connection::complete`

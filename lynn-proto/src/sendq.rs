@@ -19,17 +19,21 @@ pub(crate) const SHARE_THRESHOLD: usize = 1024;
 /// Least room the staging buffer grows by.
 const MIN_STAGING: usize = 1024;
 
-/// A plain `Vec` with a cursor rather than a `BytesMut`: once everything is written the
-/// buffer is reused from its start by setting two lengths to zero, where `BytesMut` would
+/// A plain `Vec` with cursors rather than a `BytesMut`: once everything is written the
+/// buffer is reused from its start by setting two cursors to zero, where `BytesMut` would
 /// advance past the written bytes and later reclaim them (`reserve`'s copy-back, ~240
 /// instructions per turn in the echo benchmark).
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
     /// Chunks that come before `staging`, oldest first.
     chunks: VecDeque<Bytes>,
-    /// Bytes after every chunk in `chunks`; `staging[written..]` is still to be written.
+    /// Bytes after every chunk in `chunks`: `staging[written..end]` is still to be written,
+    /// `staging[end..]` is room. Every byte is initialised (zeroed as the buffer grows), so
+    /// that a frame is copied in with one room check instead of one per `Vec` append (three
+    /// per frame, ~10 instructions per reply).
     staging: Vec<u8>,
     written: usize,
+    end: usize,
     len: usize,
 }
 
@@ -91,13 +95,17 @@ impl SendQueue {
         tail: [u8; codec::TAIL_LEN],
     ) -> usize {
         let total = codec::OVERHEAD + body.len();
-        // One capacity check for the whole frame.
-        if self.staging.capacity() - self.staging.len() < total {
+        // One room check for the whole frame.
+        if self.staging.len() - self.end < total {
             self.make_room(total);
         }
-        self.staging.extend_from_slice(header);
-        self.staging.extend_from_slice(body);
-        self.staging.extend_from_slice(&tail);
+        let frame = &mut self.staging[self.end..][..total];
+        let (head, rest) = frame.split_at_mut(codec::HEADER_LEN);
+        let (middle, end) = rest.split_at_mut(body.len());
+        head.copy_from_slice(header);
+        middle.copy_from_slice(body);
+        end.copy_from_slice(&tail);
+        self.end += total;
         self.len += total;
         total
     }
@@ -107,17 +115,22 @@ impl SendQueue {
     #[cold]
     fn make_room(&mut self, n: usize) {
         if self.written > 0 {
-            self.staging.drain(..self.written);
+            self.staging.copy_within(self.written..self.end, 0);
+            self.end -= self.written;
             self.written = 0;
         }
-        self.staging.reserve(n.max(MIN_STAGING));
+        let room = n.max(MIN_STAGING);
+        if self.staging.len() - self.end < room {
+            self.staging.reserve(self.end + room - self.staging.len());
+            self.staging.resize(self.staging.capacity(), 0);
+        }
     }
 
     /// Removes the last `n` bytes, which [`push_copied`](Self::push_copied) just queued
     /// (they are at the end of the staging buffer, unwritten).
     pub(crate) fn drop_last_copied(&mut self, n: usize) {
-        let n = n.min(self.staging.len() - self.written);
-        self.staging.truncate(self.staging.len() - n);
+        let n = n.min(self.end - self.written);
+        self.end -= n;
         self.len -= n;
     }
 
@@ -134,25 +147,26 @@ impl SendQueue {
 
     /// Appends bytes to the staging buffer.
     fn stage(&mut self, bytes: &[u8]) {
-        if self.staging.capacity() - self.staging.len() < bytes.len() {
+        if self.staging.len() - self.end < bytes.len() {
             self.make_room(bytes.len());
         }
-        self.staging.extend_from_slice(bytes);
+        self.staging[self.end..][..bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
     }
 
     /// Moves the unwritten staged bytes into `chunks` (a shared chunk follows them).
     fn seal_staging(&mut self) {
-        if self.staging.len() > self.written {
-            let staged = Bytes::from(std::mem::take(&mut self.staging)).slice(self.written..);
-            self.chunks.push_back(staged);
+        if self.end > self.written {
+            let staged = Bytes::from(std::mem::take(&mut self.staging));
+            self.chunks.push_back(staged.slice(self.written..self.end));
         }
-        self.staging.clear();
         self.written = 0;
+        self.end = 0;
     }
 
     /// Fills `dst` with the queued chunks in order; returns how many slots it filled.
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
-        let staged = Some(&self.staging[self.written..]).filter(|s| !s.is_empty());
+        let staged = Some(&self.staging[self.written..self.end]).filter(|s| !s.is_empty());
         let all = self.chunks.iter().map(|c| &c[..]).chain(staged);
         let mut n = 0;
         for (slot, chunk) in dst.iter_mut().zip(all) {
@@ -164,7 +178,11 @@ impl SendQueue {
 
     /// Drops the first `n` bytes (they were written). `n` is clamped to the queue length.
     pub(crate) fn advance(&mut self, n: usize) {
-        let mut n = n.min(self.len);
+        if n >= self.len {
+            self.clear_written();
+            return;
+        }
+        let mut n = n;
         self.len -= n;
         while n > 0 {
             match self.chunks.front_mut() {
@@ -182,14 +200,17 @@ impl SendQueue {
                 }
             }
         }
-        if self.len == 0 {
-            // Everything written: the staging buffer starts over from its beginning.
-            self.staging.clear();
-            self.written = 0;
-            if self.staging.capacity() > 64 * 1024 {
-                // Do not keep a burst's worth of memory around on an idle connection.
-                self.staging = Vec::new();
-            }
+    }
+
+    /// Everything was written: the staging buffer starts over from its beginning.
+    fn clear_written(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+        self.written = 0;
+        self.end = 0;
+        if self.staging.capacity() > 64 * 1024 {
+            // Do not keep a burst's worth of memory around on an idle connection.
+            self.staging = Vec::new();
         }
     }
 
@@ -285,6 +306,6 @@ mod tests {
             q.staging.capacity()
         );
         q.advance(10);
-        assert!(q.is_empty() && q.staging.is_empty() && q.written == 0);
+        assert!(q.is_empty() && q.end == 0 && q.written == 0);
     }
 }

@@ -11,8 +11,9 @@
 //!
 //! How fresh a reading is: runtimes report at least once per loop turn, after the turn's
 //! writes (lynn-tokio also just before them, so a peer that sees a reply finds its message
-//! counted), and once more when the connection ends, so a reading misses at most what the
-//! turn in progress counted.
+//! counted, and after them only the bytes written, with
+//! [`report_written`](StatsReport::report_written)), and once more when the connection
+//! ends, so a reading misses at most what the turn in progress counted.
 //!
 //! ```
 //! use lynn_proto::{Connection, ConnectionConfig, Instant, Metrics, StatsReport};
@@ -54,7 +55,21 @@ impl StatsReport {
         };
         slot.store(stats);
     }
+
+    /// [`report`](Self::report) after `conn` only wrote output since the last report
+    /// ([`Connection::handle_written`], and transport errors, which count nothing): stores
+    /// the one counter that moved, `bytes_sent`, rather than all of them.
+    #[inline]
+    pub fn report_written(&mut self, conn: &Connection, metrics: &Metrics) {
+        match &self.slot {
+            Some(slot) => slot.0[BYTES_SENT].store(conn.stats().bytes_sent, Relaxed),
+            None => self.report(conn, metrics),
+        }
+    }
 }
+
+/// Where `bytes_sent` is in [`ConnectionStats::to_array`].
+const BYTES_SENT: usize = 1;
 
 /// One connection's counters as last reported. Written only by its [`StatsReport`].
 #[derive(Debug, Default)]
@@ -157,6 +172,25 @@ mod tests {
         report.report(&connection_with(0), &metrics);
         assert!(report.slot.is_none());
         assert_eq!(metrics.reported().lock().live.len(), 0);
+    }
+
+    #[test]
+    fn report_written_publishes_the_bytes_written() {
+        let metrics = Metrics::default();
+        let mut report = StatsReport::default();
+        let mut conn = connection_with(2);
+        let n = conn.pending_transmit();
+        conn.handle_written(n, Instant::now());
+        // No slot yet: a full report.
+        report.report_written(&conn, &metrics);
+        assert_eq!(metrics.reported().totals(), *conn.stats());
+
+        conn.send(1, "y".into(), Instant::now()).unwrap();
+        report.report(&conn, &metrics);
+        conn.handle_written(3, Instant::now());
+        report.report_written(&conn, &metrics);
+        assert_eq!(metrics.reported().totals(), *conn.stats());
+        assert_eq!(conn.stats().bytes_sent, n as u64 + 3);
     }
 
     #[test]

@@ -215,8 +215,8 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 break blocked;
             }
         };
-        // And the bytes written.
-        self.report.report(&self.conn, self.app.metrics());
+        // And the bytes written (the only counter `flush` moves).
+        self.report.report_written(&self.conn, self.app.metrics());
         self.timer.set(self.conn.poll_timeout());
         Ok(write_blocked)
     }
@@ -255,9 +255,11 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     fn read(&mut self, stream: &Stream) {
         let (app, scope) = (self.app, &*self.scope);
         self.now = if app.sync_routes {
+            // Looked up once per read, not per message.
+            let (router, metrics) = (&app.router, app.metrics());
             stream::read_into_with(stream, &mut self.conn, |conn, now| {
                 conn.handle_received_inline(now, |msg| {
-                    lynn_handler::answer_inline(&app.router, scope, app.metrics(), msg)
+                    lynn_handler::answer_inline(router, scope, metrics, msg)
                 });
             })
         } else {
