@@ -31,10 +31,13 @@ pub struct ConnectionStats {
 
 /// How many counters a [`ConnectionStats`] holds.
 pub(crate) const STATS_FIELDS: usize = 10;
+/// Where `bytes_sent` is in [`ConnectionStats::to_array`].
+pub(crate) const BYTES_SENT_INDEX: usize = 1;
 
 impl ConnectionStats {
     /// The counters as an array, in field order.
     pub(crate) fn to_array(self) -> [u64; STATS_FIELDS] {
+        // `bytes_sent` stays at `BYTES_SENT_INDEX`.
         [
             self.bytes_received,
             self.bytes_sent,

@@ -10,8 +10,8 @@
 //! slot is next handed out, so no count is lost at close.
 //!
 //! How fresh a reading is: runtimes report at least once per loop turn, after the turn's
-//! writes (lynn-tokio also just before them, so a peer that sees a reply finds its message
-//! counted, and after them only the bytes written, with
+//! writes (servers also just before them, so a peer that sees a reply finds its message
+//! counted; after them lynn-tokio and lynn-smol store only the bytes written, with
 //! [`report_written`](StatsReport::report_written)), and once more when the connection
 //! ends, so a reading misses at most what the turn in progress counted.
 //!
@@ -32,7 +32,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::stats::STATS_FIELDS;
+use crate::stats::{BYTES_SENT_INDEX, STATS_FIELDS};
 use crate::{Connection, ConnectionStats, Metrics};
 
 /// Publishes one connection's counters to one [`Metrics`]. Allocation-free until the
@@ -62,14 +62,11 @@ impl StatsReport {
     #[inline]
     pub fn report_written(&mut self, conn: &Connection, metrics: &Metrics) {
         match &self.slot {
-            Some(slot) => slot.0[BYTES_SENT].store(conn.stats().bytes_sent, Relaxed),
+            Some(slot) => slot.0[BYTES_SENT_INDEX].store(conn.stats().bytes_sent, Relaxed),
             None => self.report(conn, metrics),
         }
     }
 }
-
-/// Where `bytes_sent` is in [`ConnectionStats::to_array`].
-const BYTES_SENT: usize = 1;
 
 /// One connection's counters as last reported. Written only by its [`StatsReport`].
 #[derive(Debug, Default)]

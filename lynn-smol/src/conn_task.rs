@@ -1,11 +1,10 @@
 //! The task that owns one accepted connection: its socket, its [`Connection`], and the
 //! futures of its handlers (run inside this task, so no lock is taken per message).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use futures_lite::{Stream as _, future};
+use futures_lite::future;
 use futures_util::FutureExt as _;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use lynn_proto::dispatch::{self, HandlerOutcome};
@@ -16,42 +15,13 @@ use lynn_proto::{
 };
 
 use crate::context::{Context, Scope};
+use crate::doorbell::Doorbell;
 use crate::events::ServerEvent;
 use crate::handle::Peer;
 use crate::handler::{self, FutureSlots, Route, Running, Started};
 use crate::pump::{IoWake, Pump};
 use crate::server::Shared;
 use crate::stream::Stream;
-
-/// A channel receiver that is only polled when it may have changed.
-///
-/// Polling an `async_channel::Receiver` that has nothing takes the event listener's lock
-/// (~190 instructions); the driver checks three of them every loop turn. Once a poll has
-/// returned `Pending`, the receiver's listener stays registered with this task's waker
-/// until the channel gets an item or closes, so until then an empty, open channel needs
-/// no poll: the listener wakes the task.
-struct Rx<T> {
-    rx: Pin<Box<async_channel::Receiver<T>>>,
-    listening: bool,
-}
-
-impl<T> Rx<T> {
-    fn new(rx: async_channel::Receiver<T>) -> Self {
-        Rx {
-            rx: Box::pin(rx),
-            listening: false,
-        }
-    }
-
-    fn poll_next(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
-        if self.listening && self.rx.is_empty() && !self.rx.is_closed() {
-            return Poll::Pending;
-        }
-        let poll = self.rx.as_mut().poll_next(cx);
-        self.listening = poll.is_pending();
-        poll
-    }
-}
 
 /// What woke the connection task.
 enum Wake {
@@ -78,14 +48,19 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
         }
     };
     let (tx, outbound) = async_channel::unbounded();
-    let (close, close_rx) = async_channel::bounded(1);
+    let bell = Arc::new(Doorbell::default());
     let entry = Peer {
         tx,
         limit: shared.config.outbound_queue,
-        close,
+        bell: Arc::clone(&bell),
         addr: peer.clone(),
     };
     let mut registration: Registration<Peer> = shared.handle.inner.board.register(entry, seat);
+    // A shutdown closes the connections registered when it starts (`close_all`); this
+    // one may have come after.
+    if shared.handle.is_shutting_down() {
+        bell.request_close();
+    }
     let id = registration.id();
     tracing::debug!(%id, %peer, "connected");
     if let Some(events) = &shared.events {
@@ -102,7 +77,6 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
         server: shared.handle.clone(),
     });
     let mut driver = Driver {
-        shutdown: Some(Rx::new(shared.handle.shutdown_signal())),
         shared: &shared,
         id,
         scope,
@@ -110,8 +84,9 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
         pump: Pump::new(stream),
         handlers: FuturesUnordered::new(),
         slots: FutureSlots::default(),
-        outbound: Some(Rx::new(outbound)),
-        close: Some(Rx::new(close_rx)),
+        outbound,
+        bell,
+        closing: false,
         held: None,
         now: Instant::now(),
     };
@@ -144,9 +119,11 @@ struct Driver<'a, S> {
     handlers: FuturesUnordered<Running>,
     /// Boxes of finished handler futures, reused by the next requests.
     slots: FutureSlots,
-    outbound: Option<Rx<Outbound>>,
-    close: Option<Rx<()>>,
-    shutdown: Option<Rx<()>>,
+    /// Commands from the [`ServerHandle`](crate::ServerHandle), announced by `bell`.
+    outbound: async_channel::Receiver<Outbound>,
+    bell: Arc<Doorbell>,
+    /// The close requested through `bell` was taken: it is not watched any more.
+    closing: bool,
     /// A command refused by a full send queue, retried on `Event::Writable`.
     held: Option<Outbound>,
     /// The clock, read once per loop turn (after the wake-up): whatever the turn dispatches,
@@ -203,10 +180,11 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                 return Some(reason);
             }
             // Counted before written, so a peer that sees a reply finds the message it
-            // answers counted; and again after, for the bytes written.
+            // answers counted; and after, the bytes written.
             self.pump.report(&self.conn, self.shared.handle.metrics());
             self.pump.flush(&mut self.conn, self.now);
-            self.pump.report(&self.conn, self.shared.handle.metrics());
+            self.pump
+                .report_written(&self.conn, self.shared.handle.metrics());
             // Written bytes may have produced events (a graceful close completing).
             let event = self.conn.poll_event()?;
             if let Some(reason) = self.on_event(event) {
@@ -332,22 +310,23 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
         {
             return Poll::Ready(Wake::Handler(id, outcome));
         }
-        if self.held.is_none()
-            && let Some(rx) = &mut self.outbound
-            && let Poll::Ready(item) = rx.poll_next(cx)
+        // Commands (unless one is held), then a close request (until taken).
+        let (take, close) = (self.held.is_none(), !self.closing);
+        if (take || close)
+            && let Poll::Ready(wake) = self.bell.poll(cx, take && close, || {
+                if take && let Ok(cmd) = self.outbound.try_recv() {
+                    Poll::Ready(Wake::Outbound(cmd))
+                } else if close && self.bell.close_requested() {
+                    Poll::Ready(Wake::Close)
+                } else {
+                    Poll::Pending
+                }
+            })
         {
-            match item {
-                Some(cmd) => return Poll::Ready(Wake::Outbound(cmd)),
-                None => self.outbound = None,
+            if let Wake::Close = wake {
+                self.closing = true;
             }
-        }
-        for signal in [&mut self.close, &mut self.shutdown] {
-            if let Some(rx) = signal
-                && rx.poll_next(cx).is_ready()
-            {
-                *signal = None;
-                return Poll::Ready(Wake::Close);
-            }
+            return Poll::Ready(wake);
         }
         self.pump.poll_io(&mut self.conn, true, cx).map(Wake::Io)
     }

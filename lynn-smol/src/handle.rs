@@ -14,6 +14,8 @@ use lynn_proto::{
     ConnectionId, Metrics, Outbound, PeerAddr, SendToError, ServerConfig, SharedAdmission, Target,
 };
 
+use crate::doorbell::Doorbell;
+
 /// What the connection table keeps per connection.
 #[derive(Debug)]
 pub(crate) struct Peer {
@@ -25,8 +27,8 @@ pub(crate) struct Peer {
     /// Most commands queued (`outbound_queue`). Concurrent senders each check it before
     /// sending, so the queue may exceed it by at most one command per sending thread.
     pub(crate) limit: usize,
-    /// Closed to ask the connection to close gracefully (never full, never blocks).
-    pub(crate) close: async_channel::Sender<()>,
+    /// Rung after every command queued, and to ask the connection to close gracefully.
+    pub(crate) bell: Arc<Doorbell>,
     /// Where it comes from.
     pub(crate) addr: PeerAddr,
 }
@@ -39,7 +41,9 @@ impl Mailbox for Peer {
         self.tx.try_send(out).map_err(|e| match e {
             async_channel::TrySendError::Full(_) => Refused::Full,
             async_channel::TrySendError::Closed(_) => Refused::Closed,
-        })
+        })?;
+        self.bell.ring();
+        Ok(())
     }
 
     fn peer(&self) -> &PeerAddr {
@@ -47,7 +51,7 @@ impl Mailbox for Peer {
     }
 
     fn close(&self) -> bool {
-        self.close.close();
+        self.bell.request_close();
         !self.tx.is_closed()
     }
 }

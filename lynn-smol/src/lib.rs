@@ -99,6 +99,7 @@ mod command;
 mod conn_task;
 mod context;
 mod dial;
+mod doorbell;
 #[cfg(target_os = "linux")]
 mod edge;
 mod events;

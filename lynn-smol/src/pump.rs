@@ -69,6 +69,7 @@ impl Pump {
     }
 
     /// Writes all the output the socket takes now (`now`: the time of the loop turn).
+    #[inline]
     pub(crate) fn flush(&mut self, conn: &mut Connection, now: Instant) {
         self.write_blocked = self.stream.write_from(conn, now);
     }
@@ -79,6 +80,7 @@ impl Pump {
     /// read. So a later deadline leaves the timer as it is: it fires at the old time, and
     /// [`poll_io`](Self::poll_io) re-arms it for the current deadline then. Only an earlier
     /// deadline re-arms at once.
+    #[inline]
     pub(crate) fn arm(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
         if let Some(at) = deadline
@@ -91,6 +93,7 @@ impl Pump {
     }
 
     /// Whether the last read filled its buffer, so the next read should not wait.
+    #[inline]
     pub(crate) fn should_yield(&mut self) -> bool {
         if self.read_more {
             self.eager = self.eager.saturating_add(1);
@@ -108,6 +111,7 @@ impl Pump {
 
     /// Polls the socket (for reading when `read`, for writing when output is blocked) and the
     /// timer.
+    #[inline]
     pub(crate) fn poll_io(
         &mut self,
         conn: &mut Connection,
@@ -207,8 +211,15 @@ impl Pump {
         now
     }
 
-    /// Adds the connection's counter changes since the last report to `metrics`.
+    /// Publishes the connection's counters to `metrics`.
+    #[inline]
     pub(crate) fn report(&mut self, conn: &Connection, metrics: &Metrics) {
         self.reported.report(conn, metrics);
+    }
+
+    /// [`report`](Self::report) after a flush, which moves only the bytes sent.
+    #[inline]
+    pub(crate) fn report_written(&mut self, conn: &Connection, metrics: &Metrics) {
+        self.reported.report_written(conn, metrics);
     }
 }

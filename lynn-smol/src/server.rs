@@ -353,6 +353,8 @@ impl<S: Send + Sync + 'static> Server<S> {
                 future::or(accept, stop).await;
                 tracing::debug!("shutting down");
                 handle.shutdown();
+                // A connection registered after this sees the shutdown when it registers.
+                handle.inner.board.close_all();
                 drop(done_tx);
                 let drained = async {
                     let _ = done_rx.recv().await;

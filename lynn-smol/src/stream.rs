@@ -111,6 +111,7 @@ impl Stream {
     }
 
     /// Polls for readability (async-io semantics: ready once per reactor event).
+    #[inline]
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Stream::Tcp(s) => s.poll_readable(cx),
@@ -132,6 +133,7 @@ impl Stream {
         }
     }
 
+    #[inline]
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.get_ref().read(buf),
@@ -142,6 +144,7 @@ impl Stream {
         }
     }
 
+    #[inline]
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.get_ref().write_vectored(bufs),

@@ -81,9 +81,18 @@ impl Queue {
         self.lock().idle = None;
     }
 
-    /// The next task to run.
-    fn next(&self) -> Option<Runnable> {
-        self.lock().ready.pop_front()
+    /// Moves the queued tasks into `taken` (empty): one lock for the lot rather than one
+    /// per task (~40 instructions per task run). Swapped, so both deques keep their
+    /// allocations.
+    fn take(&self, taken: &mut VecDeque<Runnable>) {
+        std::mem::swap(&mut self.lock().ready, taken);
+    }
+
+    /// Puts tasks taken and not run back in front of the queue (they were woken first).
+    fn put_back(&self, taken: &mut VecDeque<Runnable>) {
+        let mut state = self.lock();
+        taken.append(&mut state.ready);
+        std::mem::swap(&mut state.ready, taken);
     }
 
     /// Leaves `waker` to be woken by the next [`schedule`](Self::schedule), unless a task
@@ -97,6 +106,21 @@ impl Queue {
             state.idle = Some(waker.clone());
         }
         true
+    }
+}
+
+/// Tasks [`run`](TaskSet::run) took from the queue and has not run yet (it runs at most
+/// [`BATCH`] per poll). Those left when its future is dropped go back to the queue.
+struct Taken<'a> {
+    queue: &'a Queue,
+    tasks: VecDeque<Runnable>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if !self.tasks.is_empty() {
+            self.queue.put_back(&mut self.tasks);
+        }
     }
 }
 
@@ -153,6 +177,10 @@ impl TaskSet {
     /// Runs `main` and the set's tasks until `main` completes.
     pub(crate) async fn run<T>(&self, main: impl Future<Output = T>) -> T {
         let mut main = pin!(main);
+        let mut taken = Taken {
+            queue: &self.queue,
+            tasks: VecDeque::new(),
+        };
         future::poll_fn(|cx| {
             self.queue.awake();
             if let Poll::Ready(out) = main.as_mut().poll(cx) {
@@ -160,9 +188,13 @@ impl TaskSet {
             }
             let mut ran = 0;
             loop {
-                while ran < BATCH
-                    && let Some(runnable) = self.queue.next()
-                {
+                while ran < BATCH {
+                    if taken.tasks.is_empty() {
+                        self.queue.take(&mut taken.tasks);
+                    }
+                    let Some(runnable) = taken.tasks.pop_front() else {
+                        break;
+                    };
                     runnable.run();
                     ran += 1;
                 }
@@ -171,7 +203,7 @@ impl TaskSet {
                 #[cfg(not(target_os = "linux"))]
                 let woke = false;
                 if ran == BATCH {
-                    // More to run: let the caller poll its reactor first.
+                    // More may be left to run: let the caller poll its reactor first.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -255,5 +287,25 @@ mod tests {
         });
         // Ready the second time it is polled: only if `run` hands control back.
         async_io::block_on(set.run(future::yield_now()));
+    }
+
+    #[test]
+    fn tasks_taken_and_not_run_when_run_returns_run_next_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let set = TaskSet::new().unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..BATCH + 10 {
+            let done = Arc::clone(&done);
+            set.spawn(async move {
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        // The first poll takes every task and runs `BATCH` of them; `main` is done at the
+        // second, before the rest run.
+        async_io::block_on(set.run(future::yield_now()));
+        assert_eq!(done.load(Ordering::SeqCst), BATCH);
+        async_io::block_on(set.run(future::yield_now()));
+        assert_eq!(done.load(Ordering::SeqCst), BATCH + 10);
     }
 }
