@@ -84,22 +84,10 @@ impl Doorbell {
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
-    use std::task::{Wake, Waker};
+    use std::task::Waker;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn count(c: &Count) -> usize {
-        c.0.load(Ordering::SeqCst)
-    }
+    use crate::test_waker::Count;
 
     #[test]
     fn an_armed_doorbell_checks_nothing_until_it_rings() {
@@ -122,7 +110,7 @@ mod tests {
         assert_eq!(checks.load(Ordering::SeqCst), 2, "armed: not checked");
         queued.store(1, Ordering::SeqCst);
         bell.ring();
-        assert_eq!(count(&woken), 1);
+        assert_eq!(woken.get(), 1);
         assert_eq!(bell.poll(&cx, true, check), Poll::Ready(1));
     }
 
@@ -185,7 +173,7 @@ mod tests {
         };
         assert!(bell.poll(&cx, true, check).is_pending());
         bell.request_close();
-        assert_eq!(count(&woken), 1);
+        assert_eq!(woken.get(), 1);
         assert!(bell.poll(&cx, true, check).is_ready());
     }
 }

@@ -325,19 +325,8 @@ impl Drop for Registered {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_waker::Count;
 
     #[test]
     fn readable_from_an_event_until_a_read_drains_the_socket() {
@@ -351,7 +340,7 @@ mod tests {
         assert!(ours.poll_readable(&mut cx).is_pending());
         peer.write_all(b"hello").unwrap();
         assert!(epoll.poll_events());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert!(ours.poll_readable(&mut cx).is_ready());
         let mut buf = [0u8; 16];
         assert_eq!(ours.read(&mut buf).unwrap(), 5);
@@ -359,7 +348,7 @@ mod tests {
         assert!(!epoll.poll_events());
         peer.write_all(b"again").unwrap();
         assert!(epoll.poll_events());
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         assert!(ours.poll_readable(&mut cx).is_ready());
     }
 
@@ -414,7 +403,7 @@ mod tests {
         let mut sink = vec![0u8; written];
         peer.read_exact(&mut sink).unwrap();
         assert!(epoll.poll_events());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert!(ours.poll_writable(&mut cx).is_ready());
     }
 }

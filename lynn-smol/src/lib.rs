@@ -112,6 +112,8 @@ mod session;
 mod spawn;
 mod stream;
 mod tasks;
+#[cfg(test)]
+mod test_waker;
 
 pub use client::Client;
 pub use context::{Context, SyncContext};
