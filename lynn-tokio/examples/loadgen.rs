@@ -497,17 +497,24 @@ fn run_load(args: Args) {
     let t0 = *start.get().expect("set by the leader");
     let sleep_until = |t: Instant| std::thread::sleep(t.saturating_duration_since(Instant::now()));
     sleep_until(t0 + Duration::from_secs_f64(args.warmup));
-    let own0 = cpu_seconds("self");
-    let server0 = args.server_pid.and_then(|p| cpu_seconds(&p.to_string()));
+    let own0 = cpu_times("self");
+    let server0 = args.server_pid.and_then(|p| cpu_times(&p.to_string()));
     sleep_until(t0 + Duration::from_secs_f64(args.warmup + args.seconds));
-    let own1 = cpu_seconds("self");
-    let server1 = args.server_pid.and_then(|p| cpu_seconds(&p.to_string()));
-    // CPU use over the window, in CPUs (1.0 = one core busy all the time); -1 if unknown.
-    let util = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => (b - a) / args.seconds,
-        _ => -1.0,
+    let own1 = cpu_times("self");
+    let server1 = args.server_pid.and_then(|p| cpu_times(&p.to_string()));
+    // CPU use over the window, in CPUs (1.0 = one core busy all the time), and the share
+    // of it spent in user space (the rest is the kernel's); -1 if unknown.
+    let util = |a: Option<CpuTimes>, b: Option<CpuTimes>| match (a, b) {
+        (Some(a), Some(b)) => {
+            let (user, system) = (b.user - a.user, b.system - a.system);
+            let busy = user + system;
+            let share = if busy > 0.0 { user / busy } else { -1.0 };
+            (busy / args.seconds, share)
+        }
+        _ => (-1.0, -1.0),
     };
-    let (loadgen_cpu, server_cpu) = (util(own0, own1), util(server0, server1));
+    let ((loadgen_cpu, loadgen_user), (server_cpu, server_user)) =
+        (util(own0, own1), util(server0, server1));
     let mut hist = Histogram::new();
     let (mut measured, mut total, mut errors, mut connected, mut stalled) = (0, 0, 0, 0, 0);
     let mut connect_errors = 0;
@@ -548,7 +555,7 @@ fn run_load(args: Args) {
              \"seconds\":{},\"responses\":{},\"total_responses\":{},\"rps\":{:.1},\
              \"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
              \"errors\":{},\"connect_errors\":{},\"stalled\":{},\"loadgen_cpu\":{:.2},\
-             \"server_cpu\":{:.2},\"conn_min\":{},\"conn_p50\":{},\"conn_max\":{},\
+             \"server_cpu\":{:.2},\"loadgen_user\":{:.2},\"server_user\":{:.2},\"conn_min\":{},\"conn_p50\":{},\"conn_max\":{},\
              \"first_error\":\"{}\"}}",
             args.model,
             args.connections,
@@ -568,6 +575,8 @@ fn run_load(args: Args) {
             stalled,
             loadgen_cpu,
             server_cpu,
+            loadgen_user,
+            server_user,
             conn_min,
             conn_p50,
             conn_max,
@@ -588,7 +597,10 @@ fn run_load(args: Args) {
         );
         println!("replies per connection: min {conn_min} · median {conn_p50} · max {conn_max}");
         println!("errors {errors} · connect errors {connect_errors} · stalled {stalled}");
-        println!("CPU over the window: loadgen {loadgen_cpu:.2} · server {server_cpu:.2}");
+        println!(
+            "CPU over the window: loadgen {loadgen_cpu:.2} ({loadgen_user:.2} of it in user \
+             space) · server {server_cpu:.2} ({server_user:.2})"
+        );
         if let Some(e) = first_error {
             println!("first error: {e}");
         }
@@ -598,14 +610,24 @@ fn run_load(args: Args) {
     }
 }
 
-/// User + system CPU seconds of process `pid` ("self" for this one), from /proc.
-fn cpu_seconds(pid: &str) -> Option<f64> {
+/// CPU seconds a process has spent so far, in user space and in the kernel.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    user: f64,
+    system: f64,
+}
+
+/// The CPU times of process `pid` ("self" for this one), from /proc.
+fn cpu_times(pid: &str) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at field 3.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+    let seconds = |i: usize| Some(f.get(i)?.parse::<f64>().ok()? / 100.0); // USER_HZ is 100
+    Some(CpuTimes {
+        user: seconds(11)?,
+        system: seconds(12)?,
+    })
 }
 
 /// Opens `--idle` connections (pinging each once with `--ping`), says `ready`, holds them.
