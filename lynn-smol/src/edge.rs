@@ -293,6 +293,18 @@ impl Registered {
         result
     }
 
+    /// One write; one that would block clears the write readiness.
+    #[inline]
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let seen = self.readiness.seen();
+        let result = match &self.socket {
+            Socket::Tcp(s) => (&*s).write(buf),
+            Socket::Unix(s) => (&*s).write(buf),
+        };
+        self.wrote(&result, seen);
+        result
+    }
+
     /// One vectored write; one that would block clears the write readiness.
     #[inline]
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -301,10 +313,17 @@ impl Registered {
             Socket::Tcp(s) => (&*s).write_vectored(bufs),
             Socket::Unix(s) => (&*s).write_vectored(bufs),
         };
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        self.wrote(&result, seen);
+        result
+    }
+
+    /// After a write that started when the readiness was `seen`: one that would block
+    /// clears the write readiness.
+    #[inline]
+    fn wrote(&self, result: &io::Result<usize>, seen: u32) {
+        if matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             self.readiness.clear(WRITE, seen);
         }
-        result
     }
 
     /// Shuts down the write half.

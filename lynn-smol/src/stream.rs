@@ -1,6 +1,6 @@
 //! The byte pipe under a [`Connection`]: a TCP or Unix stream registered with async-io, and
 //! the two IO steps of the core's driving contract (read into its receive buffer, write its
-//! queued output with one vectored write).
+//! queued output with one write, vectored when it is in several chunks).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -145,6 +145,17 @@ impl Stream {
     }
 
     #[inline]
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().write(buf),
+            #[cfg(target_os = "linux")]
+            Stream::Edge(s) => s.write(buf),
+        }
+    }
+
+    #[inline]
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
@@ -223,14 +234,14 @@ impl Stream {
     /// read per write would cost more than the precision is worth).
     pub(crate) fn write_from(&self, conn: &mut Connection, now: Instant) -> bool {
         while conn.wants_write() {
-            let result = {
-                let mut chunks: [&[u8]; WRITE_CHUNKS] = [&[]; WRITE_CHUNKS];
-                let n = conn.transmit_chunks(&mut chunks);
-                let mut slices = [IoSlice::new(&[]); WRITE_CHUNKS];
-                for (slice, chunk) in slices.iter_mut().zip(&chunks[..n]) {
-                    *slice = IoSlice::new(chunk);
-                }
-                self.try_write_vectored(&slices[..n])
+            // Most output is one chunk (small replies share one): two slots tell. One chunk
+            // goes out with a plain write (`send`), whose path through the kernel is shorter
+            // than `writev`'s.
+            let mut probe: [&[u8]; 2] = [&[]; 2];
+            let result = if conn.transmit_chunks(&mut probe) == 1 {
+                self.try_write(probe[0])
+            } else {
+                self.write_chunks(conn)
             };
             match result {
                 Ok(0) => {
@@ -248,5 +259,16 @@ impl Stream {
             }
         }
         false
+    }
+
+    /// Writes up to [`WRITE_CHUNKS`] chunks of queued output with one vectored write.
+    fn write_chunks(&self, conn: &Connection) -> io::Result<usize> {
+        let mut chunks: [&[u8]; WRITE_CHUNKS] = [&[]; WRITE_CHUNKS];
+        let n = conn.transmit_chunks(&mut chunks);
+        let mut slices = [IoSlice::new(&[]); WRITE_CHUNKS];
+        for (slice, chunk) in slices.iter_mut().zip(&chunks[..n]) {
+            *slice = IoSlice::new(chunk);
+        }
+        self.try_write_vectored(&slices[..n])
     }
 }
