@@ -14,8 +14,8 @@ use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
 use lynn_proto::switchboard::Switchboard;
 use lynn_proto::{
-    Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError, SharedAdmission,
-    SyncOutcome,
+    ConnectionConfig, Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError,
+    SharedAdmission, SyncOutcome,
 };
 
 use crate::context::{BoxHandler, Context, SyncContext, boxed};
@@ -39,6 +39,9 @@ pub(crate) enum Pooled<S> {
 /// What every connection thread of one server shares.
 pub(crate) struct Shared<S> {
     pub(crate) config: ServerConfig,
+    /// `config.connection`, one copy for every connection (each `Connection` reads its
+    /// limits from it).
+    pub(crate) connection: Arc<ConnectionConfig>,
     pub(crate) router: Router<Route<S>>,
     pub(crate) state: Arc<S>,
     pub(crate) pool: Pool,
@@ -234,6 +237,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             listener,
             metrics_listener,
             shared: Arc::new(Shared {
+                connection: Arc::new(config.connection.clone()),
                 config,
                 router,
                 state: self.state,

@@ -56,7 +56,7 @@ pub(crate) fn connection<S: Send + Sync + 'static>(
     let config = &shared.config;
     stream.apply(&config.socket);
     stream.set_write_timeout(Some(WRITE_SLICE))?;
-    let conn = Connection::new(config.connection.clone(), Instant::now())
+    let conn = Connection::new(shared.connection.clone(), Instant::now())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     // Unbounded as a channel, bounded by its senders: outbound messages by `outbound_queue`
     // (`Entry::offer`), one close, every in-flight completion, the reader's one event. A

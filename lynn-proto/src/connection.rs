@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -98,7 +99,8 @@ enum State {
 /// - [`Event::Closed`] is produced exactly once.
 #[derive(Debug)]
 pub struct Connection {
-    config: ConnectionConfig,
+    /// Shared by every connection made from the same `Arc` (see [`Connection::new`]).
+    config: Arc<ConnectionConfig>,
     decoder: Decoder,
     recv: BytesMut,
     /// `recv.len()` after the last decode pass; bytes past it are new.
@@ -142,7 +144,16 @@ enum Slot {
 
 impl Connection {
     /// A new open connection, as of `now`.
-    pub fn new(config: ConnectionConfig, now: Instant) -> Result<Self, ConfigError> {
+    ///
+    /// `config` is a [`ConnectionConfig`] or an `Arc` of one. A server that makes many
+    /// connections from one configuration should pass clones of one `Arc`: the limits every
+    /// loop turn reads then sit in one place for all connections (in cache) rather than in
+    /// each connection's own memory, and each connection is ~150 bytes smaller.
+    pub fn new(
+        config: impl Into<Arc<ConnectionConfig>>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        let config = config.into();
         config.validate()?;
         let in_flight_cap = match config.max_in_flight {
             0 => usize::MAX,
@@ -810,7 +821,13 @@ impl Connection {
         } = self;
         let first_id = stats.messages_received;
         let (mut pos, mut answered, mut replied) = (*at, 0, 0);
-        while sendq.len() < config.send_queue_limit {
+        // Read once from the shared settings, not once per message through the `Arc`.
+        let (limit, marks, peer_max_frame_len) = (
+            config.send_queue_limit,
+            config.marks,
+            config.peer_max_frame_len,
+        );
+        while sendq.len() < limit {
             let rest = &recv[pos..];
             let Ok(Some(head)) = decoder.peek_head(rest) else {
                 break;
@@ -824,8 +841,8 @@ impl Connection {
                 body: &rest[head.body()],
                 out: Out::Queue {
                     sendq,
-                    marks: config.marks,
-                    peer_max_frame_len: config.peer_max_frame_len,
+                    marks,
+                    peer_max_frame_len,
                 },
                 reply: Replied::No,
             };

@@ -56,6 +56,25 @@ fn request(event: &Event) -> &Request {
 }
 
 #[test]
+fn connections_made_from_one_arc_share_their_settings_and_a_bad_one_is_refused() {
+    let t = Instant::now();
+    let shared = std::sync::Arc::new(server_cfg());
+    let a = Connection::new(shared.clone(), t).unwrap();
+    let b = Connection::new(shared.clone(), t).unwrap();
+    assert!(std::ptr::eq(a.config(), &*shared));
+    assert!(std::ptr::eq(b.config(), &*shared));
+    // A plain value still works, in its own allocation.
+    let c = Connection::new(server_cfg(), t).unwrap();
+    assert!(!std::ptr::eq(c.config(), &*shared));
+    let bad = std::sync::Arc::new(ConnectionConfig {
+        max_frame_len: 1,
+        ..server_cfg()
+    });
+    let err = Connection::new(bad, t).unwrap_err();
+    assert_eq!(err.field, "max_frame_len");
+}
+
+#[test]
 fn echo_round_trip_with_replies_in_request_order() {
     let t = Instant::now();
     let mut client = open(client_cfg(), t);

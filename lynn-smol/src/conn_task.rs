@@ -40,7 +40,7 @@ pub(crate) async fn run<S: Send + Sync + 'static>(
     seat: Seat,
     _done: async_channel::Sender<()>,
 ) {
-    let conn = match Connection::new(shared.config.connection.clone(), Instant::now()) {
+    let conn = match Connection::new(shared.connection.clone(), Instant::now()) {
         Ok(conn) => conn,
         Err(e) => {
             tracing::error!(error = %e, "connection settings rejected");

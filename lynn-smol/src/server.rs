@@ -15,7 +15,8 @@ use futures_lite::future;
 use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
 use lynn_proto::{
-    Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError, SharedAdmission, SyncOutcome,
+    ConnectionConfig, Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError,
+    SharedAdmission, SyncOutcome,
 };
 
 use crate::context::{Context, SyncContext};
@@ -32,6 +33,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// What every connection task of one server shares (read-only).
 pub(crate) struct Shared<S> {
     pub(crate) config: ServerConfig,
+    /// `config.connection`, one copy for every connection (each `Connection` reads its
+    /// limits from it).
+    pub(crate) connection: Arc<ConnectionConfig>,
     pub(crate) router: Router<Handler<S>>,
     pub(crate) state: Arc<S>,
     pub(crate) handle: ServerHandle,
@@ -194,6 +198,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             .map(|n| Arc::new(Semaphore::new(n)));
         Ok(Server {
             shared: Arc::new(Shared {
+                connection: Arc::new(config.connection.clone()),
                 config,
                 router,
                 state: self.state,

@@ -228,7 +228,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             limit: config
                 .max_concurrent_handlers
                 .map(|n| Arc::new(Semaphore::new(n))),
-            connection: config.connection.clone(),
+            connection: Arc::new(config.connection.clone()),
             outbound_queue: config.outbound_queue,
             socket: config.socket.clone(),
         };

@@ -36,7 +36,8 @@ pub(crate) struct App<S> {
     pub(crate) handle: ServerHandle,
     /// The global handler limit (`max_concurrent_handlers`), if any.
     pub(crate) limit: Option<Arc<Semaphore>>,
-    pub(crate) connection: ConnectionConfig,
+    /// One copy for every connection (each `Connection` reads its limits from it).
+    pub(crate) connection: Arc<ConnectionConfig>,
     pub(crate) outbound_queue: usize,
     pub(crate) socket: SocketOptions,
 }
