@@ -4,9 +4,8 @@
 mod requests;
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -151,6 +150,9 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         stream: &Stream,
         inbox: &Inbox,
     ) -> Poll<CloseReason> {
+        // Whether `self.now` was read after a wake-up handled in this poll (see
+        // `Timer::poll_at`).
+        let mut woken = false;
         loop {
             let write_blocked = match self.settled {
                 Some(write_blocked) => write_blocked,
@@ -163,12 +165,13 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 },
             };
             self.settled = Some(write_blocked);
-            let woke = match self.poll_wake(cx, stream, inbox, write_blocked) {
+            let woke = match self.poll_wake(cx, stream, inbox, write_blocked, woken) {
                 Poll::Ready(woke) => woke,
                 Poll::Pending => return Poll::Pending,
             };
             self.settled = None;
             self.on_wake(woke, stream);
+            woken = true;
         }
     }
 
@@ -251,6 +254,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         stream: &Stream,
         inbox: &Inbox,
         write_blocked: bool,
+        woken: bool,
     ) -> Poll<Woke> {
         if !self.handlers.is_empty()
             && let Poll::Ready(Some(done)) = self.handlers.poll_next_unpin(cx)
@@ -271,7 +275,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         if write_blocked && let Poll::Ready(res) = stream.poll_writable(cx) {
             return Poll::Ready(res.map_or_else(Woke::Failed, |()| Woke::Writable));
         }
-        if self.timer.is_armed() && Pin::new(&mut self.timer).poll(cx).is_ready() {
+        if self.timer.is_armed() && self.timer.poll_at(cx, woken.then_some(self.now)).is_ready() {
             return Poll::Ready(Woke::Timer);
         }
         Poll::Pending
