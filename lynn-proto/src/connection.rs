@@ -11,6 +11,7 @@ use crate::codec::{Decoder, FrameHead, FrameKind, HEADER_LEN, OVERHEAD};
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
 use crate::inline::{Inline, InlineMessage, Out, Replied};
+use crate::lazy_deque::LazyDeque;
 use crate::sendq::SendQueue;
 use crate::stats::ConnectionStats;
 
@@ -53,11 +54,22 @@ enum State {
     /// With `eof`, bytes already buffered are still decoded (the peer sent them before
     /// closing its side).
     Draining {
-        reason: CloseReason,
+        /// Boxed: the state is read on every call, the reason once, at the end; unboxed it
+        /// made the state 48 bytes rather than 16.
+        reason: Box<CloseReason>,
         eof: bool,
     },
     /// The `Closed` event has been queued.
     Closed,
+}
+
+impl State {
+    fn draining(reason: CloseReason, eof: bool) -> State {
+        State::Draining {
+            reason: Box::new(reason),
+            eof,
+        }
+    }
 }
 
 /// The state machine of one connection, either side. It performs no IO and reads no clock.
@@ -131,7 +143,7 @@ pub struct Connection {
     /// Completions that came out of order, waiting for the ones before them. Empty in the
     /// common case (requests completed in order); otherwise index 0 is
     /// `RequestId(released)`, which is `Waiting`, and the last slot is `Done`.
-    early: VecDeque<Slot>,
+    early: LazyDeque<Slot>,
     released: u64,
     stats: ConnectionStats,
 }
@@ -177,7 +189,7 @@ impl Connection {
             want_writable: false,
             in_flight: 0,
             in_flight_cap,
-            early: VecDeque::new(),
+            early: LazyDeque::default(),
             released: 0,
             stats: ConnectionStats::default(),
         })
@@ -327,10 +339,7 @@ impl Connection {
     pub fn handle_eof(&mut self, now: Instant) {
         self.tick(now);
         if matches!(self.state, State::Open) {
-            self.state = State::Draining {
-                reason: CloseReason::PeerClosed,
-                eof: true,
-            };
+            self.state = State::draining(CloseReason::PeerClosed, true);
             self.decode_more();
         }
         self.settle();
@@ -468,6 +477,7 @@ impl Connection {
 
     /// Up to `dst.len()` chunks of queued output, in order, for one vectored write. Returns
     /// how many slots were filled.
+    #[inline]
     pub fn transmit_chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
         self.sendq.chunks(dst)
     }
@@ -512,7 +522,7 @@ impl Connection {
         self.tick(now);
         if matches!(self.state, State::Open) {
             self.recv.clear();
-            self.state = State::Draining { reason, eof: false };
+            self.state = State::draining(reason, false);
         }
         self.settle();
     }
@@ -694,10 +704,11 @@ impl Connection {
     /// Request `released + index` (not the oldest) completed: its reply waits in `early`.
     #[cold]
     fn complete_early(&mut self, index: usize, reply: Option<(u16, Bytes)>) {
-        if self.early.len() <= index {
-            self.early.resize_with(index + 1, || Slot::Waiting);
+        let early = self.early.make();
+        if early.len() <= index {
+            early.resize_with(index + 1, || Slot::Waiting);
         }
-        self.early[index] = Slot::Done(reply);
+        early[index] = Slot::Done(reply);
     }
 
     /// [`decode_more`](Self::decode_more) once a full event queue has room again: rare, and
@@ -751,7 +762,7 @@ impl Connection {
                             buffered => CloseReason::PeerClosedMidFrame { buffered },
                         };
                         self.recv.clear();
-                        self.state = State::Draining { reason, eof: false };
+                        self.state = State::draining(reason, false);
                     }
                     break;
                 }
@@ -761,10 +772,7 @@ impl Connection {
                     self.recv.clear();
                     // Frames before the bad one are still delivered and answered; then the
                     // connection closes (bounded by the write timeout, like any drain).
-                    self.state = State::Draining {
-                        reason: CloseReason::Protocol(e),
-                        eof: false,
-                    };
+                    self.state = State::draining(CloseReason::Protocol(e), false);
                     break;
                 }
             }
@@ -930,7 +938,7 @@ impl Connection {
             && self.in_flight == 0
             && self.sendq.is_empty()
         {
-            let reason = reason.clone();
+            let reason = CloseReason::clone(reason);
             self.abort(reason);
         }
     }

@@ -109,6 +109,7 @@ mod config;
 mod connection;
 mod error;
 mod id;
+mod lazy_deque;
 mod metrics;
 mod pending;
 mod registry;

@@ -5,12 +5,11 @@
 //! queued as shared [`Bytes`] chunks, so they are never copied. The queue is a list of chunks
 //! that a runtime hands to one vectored write.
 
-use std::collections::VecDeque;
-
 use bytes::{Buf, Bytes};
 
 use crate::codec::{self, FrameKind, Marks};
 use crate::error::EncodeError;
+use crate::lazy_deque::LazyDeque;
 
 /// Bodies (and pre-encoded frames) of at least this many bytes are queued by reference
 /// instead of being copied into the staging buffer.
@@ -26,7 +25,7 @@ const MIN_STAGING: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
     /// Chunks that come before `staging`, oldest first.
-    chunks: VecDeque<Bytes>,
+    chunks: LazyDeque<Bytes>,
     /// Bytes after every chunk in `chunks`: `staging[written..end]` is still to be written,
     /// `staging[end..]` is room. Every byte is initialised (zeroed as the buffer grows), so
     /// that a frame is copied in with one room check instead of one per `Vec` append (three
@@ -76,7 +75,7 @@ impl SendQueue {
             let total = codec::OVERHEAD + body.len();
             self.stage(header);
             self.seal_staging();
-            self.chunks.push_back(body);
+            self.chunks.make().push_back(body);
             self.stage(&tail);
             self.len += total;
             total
@@ -139,7 +138,7 @@ impl SendQueue {
         self.len += frames.len();
         if frames.len() >= SHARE_THRESHOLD {
             self.seal_staging();
-            self.chunks.push_back(frames);
+            self.chunks.make().push_back(frames);
         } else {
             self.stage(&frames);
         }
@@ -158,16 +157,29 @@ impl SendQueue {
     fn seal_staging(&mut self) {
         if self.end > self.written {
             let staged = Bytes::from(std::mem::take(&mut self.staging));
-            self.chunks.push_back(staged.slice(self.written..self.end));
+            self.chunks
+                .make()
+                .push_back(staged.slice(self.written..self.end));
         }
         self.written = 0;
         self.end = 0;
     }
 
     /// Fills `dst` with the queued chunks in order; returns how many slots it filled.
+    #[inline]
     pub(crate) fn chunks<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
         let staged = Some(&self.staging[self.written..self.end]).filter(|s| !s.is_empty());
-        let all = self.chunks.iter().map(|c| &c[..]).chain(staged);
+        let Some(shared) = self.chunks.as_deque() else {
+            // The common case: everything queued is in the staging buffer.
+            return match (staged, dst.first_mut()) {
+                (Some(staged), Some(slot)) => {
+                    *slot = staged;
+                    1
+                }
+                _ => 0,
+            };
+        };
+        let all = shared.iter().map(|c| &c[..]).chain(staged);
         let mut n = 0;
         for (slot, chunk) in dst.iter_mut().zip(all) {
             *slot = chunk;
@@ -215,6 +227,7 @@ impl SendQueue {
     }
 
     /// Bytes reserved by the staging buffer and the chunk list.
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.staging.capacity() + self.chunks.capacity() * size_of::<Bytes>()
     }

@@ -1290,3 +1290,16 @@ fn release_after_none_keeps_the_buffers() {
     server.handle_timeout(t + secs(3600));
     assert_eq!(server.buffer_capacity(), held);
 }
+
+/// Every loop turn reads most of a `Connection`; with 1,024 busy connections those lines
+/// miss the cache on every turn (BENCHMARKS.md, seventh and eighth rounds), so its size is
+/// kept in check: growing it past 6.5 cache lines should be a decision, not an accident.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_connection_fits_in_416_bytes() {
+    assert!(
+        size_of::<Connection>() <= 416,
+        "{}",
+        size_of::<Connection>()
+    );
+}
