@@ -31,13 +31,64 @@ pub struct ConnectionStats {
 
 /// How many counters a [`ConnectionStats`] holds.
 pub(crate) const STATS_FIELDS: usize = 10;
-/// Where `bytes_sent` is in [`ConnectionStats::to_array`].
+/// How many words [`ConnectionStats::pack`] makes: 64 bytes, one cache line.
+pub(crate) const PACKED_WORDS: usize = 8;
+/// Where `bytes_sent` is in [`ConnectionStats::pack`].
 pub(crate) const BYTES_SENT_INDEX: usize = 1;
 
 impl ConnectionStats {
+    /// The counters in eight words, so that a connection's published copy (see
+    /// [`StatsReport`](crate::StatsReport)) is one cache line, written once per loop turn:
+    /// `frames_received` is left out (it is the sum of the messages, heartbeats and unknown
+    /// kinds received), and `invalid_frames`, at most one per connection, is the top bit of
+    /// the `unknown_kinds` word.
+    #[inline]
+    pub(crate) fn pack(self) -> [u64; PACKED_WORDS] {
+        debug_assert_eq!(
+            self.frames_received,
+            self.messages_received + self.heartbeats_received + self.unknown_kinds
+        );
+        [
+            self.bytes_received,
+            self.bytes_sent,
+            self.frames_sent,
+            self.messages_received,
+            self.heartbeats_received,
+            self.heartbeats_sent,
+            self.send_refused,
+            self.unknown_kinds | (self.invalid_frames.min(1) << 63),
+        ]
+    }
+
+    /// The inverse of [`pack`](Self::pack).
+    pub(crate) fn unpack(words: [u64; PACKED_WORDS]) -> Self {
+        let [
+            bytes_received,
+            bytes_sent,
+            frames_sent,
+            messages_received,
+            heartbeats_received,
+            heartbeats_sent,
+            send_refused,
+            kinds,
+        ] = words;
+        let unknown_kinds = kinds & !(1 << 63);
+        ConnectionStats {
+            bytes_received,
+            bytes_sent,
+            frames_received: messages_received + heartbeats_received + unknown_kinds,
+            frames_sent,
+            messages_received,
+            heartbeats_received,
+            heartbeats_sent,
+            unknown_kinds,
+            invalid_frames: kinds >> 63,
+            send_refused,
+        }
+    }
+
     /// The counters as an array, in field order.
     pub(crate) fn to_array(self) -> [u64; STATS_FIELDS] {
-        // `bytes_sent` stays at `BYTES_SENT_INDEX`.
         [
             self.bytes_received,
             self.bytes_sent,
@@ -78,5 +129,34 @@ impl ConnectionStats {
             invalid_frames,
             send_refused,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_keeps_every_counter_in_eight_words() {
+        let stats = ConnectionStats {
+            bytes_received: 1 << 40,
+            bytes_sent: 2,
+            frames_received: 3 + 4 + 5,
+            frames_sent: 6,
+            messages_received: 3,
+            heartbeats_received: 4,
+            heartbeats_sent: 7,
+            unknown_kinds: 5,
+            invalid_frames: 1,
+            send_refused: 8,
+        };
+        assert_eq!(ConnectionStats::unpack(stats.pack()), stats);
+        let none = ConnectionStats {
+            invalid_frames: 0,
+            ..stats
+        };
+        assert_eq!(ConnectionStats::unpack(none.pack()), none);
+        assert_eq!(stats.pack()[BYTES_SENT_INDEX], 2);
+        assert_eq!(size_of::<[u64; PACKED_WORDS]>(), 64);
     }
 }

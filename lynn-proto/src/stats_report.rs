@@ -4,7 +4,9 @@
 //! Each connection that counted anything gets a slot of atomics that only it writes: a
 //! report stores its current counters there, plain stores with no read-modify-write on a
 //! cache line other connections share (four shared atomic additions per loop turn cost
-//! ~150 instructions per response in the echo benchmark). The metrics keep every slot and
+//! ~150 instructions per response in the echo benchmark). A slot is one cache line (the
+//! counters packed into eight words), so a report writes one line per loop turn. The
+//! metrics keep every slot and
 //! sum them when read; the slot of a connection that is gone (its `StatsReport` dropped)
 //! is folded into the totals of closed connections when the metrics are next read or a
 //! slot is next handed out, so no count is lost at close.
@@ -32,7 +34,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::stats::{BYTES_SENT_INDEX, STATS_FIELDS};
+use crate::stats::{BYTES_SENT_INDEX, PACKED_WORDS, STATS_FIELDS};
 use crate::{Connection, ConnectionStats, Metrics};
 
 /// Publishes one connection's counters to one [`Metrics`]. Allocation-free until the
@@ -68,20 +70,22 @@ impl StatsReport {
     }
 }
 
-/// One connection's counters as last reported. Written only by its [`StatsReport`].
+/// One connection's counters as last reported ([`ConnectionStats::pack`]ed), in one cache
+/// line of its own. Written only by its [`StatsReport`].
 #[derive(Debug, Default)]
-struct Slot([AtomicU64; STATS_FIELDS]);
+#[repr(align(64))]
+struct Slot([AtomicU64; PACKED_WORDS]);
 
 impl Slot {
     #[inline]
     fn store(&self, stats: &ConnectionStats) {
-        for (counter, value) in self.0.iter().zip(stats.to_array()) {
+        for (counter, value) in self.0.iter().zip(stats.pack()) {
             counter.store(value, Relaxed);
         }
     }
 
     fn load(&self) -> [u64; STATS_FIELDS] {
-        self.0.each_ref().map(|c| c.load(Relaxed))
+        ConnectionStats::unpack(self.0.each_ref().map(|c| c.load(Relaxed))).to_array()
     }
 }
 
@@ -105,8 +109,8 @@ impl Slots {
             let Some(gone) = Arc::get_mut(slot) else {
                 return true;
             };
-            for (total, counter) in closed.iter_mut().zip(&mut gone.0) {
-                *total += *counter.get_mut();
+            for (total, value) in closed.iter_mut().zip(gone.load()) {
+                *total += value;
             }
             false
         });
