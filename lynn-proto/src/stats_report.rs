@@ -6,10 +6,9 @@
 //! cache line other connections share (four shared atomic additions per loop turn cost
 //! ~150 instructions per response in the echo benchmark). A slot is one cache line (the
 //! counters packed into eight words), so a report writes one line per loop turn. The
-//! metrics keep every slot and
-//! sum them when read; the slot of a connection that is gone (its `StatsReport` dropped)
-//! is folded into the totals of closed connections when the metrics are next read or a
-//! slot is next handed out, so no count is lost at close.
+//! metrics keep every slot and sum them when read; the slot of a connection that is gone
+//! (its `StatsReport` dropped) is folded into the totals of closed connections when the
+//! metrics are next read or a slot is next handed out, so no count is lost at close.
 //!
 //! How fresh a reading is: runtimes report at least once per loop turn, after the turn's
 //! writes (servers also just before them, so a peer that sees a reply finds its message
