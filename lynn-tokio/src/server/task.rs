@@ -4,8 +4,8 @@
 mod requests;
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -39,16 +39,16 @@ pub(crate) enum Socket {
 /// is given back on every exit path.
 ///
 /// A function returning an `async` block rather than an `async fn`, and the drive loop a
-/// future of its own ([`drive`]): an `async fn` keeps a copy of each argument beside the
+/// future of its own ([`Drive`]): an `async fn` keeps a copy of each argument beside the
 /// local it is moved into, and a `match` around the loop's `.await` would keep the matched
-/// `Result<Connection, _>` for the connection's life; together ~600 bytes of every
+/// `Result<Connection, _>` for the connection's life; together ~500 bytes of every
 /// connection's task that no turn reads.
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn run<S: Send + Sync + 'static>(
     app: Arc<App<S>>,
     socket: Socket,
     peer: PeerAddr,
-    mut registration: Registration<Entry>,
+    registration: Registration<Entry>,
     inbox: Arc<Inbox>,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
@@ -75,6 +75,7 @@ pub(crate) fn run<S: Send + Sync + 'static>(
                 Ok(conn) => conn,
                 Err(e) => {
                     tracing::error!(error = %e, "connection config refused");
+                    give_back(&inbox, registration, &CloseReason::Local);
                     break 'run CloseReason::Local;
                 }
             };
@@ -84,42 +85,76 @@ pub(crate) fn run<S: Send + Sync + 'static>(
                 state: app.state.clone(),
                 server: app.handle.clone(),
             });
-            drive(&app, scope, conn, stream, &inbox).await
+            let mut drive = Drive::new(&app, scope, conn, stream, &inbox);
+            let reason = (&mut drive).await;
+            // Before the socket closes (with `drive`, at the end of this block), so that
+            // whoever sees it close also sees the server updated.
+            give_back(&inbox, registration, &reason);
+            reason
         };
-        inbox.hang_up();
-        tracing::debug!(%id, %reason, "connection closed");
-        registration.set_reason(reason.clone());
-        drop(registration);
         if let Some(events) = &app.events {
             let _ = events.send(ServerEvent::Closed { id, reason }).await;
         }
     }
 }
 
-/// The drive loop as one future that owns the [`Task`] and the socket (closed when the
-/// loop ends), so that what a turn reads sits together.
-fn drive<'a, S: Send + Sync + 'static>(
-    app: &'a App<S>,
-    scope: Arc<Scope<S>>,
-    conn: Connection,
+/// Gives the connection's registration (table entry, admission seat) back with its close
+/// reason, and refuses further commands.
+fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &CloseReason) {
+    inbox.hang_up();
+    tracing::debug!(id = %registration.id(), %reason, "connection closed");
+    registration.set_reason(reason.clone());
+}
+
+/// The drive loop as one future that holds the [`Task`] and the socket, so that what a
+/// turn reads sits together.
+struct Drive<'a, S> {
+    task: Task<'a, S>,
     stream: Stream,
     inbox: &'a Inbox,
-) -> impl Future<Output = CloseReason> + Send + 'a {
-    let mut task = Task {
-        app,
-        scope,
-        conn,
-        handlers: FuturesUnordered::new(),
-        slots: FutureSlots::default(),
-        now: Instant::now(),
-        stalled: None,
-        batch: VecDeque::new(),
-        report: StatsReport::default(),
-        timer: Timer::new(),
-        closing: false,
-        settled: None,
-    };
-    poll_fn(move |cx| task.poll_drive(cx, &stream, inbox))
+}
+
+impl<'a, S: Send + Sync + 'static> Drive<'a, S> {
+    fn new(
+        app: &'a App<S>,
+        scope: Arc<Scope<S>>,
+        conn: Connection,
+        stream: Stream,
+        inbox: &'a Inbox,
+    ) -> Self {
+        let task = Task {
+            app,
+            scope,
+            conn,
+            handlers: FuturesUnordered::new(),
+            slots: FutureSlots::default(),
+            now: Instant::now(),
+            stalled: None,
+            batch: VecDeque::new(),
+            report: StatsReport::default(),
+            timer: Timer::new(),
+            closing: false,
+            settled: None,
+        };
+        Drive {
+            task,
+            stream,
+            inbox,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> Future for Drive<'_, S> {
+    type Output = CloseReason;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<CloseReason> {
+        let Drive {
+            task,
+            stream,
+            inbox,
+        } = &mut *self;
+        task.poll_drive(cx, stream, inbox)
+    }
 }
 
 /// What woke the task (see [`Task::poll_wake`]).
