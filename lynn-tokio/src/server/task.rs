@@ -129,7 +129,6 @@ impl<'a, S: Send + Sync + 'static> Drive<'a, S> {
             handlers: FuturesUnordered::new(),
             slots: FutureSlots::default(),
             now: Instant::now(),
-            stalled: None,
             batch: VecDeque::new(),
             report: StatsReport::default(),
             timer: Timer::new(),
@@ -183,9 +182,9 @@ struct Task<'a, S> {
     /// The clock, read once per loop turn (after the wake-up); handlers that finish within
     /// the turn complete at this instant.
     now: Instant,
-    /// An outbound command the full send queue refused; retried on `Event::Writable`.
-    stalled: Option<Outbound>,
-    /// Commands taken from the inbox and not applied yet (behind `stalled`).
+    /// Commands taken from the inbox and not applied yet. Not empty only while its front
+    /// was refused by a full send queue: retried on `Event::Writable`, and no more commands
+    /// are taken until it is applied.
     batch: VecDeque<Outbound>,
     report: StatsReport,
     timer: Timer,
@@ -318,7 +317,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         {
             return Poll::Ready(Woke::Handler(done));
         }
-        let take = self.batch.is_empty() && self.stalled.is_none();
+        let take = self.batch.is_empty();
         if (!self.closing || take)
             && let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, !self.closing, take)
         {
@@ -348,12 +347,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 match event {
                     Event::Message(req) => self.dispatch(req),
                     Event::Heartbeat => {}
-                    Event::Writable => {
-                        if let Some(cmd) = self.stalled.take() {
-                            self.apply(cmd);
-                        }
-                        self.apply_batch();
-                    }
+                    Event::Writable => self.apply_batch(),
                     Event::Closed(reason) => return Some(reason),
                 }
             }
@@ -373,20 +367,23 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         }
     }
 
-    /// Applies the taken commands in order until one stalls.
+    /// Applies the taken commands in order until the send queue refuses one, which stays
+    /// at the front of the batch.
     fn apply_batch(&mut self) {
-        while self.stalled.is_none() {
-            match self.batch.pop_front() {
-                Some(cmd) => self.apply(cmd),
-                None => break,
+        while let Some(cmd) = self.batch.pop_front() {
+            if !self.apply(&cmd) {
+                self.batch.push_front(cmd);
+                break;
             }
         }
     }
 
-    /// Applies one outbound command; a full send queue stalls it until `Writable`.
-    fn apply(&mut self, cmd: Outbound) {
+    /// Applies one outbound command. Returns false if a full send queue refused it (it
+    /// is retried on `Writable`); a command the connection cannot take any more (it is
+    /// closing) is dropped.
+    fn apply(&mut self, cmd: &Outbound) -> bool {
         let now = self.now;
-        let res = match &cmd {
+        let res = match cmd {
             Outbound::Message { method, body } => self.conn.send(*method, body.clone(), now),
             Outbound::Encoded(frames) => self.conn.send_encoded(frames.clone(), now),
             Outbound::Close => {
@@ -395,9 +392,12 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             }
         };
         match res {
-            Ok(()) => {}
-            Err(SendError::QueueFull { .. }) if !self.conn.is_closed() => self.stalled = Some(cmd),
-            Err(e) => tracing::debug!(id = %self.scope.id, error = %e, "outbound dropped"),
+            Ok(()) => true,
+            Err(SendError::QueueFull { .. }) if !self.conn.is_closed() => false,
+            Err(e) => {
+                tracing::debug!(id = %self.scope.id, error = %e, "outbound dropped");
+                true
+            }
         }
     }
 
