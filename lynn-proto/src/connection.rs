@@ -13,6 +13,7 @@ use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
 use crate::inline::{Inline, InlineMessage, Out, Replied};
 use crate::lazy_deque::LazyDeque;
 use crate::sendq::SendQueue;
+use crate::spare::SpareBuffers;
 use crate::stats::ConnectionStats;
 
 /// Largest step by which the receive buffer grows ahead of a large frame's bytes.
@@ -93,6 +94,10 @@ impl State {
 ///    written with [`handle_written`](Self::handle_written).
 /// 4. **Time.** Sleep until [`poll_timeout`](Self::poll_timeout) or the next IO, whichever
 ///    is first; at the deadline call [`handle_timeout`](Self::handle_timeout).
+///
+/// Optionally, a runtime that drives many connections on one thread brackets each turn
+/// with [`take_buffers`](Self::take_buffers) and [`give_buffers`](Self::give_buffers), so
+/// that they share one pair of buffers (see [`SpareBuffers`]).
 ///
 /// After *any* call that changes the connection (input, `send`, `complete`, `close`,
 /// `handle_written`, `handle_timeout`), drain events and output and re-read `poll_timeout`
@@ -248,6 +253,28 @@ impl Connection {
     /// Bytes waiting to be written.
     pub fn pending_transmit(&self) -> usize {
         self.sendq.len()
+    }
+
+    /// Takes the buffers of `spare` (see [`SpareBuffers`]) in place of its own that hold no
+    /// memory. Call before handing the connection anything: bytes to read, a completion,
+    /// a send, a timeout.
+    #[inline]
+    pub fn take_buffers(&mut self, spare: &mut SpareBuffers) {
+        if self.recv.capacity() == 0 {
+            std::mem::swap(&mut self.recv, &mut spare.recv);
+        }
+        self.sendq.take_staging(&mut spare.staging);
+    }
+
+    /// Gives its buffers to `spare` where they are empty and `spare` holds none. Call at
+    /// the end of a turn, after writing. A partly received frame or unwritten output stays.
+    #[inline]
+    pub fn give_buffers(&mut self, spare: &mut SpareBuffers) {
+        if self.recv.is_empty() && spare.recv.capacity() == 0 {
+            std::mem::swap(&mut self.recv, &mut spare.recv);
+            self.recv_seen = 0;
+        }
+        self.sendq.give_staging(&mut spare.staging);
     }
 
     /// Bytes reserved by the receive buffer and the send queue: what this connection holds

@@ -17,7 +17,8 @@
 //! encoded once), [`route_table`] (building a router with its rules), [`client_calls`] and
 //! [`client_status`] (a client's requests, replies, offline queue and timeouts),
 //! [`SharedAdmission`] (admission whose [`Seat`]s release on drop), [`Metrics`] (lynn_tcp's
-//! metric names in the Prometheus text format) and [`SocketOptions::settings`].
+//! metric names in the Prometheus text format), [`SpareBuffers`] (one pair of buffers the
+//! connections of a thread take turns using) and [`SocketOptions::settings`].
 //! [`docs::embedding`] is the guide for driving the core from a loop of your own.
 //!
 //! ## The drive loop
@@ -121,6 +122,7 @@ mod sendq;
 mod server_event;
 mod settings;
 mod socket_setting;
+mod spare;
 mod stats;
 mod stats_report;
 
@@ -147,6 +149,7 @@ pub use settings::{
     ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
 };
 pub use socket_setting::SocketSetting;
+pub use spare::SpareBuffers;
 pub use stats::ConnectionStats;
 pub use stats_report::StatsReport;
 

@@ -226,6 +226,24 @@ impl SendQueue {
         }
     }
 
+    /// Takes `spare` as the staging buffer if this one holds no memory (it is unused then).
+    #[inline]
+    pub(crate) fn take_staging(&mut self, spare: &mut Vec<u8>) {
+        if self.staging.capacity() == 0 {
+            std::mem::swap(&mut self.staging, spare);
+        }
+    }
+
+    /// Gives the staging buffer to `spare` if nothing is queued and `spare` holds none.
+    #[inline]
+    pub(crate) fn give_staging(&mut self, spare: &mut Vec<u8>) {
+        if self.len == 0 && spare.capacity() == 0 {
+            std::mem::swap(&mut self.staging, spare);
+            self.written = 0;
+            self.end = 0;
+        }
+    }
+
     /// Bytes reserved by the staging buffer and the chunk list.
     #[inline]
     pub(crate) fn capacity(&self) -> usize {

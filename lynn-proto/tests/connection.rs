@@ -10,7 +10,7 @@ use lynn_proto::codec::{Decoder, encode_to_bytes};
 use lynn_proto::{
     CloseReason, CompleteError, Connection, ConnectionConfig, DecodeError, DecodeErrorKind,
     EncodeError, Event, FrameKind, Instant, Liveness, Marks, Request, RequestId, SendError,
-    SendFull,
+    SendFull, SpareBuffers,
 };
 use support::{drain, flush, frame, heartbeat, messages, msg, output, pump};
 
@@ -1289,6 +1289,46 @@ fn release_after_none_keeps_the_buffers() {
     assert_eq!(server.poll_timeout(), None);
     server.handle_timeout(t + secs(3600));
     assert_eq!(server.buffer_capacity(), held);
+}
+
+/// Two connections take turns with one pair of spare buffers; what either holds (a partial
+/// frame, output the socket did not take) stays with it until written or completed.
+#[test]
+fn connections_share_spare_buffers_and_keep_what_they_hold() {
+    let t = Instant::now();
+    let mut spare = SpareBuffers::default();
+    let (mut a, mut b) = (open(server_cfg(), t), open(server_cfg(), t));
+
+    // A whole echo, written: `a` gives both buffers away and holds nothing.
+    a.take_buffers(&mut spare);
+    echo_queued(&mut a, b"one", t);
+    assert_eq!(flush(&mut a, t), msg(1, b"one"));
+    a.give_buffers(&mut spare);
+    assert_eq!(a.buffer_capacity(), 0);
+    assert!(spare.capacity() > 0);
+
+    // `b` takes them, keeps half a frame and an unwritten reply: it gives nothing back.
+    b.take_buffers(&mut spare);
+    assert_eq!(spare.capacity(), 0);
+    echo_queued(&mut b, b"two", t);
+    let half = msg(1, b"three");
+    b.handle_bytes(&half[..7], t);
+    b.give_buffers(&mut spare);
+    assert_eq!(spare.capacity(), 0);
+    assert!(b.buffer_capacity() > 0);
+
+    // Meanwhile `a` allocates buffers of its own, and gives them to the empty spare.
+    a.take_buffers(&mut spare);
+    echo_queued(&mut a, b"four", t);
+    assert_eq!(flush(&mut a, t), msg(1, b"four"));
+    a.give_buffers(&mut spare);
+    assert_eq!(a.buffer_capacity(), 0);
+
+    // `b` still has its reply and completes its frame.
+    assert_eq!(flush(&mut b, t), msg(1, b"two"));
+    b.handle_bytes(&half[7..], t);
+    let events = drain(&mut b);
+    assert_eq!(request(&events[0]).body, &b"three"[..]);
 }
 
 /// Every loop turn reads most of a `Connection`; with 1,024 busy connections those lines

@@ -11,6 +11,7 @@ use lynn_proto::codec::{OVERHEAD, encode_to_bytes};
 use lynn_proto::{
     CloseReason, Connection, ConnectionConfig, ConnectionStats, DecodeError, DecodeErrorKind,
     Event, FrameKind, Instant, Liveness, Marks, Request, RequestId, SendError, SendFull,
+    SpareBuffers,
 };
 use proptest::prelude::*;
 
@@ -110,14 +111,22 @@ fn split_config(
 }
 
 /// Feeds `stream` in chunks of the given sizes (cycled), draining events after every chunk
-/// and completing each message at once; then signals end of stream.
+/// and completing each message at once; then signals end of stream. With `lend`, the
+/// connection takes [`SpareBuffers`] for each chunk and gives them back after it, and
+/// between chunks a second connection takes them for a few bytes of its own (a partial
+/// frame every other time, which it keeps).
 fn run_stream(
     cfg: &ConnectionConfig,
     now: Instant,
     stream: &[u8],
     sizes: &[usize],
+    lend: bool,
 ) -> Result<Vec<Event>, TestCaseError> {
     let mut conn = Connection::new(cfg.clone(), now).unwrap();
+    let mut spare = SpareBuffers::default();
+    let mut rival = Connection::new(cfg.clone(), now).unwrap();
+    let rival_stream = support::frame_with(cfg.marks, FrameKind::Heartbeat, 0, b"").repeat(64);
+    let mut rival_bytes = rival_stream.chunks(7).cycle();
     let mut events = Vec::new();
     let mut drain = |conn: &mut Connection| {
         while let Some(e) = conn.poll_event() {
@@ -132,9 +141,21 @@ fn run_stream(
     while pos < stream.len() && !conn.is_closed() {
         prop_assert!(conn.wants_read(), "a drained open connection reads");
         let n = (*sizes.next().unwrap()).min(stream.len() - pos);
+        if lend {
+            conn.take_buffers(&mut spare);
+        }
         conn.handle_bytes(&stream[pos..pos + n], now);
         pos += n;
         drain(&mut conn);
+        if lend {
+            conn.give_buffers(&mut spare);
+            rival.take_buffers(&mut spare);
+            rival.handle_bytes(rival_bytes.next().unwrap(), now);
+            while let Some(e) = rival.poll_event() {
+                prop_assert_eq!(e, Event::Heartbeat);
+            }
+            rival.give_buffers(&mut spare);
+        }
     }
     conn.handle_eof(now);
     drain(&mut conn);
@@ -182,9 +203,11 @@ fn check_split(
         Damage::Flip(..) | Damage::Truncate(_) => {}
     }
 
-    let whole = run_stream(cfg, now, &stream, &[usize::MAX])?;
-    let chunked = run_stream(cfg, now, &stream, sizes)?;
+    let whole = run_stream(cfg, now, &stream, &[usize::MAX], false)?;
+    let chunked = run_stream(cfg, now, &stream, sizes, false)?;
     prop_assert_eq!(&chunked, &whole);
+    let lent = run_stream(cfg, now, &stream, sizes, true)?;
+    prop_assert_eq!(&lent, &whole);
 
     if intact {
         // What the frames say, independently of the connection.
@@ -228,7 +251,8 @@ fn check_split(
 proptest! {
     #![proptest_config(config(160))]
 
-    /// The same bytes in any chunking give the same events, errors and close reason included.
+    /// The same bytes in any chunking give the same events, errors and close reason included,
+    /// also when the connection shares its buffers with another between chunks.
     #[test]
     fn split_invariance(
         cfg in split_config(prop_oneof![Just(0usize), 1usize..4, Just(16)]),
