@@ -3,6 +3,7 @@
 
 mod requests;
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,8 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::switchboard::Registration;
 use lynn_proto::{
-    CloseReason, Connection, Event, Instant, Outbound, PeerAddr, RequestId, SendError, StatsReport,
+    CloseReason, Connection, Event, Instant, Outbound, PeerAddr, RequestId, SendError,
+    SpareBuffers, StatsReport,
 };
 
 use self::requests::{Outcome, Running};
@@ -24,6 +26,12 @@ use super::inbox::{Inbox, Signal};
 use super::{App, ServerEvent};
 use crate::stream::{self, StdStream, Stream};
 use crate::timer::Timer;
+
+thread_local! {
+    /// The buffers the connections polled on this thread take turns using: one pair that
+    /// stays in cache rather than one per connection (see [`SpareBuffers`]).
+    static SPARE: RefCell<SpareBuffers> = RefCell::new(SpareBuffers::default());
+}
 
 /// The socket a connection task starts with.
 pub(crate) enum Socket {
@@ -226,6 +234,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 Poll::Pending => return Poll::Pending,
             };
             self.settled = None;
+            let _ = SPARE.try_with(|spare| self.conn.take_buffers(&mut spare.borrow_mut()));
             self.on_wake(woke, stream);
             woken = true;
         }
@@ -249,6 +258,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         };
         // And the bytes written (the only counter `flush` moves).
         self.report.report_written(&self.conn, self.app.metrics());
+        let _ = SPARE.try_with(|spare| self.conn.give_buffers(&mut spare.borrow_mut()));
         self.timer.set(self.conn.poll_timeout());
         Ok(write_blocked)
     }
