@@ -59,8 +59,8 @@ pub struct ConnectionConfig {
     /// allocation per message); one that speaks every 30 s (a device gateway, a chat
     /// server) holds neither for most of its life (with the default `read_chunk`, ~17 KiB
     /// reserved, ~5 KiB of it resident). `None`: keep them while open. A runtime that
-    /// lends its connections [`SpareBuffers`](crate::SpareBuffers) (lynn-tokio's server
-    /// does) takes them back after every turn that empties them, well before this.
+    /// lends its connections [`SpareBuffers`](crate::SpareBuffers) (the lynn-tokio and
+    /// lynn-smol servers do) takes them back after every turn that empties them.
     pub release_buffers_after: Option<Duration>,
     /// Bound, in bytes, of the send queue. A frame is accepted while the queue holds less
     /// than this, so the queue never exceeds the bound by more than one frame.

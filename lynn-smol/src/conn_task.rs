@@ -1,6 +1,7 @@
 //! The task that owns one accepted connection: its socket, its [`Connection`], and the
 //! futures of its handlers (run inside this task, so no lock is taken per message).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -11,7 +12,7 @@ use lynn_proto::dispatch::{self, HandlerOutcome};
 use lynn_proto::switchboard::Registration;
 use lynn_proto::{
     CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Request, RequestId,
-    Seat, SendError,
+    Seat, SendError, SpareBuffers,
 };
 
 use crate::context::{Context, Scope};
@@ -22,6 +23,12 @@ use crate::handler::{self, FutureSlots, Route, Running, Started};
 use crate::pump::{IoWake, Pump};
 use crate::server::Shared;
 use crate::stream::Stream;
+
+thread_local! {
+    /// The buffers the connections polled on this thread take turns using: one pair that
+    /// stays in cache rather than one per connection (see [`SpareBuffers`]).
+    static SPARE: RefCell<SpareBuffers> = RefCell::new(SpareBuffers::default());
+}
 
 /// What woke the connection task.
 enum Wake {
@@ -151,11 +158,13 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             if let Some(reason) = self.settle() {
                 return reason;
             }
+            let _ = SPARE.try_with(|spare| self.conn.give_buffers(&mut spare.borrow_mut()));
             self.pump.arm(self.conn.poll_timeout());
             if self.pump.should_yield() {
                 future::yield_now().await;
             }
             let wake = future::poll_fn(|cx| self.poll_wake(cx)).await;
+            let _ = SPARE.try_with(|spare| self.conn.take_buffers(&mut spare.borrow_mut()));
             // The clock is read once per wake-up (by the pump after a read).
             match wake {
                 Wake::Io(io) => {
