@@ -22,6 +22,37 @@
 //! lynn servers admit at most 100 connections per IP by default, so connections to a
 //! loopback address are spread over source addresses 127.0.0.1, 127.0.0.2, … with at most
 //! `--per-ip` (default 50) on each; `--per-ip 0` keeps the kernel's choice.
+//!
+//! # A/B mode
+//!
+//! Two servers measured in separate runs on a machine whose speed drifts (other tenants,
+//! frequency changes) differ by the drift as much as by anything else. `--addr-b` measures
+//! two servers in one run instead: `--connections` connections to each, server A
+//! (`--addr`) and server B (`--addr-b`) taking turns every `--slice-ms` (default 200 ms),
+//! through the warm-up and `--seconds` of measurement (rounded to whole pairs of slices).
+//! While a side is off, its connections send nothing new (model 1: the next request waits
+//! for the side's next slice; model 2: the window is not refilled), so its server goes
+//! idle; the replies still due arrive and are checked as usual. A side's replies count
+//! (responses/s, latency, replies per connection) only when received in its own slice at
+//! least `--settle-ms` (default 20 % of the slice, at least 10 ms) after the slice began,
+//! and its responses/s is over that counted time. Both sides thus see the same machine,
+//! slice by slice, and `ratio_b_over_a` (responses/s of B over A) keeps only what differs
+//! between the servers. `--server-pid` / `--server-pid-b` add each server's CPU time per
+//! response over its counted time (from /proc/PID/task/*/schedstat, sampled at the edges
+//! of every counted period), and how much CPU it used in the other's (≈ 0 if the settle
+//! time covers the other's drain). Each side's counted replies per slice are listed
+//! (`slice_responses`); `pair_ratio_median` is the median of B's slice over the A slice
+//! before it, which a few slices disturbed by something else on the machine do not move.
+//! `bench/ab` runs the servers of `bench/run` this way, against the baseline.
+//!
+//! ```text
+//! taskset -c 1 target/release/examples/loadgen --addr 127.0.0.1:19301 \
+//!     --addr-b 127.0.0.1:19302 --connections 256 --model 2 --window 16 --seconds 6 \
+//!     --server-pid 1234 --server-pid-b 1235 --json
+//! ```
+//!
+//! The phases follow the clock (slice k of the run belongs to A if k is even), so every
+//! load thread agrees on them without talking to the others and `--threads` works as usual.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -31,10 +62,16 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use lynn_proto::codec::{Decoder, FrameKind, HEADER_LEN, OVERHEAD, TAIL_LEN, encode};
+use lynn_proto::codec::{Decoder, FrameKind, HEADER_LEN, TAIL_LEN, encode};
 use lynn_proto::{Instant, Marks};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+use histogram::Histogram;
+
+mod ab;
+mod histogram;
+mod idle;
 
 const METHOD: u16 = 1;
 const MAX_FRAME: u64 = 16 * 1024 * 1024;
@@ -57,11 +94,18 @@ struct Args {
     idle: Option<usize>,
     ping: bool,
     server_pid: Option<u32>,
+    /// A/B mode: the second server.
+    addr_b: Option<SocketAddr>,
+    server_pid_b: Option<u32>,
+    slice_ms: f64,
+    /// Unset: 20 % of the slice, at least 10 ms.
+    settle_ms: Option<f64>,
 }
 
 const USAGE: &str = "usage: loadgen [--addr HOST:PORT] [--connections N] [--seconds S] \
 [--warmup S] [--body BYTES] [--window W] [--model 1|2] [--threads T] [--per-ip K] \
 [--server-pid PID] [--json] \
+[--addr-b HOST:PORT [--server-pid-b PID] [--slice-ms MS] [--settle-ms MS]] \
 | --idle N [--ping] [--seconds S]";
 
 fn parse_args() -> Result<Args, String> {
@@ -79,6 +123,10 @@ fn parse_args() -> Result<Args, String> {
         idle: None,
         ping: false,
         server_pid: None,
+        addr_b: None,
+        server_pid_b: None,
+        slice_ms: 200.0,
+        settle_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -97,6 +145,10 @@ fn parse_args() -> Result<Args, String> {
             "--idle" => a.idle = Some(value()?.parse().map_err(|e| bad(&e))?),
             "--ping" => a.ping = true,
             "--server-pid" => a.server_pid = Some(value()?.parse().map_err(|e| bad(&e))?),
+            "--addr-b" => a.addr_b = Some(value()?.parse().map_err(|e| bad(&e))?),
+            "--server-pid-b" => a.server_pid_b = Some(value()?.parse().map_err(|e| bad(&e))?),
+            "--slice-ms" => a.slice_ms = value()?.parse().map_err(|e| bad(&e))?,
+            "--settle-ms" => a.settle_ms = Some(value()?.parse().map_err(|e| bad(&e))?),
             "--json" => a.json = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -112,81 +164,14 @@ fn parse_args() -> Result<Args, String> {
     }
     if let Some(n) = a.idle {
         a.connections = n;
+        if a.addr_b.is_some() {
+            return Err(format!("--idle does not go with --addr-b\n{USAGE}"));
+        }
+    }
+    if a.addr_b.is_some() {
+        ab::check_args(&a)?;
     }
     Ok(a)
-}
-
-// ---------------------------------------------------------------------------------------
-// Latency histogram: log-linear buckets (32 per power of two, ≤ 3.2 % relative error), in
-// nanoseconds, fixed size, no allocation while recording.
-
-const SUB_BITS: u32 = 5;
-const SUB: usize = 1 << SUB_BITS;
-const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
-
-struct Histogram {
-    counts: Box<[u64; BUCKETS]>,
-    total: u64,
-    max: u64,
-}
-
-impl Histogram {
-    fn new() -> Self {
-        Histogram {
-            counts: Box::new([0; BUCKETS]),
-            total: 0,
-            max: 0,
-        }
-    }
-
-    fn index(v: u64) -> usize {
-        if v < SUB as u64 {
-            return v as usize;
-        }
-        let e = 63 - v.leading_zeros(); // ≥ SUB_BITS
-        let m = (v >> (e - SUB_BITS)) as usize & (SUB - 1);
-        (e - SUB_BITS + 1) as usize * SUB + m
-    }
-
-    /// The largest value that falls into bucket `i`.
-    fn upper(i: usize) -> u64 {
-        if i < SUB {
-            return i as u64;
-        }
-        let e = (i / SUB) as u32 + SUB_BITS - 1;
-        let m = (i % SUB) as u64;
-        (((SUB as u64 + m + 1) << (e - SUB_BITS)) - 1).max(1)
-    }
-
-    fn record_n(&mut self, v: u64, n: u64) {
-        self.counts[Self::index(v)] += n;
-        self.total += n;
-        self.max = self.max.max(v);
-    }
-
-    fn merge(&mut self, o: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
-            *a += b;
-        }
-        self.total += o.total;
-        self.max = self.max.max(o.max);
-    }
-
-    /// The value at quantile `q` (bucket upper bound, capped by the maximum seen).
-    fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
-            return 0;
-        }
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Self::upper(i).min(self.max);
-            }
-        }
-        self.max
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -203,6 +188,8 @@ struct Stats {
     oldest_pending: Vec<Option<Instant>>,
     /// Per connection: replies received inside the measurement window (fairness).
     per_conn: Vec<u64>,
+    /// Per counted period (see [`Gate::counts`]): the replies counted in it.
+    per_period: Vec<u64>,
     first_error: Option<String>,
 }
 
@@ -215,10 +202,56 @@ impl Stats {
     }
 }
 
+/// What a connection may do next (see [`Gate`]).
+enum Step {
+    /// Send the requests that are due.
+    Send,
+    /// Send nothing new before this instant (replies still due are read meanwhile).
+    Wait(Instant),
+    /// The run is over.
+    End,
+}
+
+/// When the connections of one server send, and which of their replies count.
+trait Gate: Clone + 'static {
+    /// What a connection may do at `now`.
+    fn step(&self, now: Instant) -> Step;
+    /// Whether a reply received at `now` counts (responses/s, latency, fairness): the
+    /// index of the counted period it falls into, if any.
+    fn counts(&self, now: Instant) -> Option<usize>;
+    /// How many counted periods there are.
+    fn periods(&self) -> usize;
+    /// When the connections stop sending.
+    fn end(&self) -> Instant;
+}
+
+/// A single server's run: sending until `end`, counting from `start` (after the warm-up).
 #[derive(Clone, Copy)]
 struct Window {
     start: Instant,
     end: Instant,
+}
+
+impl Gate for Window {
+    fn step(&self, now: Instant) -> Step {
+        if now >= self.end {
+            Step::End
+        } else {
+            Step::Send
+        }
+    }
+
+    fn counts(&self, now: Instant) -> Option<usize> {
+        (now >= self.start && now < self.end).then_some(0)
+    }
+
+    fn periods(&self) -> usize {
+        1
+    }
+
+    fn end(&self) -> Instant {
+        self.end
+    }
 }
 
 /// The body of request `seq` on connection `conn`: seq (8 bytes LE), conn (4 bytes LE),
@@ -238,8 +271,8 @@ fn set_seq(buf: &mut [u8], seq: u64) {
     buf[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
 }
 
-fn source_ip(args: &Args, index: usize) -> Option<IpAddr> {
-    match args.addr.ip() {
+fn source_ip(args: &Args, addr: SocketAddr, index: usize) -> Option<IpAddr> {
+    match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() && args.per_ip > 0 => {
             let n = u32::from(Ipv4Addr::new(127, 0, 0, 1)) + (index / args.per_ip) as u32;
             Some(IpAddr::V4(Ipv4Addr::from(n)))
@@ -248,29 +281,33 @@ fn source_ip(args: &Args, index: usize) -> Option<IpAddr> {
     }
 }
 
-async fn connect(args: &Args, index: usize) -> std::io::Result<TcpStream> {
-    let socket = if args.addr.is_ipv4() {
+async fn connect(args: &Args, addr: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    if let Some(ip) = source_ip(args, index) {
+    if let Some(ip) = source_ip(args, addr, index) {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
-    let stream = socket.connect(args.addr).await?;
+    let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
-/// Connects this thread's share of connections (`indices`), a batch at a time.
-async fn connect_all(args: &Args, indices: &[usize]) -> (Vec<(usize, TcpStream)>, Vec<String>) {
+/// Connects this thread's share of connections (`indices`) to `addr`, a batch at a time.
+async fn connect_all(
+    args: &Args,
+    addr: SocketAddr,
+    indices: &[usize],
+) -> (Vec<(usize, TcpStream)>, Vec<String>) {
     let mut streams = Vec::with_capacity(indices.len());
     let mut errors = Vec::new();
     for batch in indices.chunks(CONNECT_BATCH) {
         let mut set = tokio::task::JoinSet::new();
         for &i in batch {
             let args = args.clone();
-            set.spawn_local(async move { (i, connect(&args, i).await) });
+            set.spawn_local(async move { (i, connect(&args, addr, i).await) });
         }
         while let Some(res) = set.join_next().await {
             match res {
@@ -283,19 +320,19 @@ async fn connect_all(args: &Args, indices: &[usize]) -> (Vec<(usize, TcpStream)>
     (streams, errors)
 }
 
-/// One connection's request/reply loop until the window ends.
+/// One connection's request/reply loop until its gate ends it.
 ///
 /// It spends as few instructions per reply as it can, so that a run measures the server and
 /// not the loadgen: a request is a copy of the connection's frame with its sequence number
 /// patched in (nothing is encoded per request), and since an echo is that frame byte for
 /// byte, a reply is checked with one comparison where it lies in the read buffer. Only a
 /// reply that differs goes through lynn-proto's decoder, to say what is wrong with it.
-async fn drive(
+async fn drive<G: Gate>(
     mut stream: TcpStream,
     conn: u32,
     slot: usize,
     args: Arc<Args>,
-    window: Window,
+    gate: G,
     stats: Rc<RefCell<Stats>>,
 ) {
     let mut body = vec![0u8; args.body];
@@ -322,25 +359,36 @@ async fn drive(
     let (mut next_seq, mut expect_seq) = (0u64, 0u64);
     let mut refill = args.window;
     loop {
-        // Send `refill` new requests in one write.
         let now = Instant::now();
-        if now >= window.end {
-            break;
+        match gate.step(now) {
+            Step::End => break,
+            Step::Send => {
+                // Send `refill` new requests in one write.
+                let t = since(now);
+                for frame in out.chunks_exact_mut(len).take(refill) {
+                    set_seq(&mut frame[HEADER_LEN..len - TAIL_LEN], next_seq);
+                    next_seq += 1;
+                    sent_at.push_back(t);
+                }
+                if let Err(e) = stream.write_all(&out[..refill * len]).await {
+                    stats.borrow_mut().error(format!("write: {e}"));
+                    return;
+                }
+                stats.borrow_mut().oldest_pending[slot] =
+                    Some(base + Duration::from_nanos(sent_at[0]));
+                refill = 0;
+            }
+            // Nothing due: sleep until this side may send again.
+            Step::Wait(until) if sent_at.is_empty() => {
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            // Replies still due: read them, without sending new requests.
+            Step::Wait(_) => {}
         }
-        let t = since(now);
-        for frame in out.chunks_exact_mut(len).take(refill) {
-            set_seq(&mut frame[HEADER_LEN..len - TAIL_LEN], next_seq);
-            next_seq += 1;
-            sent_at.push_back(t);
-        }
-        if let Err(e) = stream.write_all(&out[..refill * len]).await {
-            stats.borrow_mut().error(format!("write: {e}"));
-            return;
-        }
-        stats.borrow_mut().oldest_pending[slot] = Some(base + Duration::from_nanos(sent_at[0]));
-        refill = 0;
         // Read until at least one reply arrived.
-        while refill == 0 {
+        let mut got = 0;
+        while got == 0 {
             if inbuf.len() - end < len {
                 inbuf.copy_within(start..end, 0);
                 (start, end) = (0, end - start);
@@ -358,7 +406,7 @@ async fn drive(
                 }
             }
             let now = Instant::now();
-            let (t, in_window) = (since(now), now >= window.start && now < window.end);
+            let (t, counted) = (since(now), gate.counts(now));
             let mut st = stats.borrow_mut();
             loop {
                 set_seq(&mut expect[HEADER_LEN..len - TAIL_LEN], expect_seq);
@@ -375,22 +423,24 @@ async fn drive(
                     st.error("reply without a request".into());
                     return;
                 };
-                if in_window {
+                if counted.is_some() {
                     st.hist.record_n(t.saturating_sub(t0), 1);
                 }
                 expect_seq += 1;
-                refill += 1;
+                got += 1;
             }
             if start == end {
                 (start, end) = (0, 0);
             }
-            st.total += refill as u64;
-            if in_window {
-                st.measured += refill as u64;
-                st.per_conn[slot] += refill as u64;
+            st.total += got as u64;
+            if let Some(period) = counted {
+                st.measured += got as u64;
+                st.per_conn[slot] += got as u64;
+                st.per_period[period] += got as u64;
             }
             st.oldest_pending[slot] = sent_at.front().map(|&t| base + Duration::from_nanos(t));
         }
+        refill += got;
     }
     stats.borrow_mut().oldest_pending[slot] = None;
 }
@@ -418,83 +468,209 @@ struct ThreadResult {
     stalled: usize,
 }
 
-/// Connects this thread's connections, waits for all threads, runs the load.
-fn run_thread(
+/// Makes each server's gate once the run's start is known (all threads make the same).
+type MakeGates<G> = fn(&Args, Instant) -> Vec<G>;
+
+/// Connects this thread's connections to each server of `addrs`, waits for all threads,
+/// runs the load, each server's connections under their gate. One result per server.
+fn run_thread<G: Gate>(
     args: Arc<Args>,
+    addrs: Vec<SocketAddr>,
     indices: Vec<usize>,
     barrier: Arc<Barrier>,
     start: Arc<OnceLock<Instant>>,
-) -> ThreadResult {
+    make_gates: MakeGates<G>,
+) -> Vec<ThreadResult> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let local = tokio::task::LocalSet::new();
-    let (streams, connect_errors) = local.block_on(&rt, connect_all(&args, &indices));
-    if barrier.wait().is_leader() {
-        let _ = start.set(Instant::now());
-    }
-    barrier.wait();
-    let t0 = *start.get().expect("set by the leader");
-    let window = Window {
-        start: t0 + Duration::from_secs_f64(args.warmup),
-        end: t0 + Duration::from_secs_f64(args.warmup + args.seconds),
-    };
-    let connected = streams.len();
-    let stats = Rc::new(RefCell::new(Stats {
-        hist: Histogram::new(),
-        measured: 0,
-        total: 0,
-        errors: 0,
-        oldest_pending: vec![None; connected],
-        per_conn: vec![0; connected],
-        first_error: None,
-    }));
-    for (slot, (i, s)) in streams.into_iter().enumerate() {
-        let fut = drive(s, i as u32, slot, args.clone(), window, stats.clone());
-        local.spawn_local(fut);
-    }
-    // Run to the end of the window plus a grace period for in-flight replies; then the
-    // runtime is dropped, cancelling whatever still waits.
-    let grace = window.end + Duration::from_millis(500);
-    local.block_on(&rt, async { tokio::time::sleep_until(grace.into()).await });
-    drop(local);
-    drop(rt);
-    let stats = Rc::try_unwrap(stats)
-        .ok()
-        .expect("tasks dropped")
-        .into_inner();
-    // A connection whose oldest request is older than a second at the end is stalled.
-    let stalled = stats
-        .oldest_pending
+    let connected: Vec<_> = addrs
         .iter()
-        .filter(|t| t.is_some_and(|t| t + Duration::from_secs(1) < window.end))
-        .count();
-    ThreadResult {
-        stats,
-        connected,
-        connect_errors,
-        stalled,
-    }
-}
-
-fn run_load(args: Args) {
-    let args = Arc::new(args);
-    // The load threads and this one, which samples CPU time at the window's edges.
-    let barrier = Arc::new(Barrier::new(args.threads + 1));
-    let start = Arc::new(OnceLock::new());
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let indices: Vec<usize> = (t..args.connections).step_by(args.threads).collect();
-            let (args, barrier, start) = (args.clone(), barrier.clone(), start.clone());
-            std::thread::spawn(move || run_thread(args, indices, barrier, start))
-        })
+        .map(|&addr| local.block_on(&rt, connect_all(&args, addr, &indices)))
         .collect();
     if barrier.wait().is_leader() {
         let _ = start.set(Instant::now());
     }
     barrier.wait();
     let t0 = *start.get().expect("set by the leader");
+    let mut sides = Vec::with_capacity(addrs.len());
+    for ((streams, connect_errors), gate) in connected.into_iter().zip(make_gates(&args, t0)) {
+        let connected = streams.len();
+        let stats = Rc::new(RefCell::new(Stats {
+            hist: Histogram::new(),
+            measured: 0,
+            total: 0,
+            errors: 0,
+            oldest_pending: vec![None; connected],
+            per_conn: vec![0; connected],
+            per_period: vec![0; gate.periods()],
+            first_error: None,
+        }));
+        for (slot, (i, s)) in streams.into_iter().enumerate() {
+            let fut = drive(s, i as u32, slot, args.clone(), gate.clone(), stats.clone());
+            local.spawn_local(fut);
+        }
+        sides.push((stats, connected, connect_errors, gate.end()));
+    }
+    // Run to the end of the load plus a grace period for in-flight replies; then the
+    // runtime is dropped, cancelling whatever still waits.
+    let end = sides.iter().map(|s| s.3).max().unwrap_or(t0);
+    let grace = end + Duration::from_millis(500);
+    local.block_on(&rt, async { tokio::time::sleep_until(grace.into()).await });
+    drop(local);
+    drop(rt);
+    sides
+        .into_iter()
+        .map(|(stats, connected, connect_errors, end)| {
+            let stats = Rc::try_unwrap(stats)
+                .ok()
+                .expect("tasks dropped")
+                .into_inner();
+            // A connection whose oldest request is older than a second at the end is stalled.
+            let stalled = stats
+                .oldest_pending
+                .iter()
+                .filter(|t| t.is_some_and(|t| t + Duration::from_secs(1) < end))
+                .count();
+            ThreadResult {
+                stats,
+                connected,
+                connect_errors,
+                stalled,
+            }
+        })
+        .collect()
+}
+
+/// The load threads, each with its results per server.
+type LoadThreads = Vec<std::thread::JoinHandle<Vec<ThreadResult>>>;
+
+/// Starts `--threads` load threads against the servers of `addrs` (the connections split
+/// between them), waits until all have connected, and returns them with the run's start.
+fn start_load<G: Gate>(
+    args: &Arc<Args>,
+    addrs: Vec<SocketAddr>,
+    make_gates: MakeGates<G>,
+) -> (LoadThreads, Instant) {
+    // The load threads and this one, which samples CPU time.
+    let barrier = Arc::new(Barrier::new(args.threads + 1));
+    let start = Arc::new(OnceLock::new());
+    let handles: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let indices: Vec<usize> = (t..args.connections).step_by(args.threads).collect();
+            let (args, barrier, start) = (args.clone(), barrier.clone(), start.clone());
+            let addrs = addrs.clone();
+            std::thread::spawn(move || run_thread(args, addrs, indices, barrier, start, make_gates))
+        })
+        .collect();
+    if barrier.wait().is_leader() {
+        let _ = start.set(Instant::now());
+    }
+    barrier.wait();
+    (handles, *start.get().expect("set by the leader"))
+}
+
+/// One server's results, summed over the load threads.
+struct Totals {
+    hist: Histogram,
+    /// Replies counted (inside the measurement window, or the side's counted periods).
+    measured: u64,
+    total: u64,
+    errors: u64,
+    connect_errors: usize,
+    connected: usize,
+    stalled: usize,
+    first_error: Option<String>,
+    /// Replies per connection counted, sorted once all threads are in.
+    per_conn: Vec<u64>,
+    /// Replies counted per counted period.
+    per_period: Vec<u64>,
+}
+
+impl Totals {
+    /// Joins the load threads: the totals of each server, in the order of `addrs`.
+    fn join(handles: LoadThreads, servers: usize) -> Vec<Totals> {
+        let mut totals: Vec<Totals> = (0..servers)
+            .map(|_| Totals {
+                hist: Histogram::new(),
+                measured: 0,
+                total: 0,
+                errors: 0,
+                connect_errors: 0,
+                connected: 0,
+                stalled: 0,
+                first_error: None,
+                per_conn: Vec::new(),
+                per_period: Vec::new(),
+            })
+            .collect();
+        for h in handles {
+            let results = h.join().expect("load thread panicked");
+            for (t, r) in totals.iter_mut().zip(results) {
+                t.per_conn.extend_from_slice(&r.stats.per_conn);
+                let periods = &r.stats.per_period;
+                t.per_period
+                    .resize(t.per_period.len().max(periods.len()), 0);
+                for (sum, n) in t.per_period.iter_mut().zip(periods) {
+                    *sum += n;
+                }
+                t.hist.merge(&r.stats.hist);
+                t.measured += r.stats.measured;
+                t.total += r.stats.total;
+                t.errors += r.stats.errors;
+                t.connected += r.connected;
+                t.stalled += r.stalled;
+                t.connect_errors += r.connect_errors.len();
+                if t.first_error.is_none() {
+                    t.first_error = r.connect_errors.into_iter().next().or(r.stats.first_error);
+                }
+            }
+        }
+        for t in &mut totals {
+            t.per_conn.sort_unstable();
+        }
+        totals
+    }
+
+    /// Fairness: the replies of the connection at quantile `q` (0: the least served).
+    fn conn_q(&self, q: f64) -> u64 {
+        let i = ((self.per_conn.len() as f64 - 1.0) * q).round() as usize;
+        self.per_conn.get(i).copied().unwrap_or(0)
+    }
+
+    /// Latency at quantile `q`, in µs.
+    fn us(&self, q: f64) -> f64 {
+        self.hist.quantile(q) as f64 / 1000.0
+    }
+
+    fn max_us(&self) -> f64 {
+        self.hist.max as f64 / 1000.0
+    }
+
+    fn all_errors(&self) -> u64 {
+        self.errors + self.connect_errors as u64 + self.stalled as u64
+    }
+
+    /// The first error as the inside of a JSON string.
+    fn first_error_json(&self) -> String {
+        self.first_error
+            .as_deref()
+            .unwrap_or("")
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    }
+}
+
+fn run_load(args: Args) {
+    let args = Arc::new(args);
+    let (handles, t0) = start_load(&args, vec![args.addr], |args, t0| {
+        vec![Window {
+            start: t0 + Duration::from_secs_f64(args.warmup),
+            end: t0 + Duration::from_secs_f64(args.warmup + args.seconds),
+        }]
+    });
     let sleep_until = |t: Instant| std::thread::sleep(t.saturating_duration_since(Instant::now()));
     sleep_until(t0 + Duration::from_secs_f64(args.warmup));
     let own0 = cpu_times("self");
@@ -515,41 +691,13 @@ fn run_load(args: Args) {
     };
     let ((loadgen_cpu, loadgen_user), (server_cpu, server_user)) =
         (util(own0, own1), util(server0, server1));
-    let mut hist = Histogram::new();
-    let (mut measured, mut total, mut errors, mut connected, mut stalled) = (0, 0, 0, 0, 0);
-    let mut connect_errors = 0;
-    let mut first_error: Option<String> = None;
-    let mut per_conn = Vec::with_capacity(args.connections);
-    for h in handles {
-        let r = h.join().expect("load thread panicked");
-        per_conn.extend_from_slice(&r.stats.per_conn);
-        hist.merge(&r.stats.hist);
-        measured += r.stats.measured;
-        total += r.stats.total;
-        errors += r.stats.errors;
-        connected += r.connected;
-        stalled += r.stalled;
-        connect_errors += r.connect_errors.len();
-        if first_error.is_none() {
-            first_error = r.connect_errors.into_iter().next().or(r.stats.first_error);
-        }
-    }
+    let t = Totals::join(handles, 1).pop().expect("one server");
+    let (measured, total, connected) = (t.measured, t.total, t.connected);
+    let (errors, connect_errors, stalled) = (t.errors, t.connect_errors, t.stalled);
     let rps = measured as f64 / args.seconds;
     // Fairness: replies per connection in the window, the least served, median and most.
-    per_conn.sort_unstable();
-    let conn_q = |q: f64| {
-        let i = ((per_conn.len() as f64 - 1.0) * q).round() as usize;
-        per_conn.get(i).copied().unwrap_or(0)
-    };
-    let (conn_min, conn_p50, conn_max) = (conn_q(0.0), conn_q(0.5), conn_q(1.0));
-    let us = |q: f64| hist.quantile(q) as f64 / 1000.0;
-    let all_errors = errors + connect_errors as u64 + stalled as u64;
+    let (conn_min, conn_p50, conn_max) = (t.conn_q(0.0), t.conn_q(0.5), t.conn_q(1.0));
     if args.json {
-        let first = first_error
-            .as_deref()
-            .unwrap_or("")
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"");
         println!(
             "{{\"model\":{},\"connections\":{},\"connected\":{},\"window\":{},\"body\":{},\
              \"seconds\":{},\"responses\":{},\"total_responses\":{},\"rps\":{:.1},\
@@ -566,10 +714,10 @@ fn run_load(args: Args) {
             measured,
             total,
             rps,
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            hist.max as f64 / 1000.0,
+            t.us(0.5),
+            t.us(0.99),
+            t.us(0.999),
+            t.max_us(),
             errors,
             connect_errors,
             stalled,
@@ -580,7 +728,7 @@ fn run_load(args: Args) {
             conn_min,
             conn_p50,
             conn_max,
-            first
+            t.first_error_json()
         );
     } else {
         println!(
@@ -590,10 +738,10 @@ fn run_load(args: Args) {
         println!("responses/s {rps:.0} ({measured} in the window, {total} in all)");
         println!(
             "latency p50 {:.1} µs · p99 {:.1} µs · p99.9 {:.1} µs · max {:.1} µs",
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            hist.max as f64 / 1000.0
+            t.us(0.5),
+            t.us(0.99),
+            t.us(0.999),
+            t.max_us()
         );
         println!("replies per connection: min {conn_min} · median {conn_p50} · max {conn_max}");
         println!("errors {errors} · connect errors {connect_errors} · stalled {stalled}");
@@ -601,11 +749,11 @@ fn run_load(args: Args) {
             "CPU over the window: loadgen {loadgen_cpu:.2} ({loadgen_user:.2} of it in user \
              space) · server {server_cpu:.2} ({server_user:.2})"
         );
-        if let Some(e) = first_error {
+        if let Some(e) = &t.first_error {
             println!("first error: {e}");
         }
     }
-    if all_errors > 0 {
+    if t.all_errors() > 0 {
         std::process::exit(2);
     }
 }
@@ -630,81 +778,6 @@ fn cpu_times(pid: &str) -> Option<CpuTimes> {
     })
 }
 
-/// Opens `--idle` connections (pinging each once with `--ping`), says `ready`, holds them.
-fn run_idle(args: Args) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    let indices: Vec<usize> = (0..args.connections).collect();
-    let (mut streams, errors) = local.block_on(&rt, connect_all(&args, &indices));
-    let mut ping_errors = 0;
-    if args.ping {
-        let results = local.block_on(&rt, async {
-            let mut set = tokio::task::JoinSet::new();
-            for (i, mut s) in streams.drain(..) {
-                let body = args.body;
-                set.spawn_local(async move { (ping(&mut s, i as u32, body).await, s) });
-            }
-            let mut back = Vec::new();
-            while let Some(r) = set.join_next().await {
-                back.push(r.expect("ping task"));
-            }
-            back
-        });
-        for (res, s) in results {
-            if res.is_err() {
-                ping_errors += 1;
-            }
-            streams.push((0, s));
-        }
-    }
-    println!(
-        "ready connected={} connect_errors={} ping_errors={}",
-        streams.len(),
-        errors.len(),
-        ping_errors
-    );
-    if let Some(e) = errors.first() {
-        eprintln!("first connect error: {e}");
-    }
-    std::thread::sleep(Duration::from_secs_f64(args.seconds));
-    drop(streams);
-}
-
-/// One request and its checked echo.
-async fn ping(s: &mut TcpStream, conn: u32, body_len: usize) -> Result<(), String> {
-    let marks = Marks::default();
-    let mut body = vec![0u8; body_len];
-    fill_body(&mut body, conn, 0);
-    let mut out = BytesMut::new();
-    encode(
-        marks,
-        FrameKind::Message,
-        METHOD,
-        &body,
-        MAX_FRAME,
-        &mut out,
-    )
-    .map_err(|e| e.to_string())?;
-    s.write_all(&out).await.map_err(|e| e.to_string())?;
-    let mut inbuf = BytesMut::with_capacity(OVERHEAD + body_len);
-    let mut decoder = Decoder::new(marks, MAX_FRAME);
-    loop {
-        if s.read_buf(&mut inbuf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("closed".into());
-        }
-        if let Some(f) = decoder.decode(&mut inbuf).map_err(|e| e.to_string())? {
-            return if f.body[..] == body[..] {
-                Ok(())
-            } else {
-                Err("wrong echo".into())
-            };
-        }
-    }
-}
-
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -714,7 +787,9 @@ fn main() {
         }
     };
     if args.idle.is_some() {
-        run_idle(args);
+        idle::run_idle(args);
+    } else if args.addr_b.is_some() {
+        ab::run_ab(args);
     } else {
         run_load(args);
     }
