@@ -21,6 +21,10 @@ macro_rules! conformance {
                 framing::bytewise_frames::<$rt>();
             }
             #[test]
+            fn interleaved_partial_frames() {
+                framing::interleaved_partial_frames::<$rt>();
+            }
+            #[test]
             fn thousand_connections() {
                 load::thousand_connections::<$rt>();
             }

@@ -52,3 +52,42 @@ pub fn bytewise_frames<R: Runtime>() {
     assert_eq!(peer.read_frame().unwrap().body, b"");
     server.stop();
 }
+
+/// Eight connections send their frames in 7-byte pieces, taking turns, so that each holds
+/// a partial frame while the others are read and answered: every reply is its own
+/// connection's, whole (a server thread's connections share its spare receive and staging
+/// buffers between turns).
+pub fn interleaved_partial_frames<R: Runtime>() {
+    let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
+    let mut peers: Vec<RawPeer> = (0..8)
+        .map(|_| RawPeer::connect(server.addr()).unwrap())
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..8).map(|i| pattern(100 + 37 * i, i as u8)).collect();
+    let streams: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|body| [message(ECHO, body), message(ECHO, b"")].concat())
+        .collect();
+    let longest = streams.iter().map(Vec::len).max().unwrap();
+    for at in (0..longest).step_by(7) {
+        for (peer, stream) in peers.iter_mut().zip(&streams) {
+            if at < stream.len() {
+                peer.write(&stream[at..(at + 7).min(stream.len())]).unwrap();
+            }
+        }
+    }
+    for (i, (peer, body)) in peers.iter_mut().zip(&bodies).enumerate() {
+        assert_eq!(
+            &peer.read_frame().unwrap().body,
+            body,
+            "{}: connection {i}",
+            R::name()
+        );
+        assert_eq!(
+            peer.read_frame().unwrap().body,
+            b"",
+            "{}: connection {i}",
+            R::name()
+        );
+    }
+    server.stop();
+}
