@@ -31,7 +31,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use lynn_proto::admission::{Admission, AdmissionConfig, Permit};
 use lynn_proto::router::{Resolved, Router};
-use lynn_proto::{CloseReason, Connection, ConnectionConfig, Event, Instant, Request};
+use lynn_proto::{
+    CloseReason, Connection, ConnectionConfig, Event, Instant, Request, SpareBuffers,
+};
 use mio::event::Event as Readiness;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -119,6 +121,9 @@ struct Server {
     admission: Admission,
     router: Router<Handler>,
     config: ConnectionConfig,
+    /// The receive and staging buffers the connections take turns using (each step takes
+    /// them and gives them back if it leaves them empty).
+    spare: SpareBuffers,
     summary: Summary,
 }
 
@@ -152,6 +157,7 @@ pub fn run(
         admission,
         router,
         config: settings.connection,
+        spare: SpareBuffers::default(),
         summary: Summary::default(),
     };
     let mut events = Events::with_capacity(1024);
@@ -266,6 +272,7 @@ impl Server {
         let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        peer.conn.take_buffers(&mut self.spare);
         let mut rounds = 0;
         loop {
             read_input(peer, now);
@@ -290,6 +297,7 @@ impl Server {
                 break;
             }
         }
+        peer.conn.give_buffers(&mut self.spare);
         if peer.closed {
             self.close(slot);
             return;
