@@ -140,6 +140,9 @@ pub struct Connection {
     /// Since when reading has been paused by backpressure, if it is.
     paused_since: Option<Instant>,
     want_writable: bool,
+    /// The receive buffer grew past `read_chunk` for a large frame: freed rather than given
+    /// to a [`SpareBuffers`] (which would keep it for its thread's life).
+    recv_grown: bool,
     /// Delivered, unreleased requests: ids `released..released + in_flight`.
     in_flight: usize,
     /// `max_in_flight`, or `usize::MAX` when completion tracking is off (`in_flight` then
@@ -192,6 +195,7 @@ impl Connection {
             last_io: now,
             paused_since: None,
             want_writable: false,
+            recv_grown: false,
             in_flight: 0,
             in_flight_cap,
             early: LazyDeque::default(),
@@ -268,10 +272,15 @@ impl Connection {
 
     /// Gives its buffers to `spare` where they are empty and `spare` holds none. Call at
     /// the end of a turn, after writing. A partly received frame or unwritten output stays.
+    /// A receive buffer grown past `read_chunk` for a large frame is freed instead.
     #[inline]
     pub fn give_buffers(&mut self, spare: &mut SpareBuffers) {
         if self.recv.is_empty() && spare.recv.capacity() == 0 {
-            std::mem::swap(&mut self.recv, &mut spare.recv);
+            if self.recv_grown {
+                self.free_receive_buffer();
+            } else {
+                std::mem::swap(&mut self.recv, &mut spare.recv);
+            }
             self.recv_seen = 0;
         }
         self.sendq.give_staging(&mut spare.staging);
@@ -306,6 +315,7 @@ impl Connection {
         let needed = self.decoder.bytes_needed(&self.recv).min(MAX_READ_RESERVE);
         if spare < needed || spare < (self.config.read_chunk / 4).max(1) {
             self.recv.reserve(self.config.read_chunk.max(needed));
+            self.recv_grown |= needed > self.config.read_chunk;
         }
         &mut self.recv
     }
@@ -658,8 +668,14 @@ impl Connection {
     /// Frees the (empty) buffers; the next read or send allocates them again.
     #[cold]
     fn release_buffers(&mut self) {
-        self.recv = BytesMut::new();
+        self.free_receive_buffer();
         self.sendq.clear();
+    }
+
+    #[cold]
+    fn free_receive_buffer(&mut self) {
+        self.recv = BytesMut::new();
+        self.recv_grown = false;
     }
 
     fn tick(&mut self, now: Instant) {

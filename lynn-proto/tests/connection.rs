@@ -1331,6 +1331,39 @@ fn connections_share_spare_buffers_and_keep_what_they_hold() {
     assert_eq!(request(&events[0]).body, &b"three"[..]);
 }
 
+/// A receive buffer grown for a large frame is not handed on: the spare pair would keep it
+/// for the thread's life.
+#[test]
+fn a_buffer_grown_for_a_large_frame_is_freed_not_shared() {
+    let t = Instant::now();
+    let mut spare = SpareBuffers::default();
+    let mut server = open(server_cfg(), t);
+    server.take_buffers(&mut spare);
+    let body = vec![7u8; 300 << 10];
+    let bytes = msg(1, &body);
+    for piece in bytes.chunks(16 << 10) {
+        let buf = server.receive_buffer();
+        buf.extend_from_slice(piece);
+        server.handle_received(t);
+    }
+    let events = drain(&mut server);
+    assert_eq!(request(&events[0]).body.len(), body.len());
+    drop(events);
+    server.give_buffers(&mut spare);
+    assert_eq!(server.buffer_capacity(), 0);
+    assert_eq!(
+        spare.capacity(),
+        0,
+        "the grown buffer was freed, not shared"
+    );
+    // A buffer of the usual size is shared.
+    server.take_buffers(&mut spare);
+    echo_queued(&mut server, b"small", t);
+    flush(&mut server, t);
+    server.give_buffers(&mut spare);
+    assert!(spare.capacity() > 0);
+}
+
 /// Every loop turn reads most of a `Connection`; with 1,024 busy connections those lines
 /// miss the cache on every turn (BENCHMARKS.md, seventh and eighth rounds), so its size is
 /// kept in check: growing it past 6.5 cache lines should be a decision, not an accident.
