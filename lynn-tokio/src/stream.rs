@@ -35,6 +35,18 @@ impl Stream {
         }
     }
 
+    /// Whether the reactor reported the socket readable and no read has found it empty
+    /// since: tokio's readiness bit, read without a waker or the task's cooperative budget
+    /// (a caller that loops on it bounds its own turns).
+    pub(crate) fn read_ready(&self) -> bool {
+        let seen = || Ok(());
+        match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, seen),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, seen),
+        }
+        .is_ok()
+    }
+
     /// Polls until the socket may accept bytes (`poll_write_ready`, as for reads).
     pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {

@@ -4,6 +4,10 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
 use lynn_proto::ServerError;
@@ -61,6 +65,63 @@ async fn zero_workers_fails_bind() {
             .await
             .unwrap_err();
         assert!(matches!(err, ServerError::Config(e) if e.field == "workers"));
+    })
+    .await;
+}
+
+/// One worker thread and a peer that never stops sending (messages for a method without a
+/// route: ignored, so nothing it waits on pushes back), so that its socket is readable at
+/// almost every turn: a second connection on the same worker is still answered. A
+/// connection's task lets the others run after `TURNS_PER_POLL` turns; on a two-core
+/// machine the flood's socket buffer also runs dry now and then (after ~1,300 reads of 64
+/// bytes), which ends a poll as well, so this checks the outcome, not the bound itself.
+#[tokio::test]
+async fn a_peer_that_never_stops_sending_does_not_starve_its_worker() {
+    bounded(async {
+        // Reads of 64 bytes: while the flood lasts, every read fills its buffer, so the
+        // socket stays readable and nothing but a bound on turns ends the task's poll.
+        let mut cfg = config().build().unwrap();
+        cfg.connection.read_chunk = 64;
+        let server = Server::builder(cfg)
+            .workers(1)
+            .route(1, echo)
+            .bind()
+            .await
+            .unwrap();
+        let srv = spawn(server);
+        // A blocking socket on a thread of its own, so the flood does not wait for this
+        // test's runtime.
+        let flood = std::net::TcpStream::connect(srv.addr).unwrap();
+        let mut tx = flood.try_clone().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let chunk: Vec<u8> = (0..256).flat_map(|_| frame(2, &[7u8; 64])).collect();
+            while !flag.load(Ordering::Relaxed) && tx.write_all(&chunk).is_ok() {}
+        });
+        wait_until("the flood is being read", || {
+            server_metric(&srv.handle, "lynn_bytes_received_total") > 1 << 20
+        })
+        .await;
+
+        let client = Client::connect(srv.addr.to_string()).await.unwrap();
+        for i in 0..20 {
+            let body = format!("request {i}");
+            assert_eq!(
+                client.request(1, body.clone()).await.unwrap(),
+                body.as_bytes()
+            );
+        }
+        assert!(
+            !writer.is_finished(),
+            "the flood was still going while the other connection was answered"
+        );
+
+        stop.store(true, Ordering::Relaxed);
+        flood.shutdown(Shutdown::Both).unwrap();
+        writer.join().unwrap();
+        client.close().await;
+        srv.stop().await;
     })
     .await;
 }
