@@ -9,14 +9,14 @@ use bytes::BytesMut;
 /// [`Connection::take_buffers`](crate::Connection::take_buffers) before handing a
 /// connection anything (bytes read, a completion, a timeout) and
 /// [`Connection::give_buffers`](crate::Connection::give_buffers) once its output is
-/// written. Most turns of a busy server then read into and answer from the same memory,
-/// which stays in the CPU's cache, rather than from one pair of buffers per connection
-/// (~17 KiB reserved, ~5 KiB of it touched, each): at a thousand connections those no
-/// longer fit in cache, and every turn misses on its own buffers. A connection that
-/// holds bytes in either buffer (a partial frame, output the socket did not take) keeps
-/// its buffers until they are empty; a connection that finds the spare ones taken
-/// allocates its own. Neither affects what the connection does: the buffers hold no
-/// state between turns.
+/// written. A connection between messages then holds no buffers (otherwise ~17 KiB
+/// reserved and ~5 KiB resident each, until `release_buffers_after` of quiet), and the
+/// turns of a busy thread read into and answer from the same memory, which stays in the
+/// CPU's cache. A connection that holds bytes in either buffer (a partial frame, output
+/// the socket did not take) keeps its buffers until they are empty; one that finds the
+/// spare ones taken allocates its own. Neither affects what the connection does: the
+/// buffers hold no state between turns. `SpareBuffers::default()` holds no buffers: the
+/// first connection to give its own fills it.
 ///
 /// ```
 /// use lynn_proto::{Connection, ConnectionConfig, Instant, SpareBuffers};
@@ -36,7 +36,6 @@ use bytes::BytesMut;
 /// assert!(b.buffer_capacity() > 0);
 /// assert_eq!(spare.capacity(), 0);
 /// ```
-/// `SpareBuffers::default()` holds no buffers: the first connection to give its own fills it.
 #[derive(Debug, Default)]
 pub struct SpareBuffers {
     pub(crate) recv: BytesMut,
