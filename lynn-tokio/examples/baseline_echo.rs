@@ -6,6 +6,10 @@
 //! ```text
 //! cargo run --release -p lynn-tokio --example baseline_echo -- --addr 127.0.0.1:9177
 //! ```
+//!
+//! It runs on `#[tokio::main]`'s multi-threaded runtime, as a user's would. With
+//! `--current-thread` it runs on tokio's single-threaded one instead (bench/run's
+//! `baseline_ct`), to tell the scheduler's part in a result from the server's.
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,15 +77,26 @@ async fn serve(mut stream: TcpStream) {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let addr = args
         .iter()
         .position(|a| a == "--addr")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "127.0.0.1:9177".into());
-    let listener = TcpListener::bind(&addr).await?;
+    // `#[tokio::main]`'s runtime by default (what a user writes); `--current-thread` for
+    // tokio's single-threaded scheduler, which serves ready tasks in order (no LIFO slot),
+    // as lynn-tokio's workers do.
+    let mut runtime = if args.iter().any(|a| a == "--current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build()?.block_on(listen(&addr))
+}
+
+async fn listen(addr: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
     println!(
         "baseline echo server listening on {}",
         listener.local_addr()?
