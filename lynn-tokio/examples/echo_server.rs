@@ -6,9 +6,11 @@
 //!
 //! Connections run on one worker thread per CPU this process may use
 //! ([`ServerBuilder::workers`]); the runtime of `main` only accepts, so a single-threaded
-//! one is enough.
+//! one is enough. With `--multi-thread` they run on `main`'s runtime instead, a
+//! multi-threaded one (the scheduler the benchmark's baseline uses, for comparison: it
+//! favours the most recently woken connection, see BENCHMARKS.md).
 //!
-//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async]`
+//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async] [--multi-thread]`
 //!
 //! [`ServerBuilder::fallback_sync`]: lynn_tokio::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
@@ -25,13 +27,27 @@ fn addr_arg(default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let multi_thread = std::env::args().any(|a| a == "--multi-thread");
+    let mut runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    runtime.enable_all().build()?.block_on(serve(multi_thread))
+}
+
+async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
     let config = ServerConfig::builder()
         .addr(addr_arg("127.0.0.1:9177"))
         .build()?;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let builder = Server::builder(config).workers(cpus);
+    let builder = Server::builder(config);
+    let builder = if multi_thread {
+        builder
+    } else {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder.workers(cpus)
+    };
     let builder = if std::env::args().any(|a| a == "--async") {
         builder.fallback(|ctx: Context| async move {
             let body = ctx.body().clone();
