@@ -157,11 +157,12 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// Use it for many connections per core: a connection's task never moves, and a busy
     /// worker serves its ready connections in turn (see `BENCHMARKS.md`: under saturation
     /// tokio's multi-threaded scheduler leaves some connections waiting 100+ ms). Even
-    /// service has a price at saturation: with 1,024 busy connections on one core the
-    /// multi-threaded scheduler answered 9–28 % more requests per second in the echo
-    /// benchmark, because the connections it keeps serving stay in the CPU's caches, while
-    /// its p99 latency was ten times the workers'. Leave `workers` out when peak
-    /// throughput matters more than the latency of the least served connection. Inside a
+    /// service has a small price at saturation: with 1,024 busy connections on one core
+    /// the multi-threaded scheduler answered 1–3 % more requests per second in the echo
+    /// benchmark (interleaved runs, round 10), because the connections it keeps serving stay
+    /// in the CPU's caches, while its p99 latency was six to seven times the
+    /// single-threaded scheduler's. Leave `workers` out when peak throughput matters more
+    /// than the latency of the least served connection. Inside a
     /// handler, `tokio::spawn` spawns on that connection's worker, and
     /// `tokio::task::block_in_place` is not available (single-threaded runtime).
     ///
