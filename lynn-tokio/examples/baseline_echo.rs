@@ -84,9 +84,6 @@ fn main() -> std::io::Result<()> {
         .position(|a| a == "--addr")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "127.0.0.1:9177".into());
-    // `#[tokio::main]`'s runtime by default (what a user writes); `--current-thread` for
-    // tokio's single-threaded scheduler, which serves ready tasks in order (no LIFO slot),
-    // as lynn-tokio's workers do.
     let mut runtime = if args.iter().any(|a| a == "--current-thread") {
         tokio::runtime::Builder::new_current_thread()
     } else {

@@ -159,12 +159,12 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// tokio's multi-threaded scheduler leaves some connections waiting 100+ ms). Even
     /// service has a small price at saturation: with 1,024 busy connections on one core
     /// the multi-threaded scheduler answered 1–3 % more requests per second in the echo
-    /// benchmark (interleaved runs, round 10), because the connections it keeps serving stay
-    /// in the CPU's caches, while its p99 latency was six to seven times the
+    /// benchmark (interleaved runs, round 10), because the connections it keeps serving
+    /// stay in the CPU's caches, while its p99 latency was six to seven times the
     /// single-threaded scheduler's. Leave `workers` out when peak throughput matters more
-    /// than the latency of the least served connection. Inside a
-    /// handler, `tokio::spawn` spawns on that connection's worker, and
-    /// `tokio::task::block_in_place` is not available (single-threaded runtime).
+    /// than the latency of the least served connection. Inside a handler, `tokio::spawn`
+    /// spawns on that connection's worker, and `tokio::task::block_in_place` is not
+    /// available (single-threaded runtime).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), lynn_proto::ServerError> {
