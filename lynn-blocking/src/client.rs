@@ -2,12 +2,14 @@
 //! [`crate::client_driver`]) through one bounded command channel.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
+use lynn_handler::Pushes;
+use lynn_handler::pushes::RecvError;
 use lynn_proto::client_calls::Call;
 use lynn_proto::client_status::ClientStatus;
 use lynn_proto::{ClientConfig, ClientError, Message, Metrics};
@@ -16,10 +18,12 @@ use crate::client_driver::{self, Cmd, Input};
 use crate::handle::lock;
 
 /// What the driver thread publishes for handles to read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Status {
     /// Connected or not, counters, and why the client ended.
     pub(crate) core: ClientStatus,
+    /// Pushes waiting for `recv`.
+    pub(crate) pushes: Pushes,
     /// The driver needs a wake-up when `recv` makes room in the incoming queue.
     pub(crate) incoming_blocked: AtomicBool,
 }
@@ -27,7 +31,6 @@ pub(crate) struct Status {
 #[derive(Debug)]
 struct Inner {
     tx: SyncSender<Input>,
-    incoming: Mutex<Receiver<Message>>,
     status: Arc<Status>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -68,13 +71,15 @@ impl Client {
         config.validate()?;
         let stream = crate::dial::dial(&config)?;
         let (tx, rx) = sync_channel(COMMAND_QUEUE);
-        let (in_tx, in_rx) = sync_channel(config.incoming_queue);
-        let status = Arc::new(Status::default());
-        let thread = client_driver::spawn(config, stream, tx.clone(), rx, in_tx, &status)?;
+        let status = Arc::new(Status {
+            core: ClientStatus::default(),
+            pushes: Pushes::new(config.incoming_queue, config.push_full),
+            incoming_blocked: AtomicBool::new(false),
+        });
+        let thread = client_driver::spawn(config, stream, tx.clone(), rx, &status)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 tx,
-                incoming: Mutex::new(in_rx),
                 status,
                 thread: Mutex::new(Some(thread)),
             }),
@@ -135,16 +140,20 @@ impl Client {
     /// The next message that is not a reply (a push); `None` once the client is closed for
     /// good and every received message has been taken.
     pub fn recv(&self) -> Option<Message> {
-        let msg = lock(&self.inner.incoming).recv().ok();
+        let msg = self.inner.status.pushes.recv_deadline(None).ok();
         self.made_room();
         msg
     }
 
     /// Like [`recv`](Self::recv), waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        let msg = lock(&self.inner.incoming).recv_timeout(timeout);
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        let msg = self.inner.status.pushes.recv_deadline(deadline);
         self.made_room();
-        msg
+        msg.map_err(|e| match e {
+            RecvError::Timeout => RecvTimeoutError::Timeout,
+            RecvError::Closed => RecvTimeoutError::Disconnected,
+        })
     }
 
     /// Whether the client is connected now.

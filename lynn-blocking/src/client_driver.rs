@@ -11,6 +11,7 @@ use std::sync::mpsc::{
 use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
+use lynn_handler::pushes::Offer;
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
 use lynn_proto::client_status::ClientEnd;
 use lynn_proto::reconnect::{Reconnect, Step};
@@ -68,7 +69,6 @@ pub(crate) fn spawn(
     stream: Stream,
     tx: SyncSender<Input>,
     rx: Receiver<Input>,
-    incoming: SyncSender<Message>,
     status: &Arc<Status>,
 ) -> Result<JoinHandle<()>, ClientError> {
     let reconnect = match config.reconnect.clone() {
@@ -91,7 +91,6 @@ pub(crate) fn spawn(
         config,
         tx,
         rx,
-        incoming,
         status: Arc::clone(status),
         live: None,
         reconnect,
@@ -123,7 +122,6 @@ struct Driver {
     config: ClientConfig,
     tx: SyncSender<Input>,
     rx: Receiver<Input>,
-    incoming: SyncSender<Message>,
     status: Arc<Status>,
     live: Option<Live>,
     reconnect: Option<Reconnect>,
@@ -159,6 +157,7 @@ impl Driver {
         self.status.core.end(end);
         let status = Arc::clone(&self.status);
         self.calls.finish(|| status.core.error(), &mut answer);
+        self.status.pushes.close();
         for c in self.closers.drain(..) {
             let _ = c.send(());
         }
@@ -178,7 +177,11 @@ impl Driver {
                 Err(flow) => return flow,
             }
         };
-        self.calls.handle_timeout(now, &mut answer);
+        if let Some(live) = &mut self.live {
+            let unread = self.held.is_some().then(|| self.status.pushes.len());
+            self.calls
+                .handle_timeout(&mut live.conn, now, unread, &mut answer);
+        }
         deadline = min(deadline, self.calls.poll_timeout());
         let busy = self.live.as_ref().is_some_and(|l| l.conn.wants_write());
         let input = if busy {
@@ -263,6 +266,7 @@ impl Driver {
                 .handle_event(&mut live.conn, event, now, &mut answer)
             {
                 Delivery::Push(msg) => self.held = Some(msg),
+                Delivery::Late => self.status.core.metrics().message_dropped(),
                 Delivery::Closed(reason) => return Some(reason),
                 Delivery::Nothing => {}
             }
@@ -275,19 +279,18 @@ impl Driver {
         let Some(msg) = self.held.take() else {
             return true;
         };
-        let msg = match self.incoming.try_send(msg) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return true,
-            Err(TrySendError::Full(msg)) => msg,
+        let (pushes, metrics) = (&self.status.pushes, self.status.core.metrics());
+        let Offer::Full(msg, _) = pushes.offer(msg, metrics) else {
+            return true;
         };
         // Ask `recv` for a wake-up, then look again in case it made room meanwhile.
         self.status.incoming_blocked.store(true, Ordering::Release);
-        match self.incoming.try_send(msg) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => true,
-            Err(TrySendError::Full(msg)) => {
+        match pushes.offer(msg, metrics) {
+            Offer::Full(msg, _) => {
                 self.held = Some(msg);
                 false
             }
+            Offer::Queued | Offer::Dropped => true,
         }
     }
 

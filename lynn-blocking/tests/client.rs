@@ -28,6 +28,8 @@ fn request_times_out_and_the_client_carries_on() {
         ClientConfig::builder()
             .addr(server.addr.clone())
             .request_timeout(Some(Duration::from_millis(200)))
+            // With ids a timeout ends only its own request; the connection stays.
+            .correlation_ids(true)
             .build()
             .unwrap(),
     )

@@ -1,6 +1,7 @@
 //! # lynn-handler
 //!
-//! The handler plumbing lynn's async adapters (lynn-tokio, lynn-smol) share: user
+//! What lynn's adapters share beyond the core: a client's push queue ([`Pushes`], every
+//! adapter), and the handler plumbing of the async adapters (lynn-tokio, lynn-smol): user
 //! `async fn`s boxed behind one trait, and a way to run a handler that is ready on its first
 //! poll (an echo) without allocating. It uses no runtime: futures are polled once with a
 //! no-op waker, and whoever takes a pending one (the connection task) polls it again with
@@ -28,8 +29,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pushes;
 mod sync;
 
+pub use pushes::Pushes;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 
 use std::any::Any;

@@ -8,10 +8,32 @@
 //!   [`PendingRequests`] (its timeout starts when it is sent);
 //! - send queue full: a waiting call (`send`, `request`) waits for room, in order; a
 //!   non-waiting one (`try_send`) fails with [`ClientError::QueueFull`];
-//! - disconnected: sends and requests wait in the offline queue (`config.offline_queue`
+//! - disconnected or closing: sends and requests wait in the offline queue (`config.offline_queue`
 //!   calls, 0 refuses with [`ClientError::Disconnected`]) and leave first after the next
 //!   connect;
 //! - every call is answered exactly once, through an [`Answer`].
+//!
+//! # Replies
+//!
+//! With `config.correlation_ids`, each request carries an id its reply echoes: replies may
+//! come in any order, a request that expires fails alone with [`ClientError::Timeout`], and
+//! its late reply is dropped ([`Delivery::Late`], to be counted). Without ids (lynn_tcp's
+//! v1 wire), replies are matched by order; when a request expires, a later reply can no
+//! longer be told from its late one, so the expired request fails with `Timeout`, every
+//! other pending request with [`ClientError::CorrelationLost`], and the connection is
+//! closed with [`CloseReason::CorrelationLost`] (the runtime then reconnects under its
+//! policy), as careful HTTP/1.1 clients do with a pipelined connection. Nothing is kept for
+//! an expired request in either mode.
+//!
+//! # Pushes
+//!
+//! A message that is no reply is a push, for the application's `recv`
+//! ([`Delivery::Push`]). Replies never queue behind pushes; the runtime holds pushes in a
+//! bounded queue under the [`PushFull`](crate::PushFull) policy. Only under
+//! `PushFull::Wait` does a full queue stop reading (and so hold up replies); the runtime
+//! then passes the number of unread pushes to [`ClientCalls::handle_timeout`], and a
+//! request that expires meanwhile fails with [`ClientError::PushesUnread`] instead of a
+//! bare `Timeout`.
 //!
 //! ```
 //! use lynn_proto::client_calls::{Answer, Call, ClientCalls};
@@ -35,7 +57,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::codec;
+use crate::codec::{self, CorrelationId};
 use crate::error::{CloseReason, EncodeError, SendError};
 use crate::runtime::{ClientError, Message};
 use crate::{ClientConfig, Connection, Event, Instant, PendingRequests, ReplyMatch};
@@ -58,7 +80,8 @@ pub enum Call<A, W> {
         /// Answered with the outcome.
         ack: A,
     },
-    /// Send a request and wait for its reply (the next message with the same method).
+    /// Send a request and wait for its reply (the reply frame with its correlation id, or,
+    /// without ids, the next message with the same method).
     Request {
         /// Method id.
         method: u16,
@@ -104,7 +127,10 @@ pub enum Delivery {
     Push(Message),
     /// The connection is over: call [`ClientCalls::disconnected`].
     Closed(CloseReason),
-    /// Nothing (a reply, already answered; a heartbeat; a late reply).
+    /// A reply to a request that had expired: dropped; count it
+    /// (`lynn_messages_dropped_total`).
+    Late,
+    /// Nothing (a reply, already answered; a heartbeat).
     Nothing,
 }
 
@@ -117,6 +143,8 @@ pub struct ClientCalls<A, W> {
     offline: VecDeque<Offline<W>>,
     offline_limit: usize,
     max_body: u64,
+    /// Tag requests with correlation ids.
+    correlate: bool,
 }
 
 impl<A, W> ClientCalls<A, W> {
@@ -128,6 +156,7 @@ impl<A, W> ClientCalls<A, W> {
             offline: VecDeque::new(),
             offline_limit: config.offline_queue,
             max_body: codec::max_body_len(config.connection.peer_max_frame_len),
+            correlate: config.correlation_ids,
         }
     }
 
@@ -145,7 +174,8 @@ impl<A, W> ClientCalls<A, W> {
         now: Instant,
         answer: &mut impl FnMut(Answer<A, W>),
     ) {
-        let Some(conn) = conn else {
+        // A closing connection takes nothing new: the call waits for the next one.
+        let Some(conn) = conn.filter(|c| c.is_open()) else {
             return self.queue_offline(call, answer);
         };
         if !self.waiting.is_empty() {
@@ -183,9 +213,9 @@ impl<A, W> ClientCalls<A, W> {
                 if conn.config().max_in_flight > 0 {
                     let _ = conn.complete(req.id, None, now);
                 }
-                match self.pending.match_reply(req.method) {
+                match self.pending.match_reply(req.method, req.reply_to) {
                     ReplyMatch::Waiter(w) => answer(Answer::Replied(w, Ok(req.body))),
-                    ReplyMatch::Late => {}
+                    ReplyMatch::Late => return Delivery::Late,
                     ReplyMatch::Unmatched => {
                         return Delivery::Push(Message {
                             method: req.method,
@@ -210,10 +240,33 @@ impl<A, W> ClientCalls<A, W> {
         self.pending.poll_timeout()
     }
 
-    /// Fails every request whose deadline passed at `now` with [`ClientError::Timeout`].
-    pub fn handle_timeout(&mut self, now: Instant, answer: &mut impl FnMut(Answer<A, W>)) {
-        while let Some(w) = self.pending.poll_expired(now) {
-            answer(Answer::Replied(w, Err(ClientError::Timeout)));
+    /// Fails every request whose deadline passed at `now`: with
+    /// [`ClientError::PushesUnread`] when the runtime stopped reading because `unread_pushes`
+    /// (`Some`) wait for `recv`, else with [`ClientError::Timeout`]. When one of them was
+    /// matched by order, every other pending request fails with
+    /// [`ClientError::CorrelationLost`] and `conn` is closed with
+    /// [`CloseReason::CorrelationLost`] (see [Replies](self#replies)).
+    pub fn handle_timeout(
+        &mut self,
+        conn: &mut Connection,
+        now: Instant,
+        unread_pushes: Option<usize>,
+        answer: &mut impl FnMut(Answer<A, W>),
+    ) {
+        let mut lost = false;
+        while let Some(expired) = self.pending.poll_expired(now) {
+            lost |= expired.ambiguous;
+            let error = match unread_pushes {
+                Some(unread) => ClientError::PushesUnread { unread },
+                None => ClientError::Timeout,
+            };
+            answer(Answer::Replied(expired.waiter, Err(error)));
+        }
+        if lost {
+            for w in self.pending.drain() {
+                answer(Answer::Replied(w, Err(ClientError::CorrelationLost)));
+            }
+            conn.close_with(CloseReason::CorrelationLost, now);
         }
     }
 
@@ -257,13 +310,18 @@ impl<A, W> ClientCalls<A, W> {
             if q.waiter.is_some() && self.pending.is_full() {
                 break;
             }
-            if conn.send(q.method, q.body.clone(), now).is_err() {
+            let sent = if q.waiter.is_some() {
+                self.send_request(conn, q.method, q.body.clone(), now)
+            } else {
+                conn.send(q.method, q.body.clone(), now).map(|()| None)
+            };
+            let Ok(correlation) = sent else {
                 // Full or closing: the rest waits for room or the next connection.
                 return;
-            }
+            };
             if let Some(q) = self.offline.pop_front()
                 && let Some(w) = q.waiter
-                && let Err(w) = self.pending.push(q.method, w, now)
+                && let Err(w) = self.pending.push(q.method, correlation, w, now)
             {
                 answer(Answer::Replied(w, Err(ClientError::TooManyPending)));
             }
@@ -313,9 +371,9 @@ impl<A, W> ClientCalls<A, W> {
                     answer(Answer::Replied(waiter, Err(ClientError::TooManyPending)));
                     return None;
                 }
-                match conn.send(method, body.clone(), now) {
-                    Ok(()) => {
-                        if let Err(w) = self.pending.push(method, waiter, now) {
+                match self.send_request(conn, method, body.clone(), now) {
+                    Ok(correlation) => {
+                        if let Err(w) = self.pending.push(method, correlation, waiter, now) {
                             answer(Answer::Replied(w, Err(ClientError::TooManyPending)));
                         }
                     }
@@ -331,6 +389,21 @@ impl<A, W> ClientCalls<A, W> {
             }
         }
         None
+    }
+
+    /// Sends a request, tagged with a fresh correlation id when ids are on.
+    fn send_request(
+        &mut self,
+        conn: &mut Connection,
+        method: u16,
+        body: Bytes,
+        now: Instant,
+    ) -> Result<Option<CorrelationId>, SendError> {
+        if !self.correlate {
+            return conn.send(method, body, now).map(|()| None);
+        }
+        let id = self.pending.next_correlation();
+        conn.send_request(method, id, body, now).map(|()| Some(id))
     }
 
     fn queue_offline(&mut self, call: Call<A, W>, answer: &mut impl FnMut(Answer<A, W>)) {
@@ -491,7 +564,8 @@ mod tests {
         let mut conn = Connection::new(ConnectionConfig::client(), t1).unwrap();
         calls.connected(&mut conn, t1);
         assert_eq!(calls.poll_timeout(), Some(t1 + Duration::from_secs(1)));
-        calls.handle_timeout(t1 + Duration::from_secs(1), &mut sink(&mut got));
+        let t2 = t1 + Duration::from_secs(1);
+        calls.handle_timeout(&mut conn, t2, None, &mut sink(&mut got));
         assert_eq!(got[2], ('r', Err(ClientError::Timeout.to_string())));
     }
 

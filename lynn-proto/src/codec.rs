@@ -6,10 +6,16 @@
 //! |----------|------|---------------------------------------------------------|
 //! | 0        | 2    | header mark (default 9177, bytes `d9 23`)               |
 //! | 2        | 8    | length `L`: bytes after this field, tail included       |
-//! | 10       | 1    | kind: 1 = message, 2 = heartbeat                        |
+//! | 10       | 1    | kind: 1 = message, 2 = heartbeat, 3 = request, 4 = reply |
 //! | 11       | 2    | method id                                               |
 //! | 13       | L-5  | body                                                    |
 //! | 10+L-2   | 2    | tail mark (default 7719, bytes `27 1e`)                 |
+//!
+//! Kinds 3 and 4 are lynn's opt-in correlation extension: their body starts with a 4-byte
+//! [`CorrelationId`] (little-endian), so `L` is at least 9. A request (3) is answered by a
+//! reply (4) carrying the same id; a peer that never sends kind 3 never receives kind 4, so
+//! lynn_tcp peers see v1 unchanged. [`Decoder`] hands the id out as the first 4 bytes of the
+//! body; [`Connection`](crate::Connection) splits it off.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -37,6 +43,8 @@ pub const TAIL_LEN: usize = 2;
 pub const OVERHEAD: usize = HEADER_LEN + TAIL_LEN;
 /// Smallest valid value of the length field: kind, method and tail with an empty body.
 pub const MIN_LENGTH_FIELD: u64 = 5;
+/// Bytes of [`CorrelationId`] at the start of a request's or reply's body.
+pub const CORRELATION_LEN: usize = 4;
 /// Default limit on the length field (10 MiB), as in lynn_tcp.
 pub const DEFAULT_MAX_FRAME_LEN: u64 = 10 * 1024 * 1024;
 
@@ -71,6 +79,12 @@ pub enum FrameKind {
     Message,
     /// Kind 2: a keep-alive; method 0, empty body.
     Heartbeat,
+    /// Kind 3: a message that wants a reply tagged with the [`CorrelationId`] that starts
+    /// its body (the correlation extension).
+    Request,
+    /// Kind 4: the reply to a [`FrameKind::Request`], its body starting with the request's
+    /// [`CorrelationId`].
+    Reply,
     /// Any other kind byte. Decoded (so the stream stays in sync) and then counted and
     /// ignored by [`Connection`](crate::Connection), as lynn_tcp does.
     Unknown(u8),
@@ -83,6 +97,8 @@ impl FrameKind {
         match self {
             FrameKind::Message => 1,
             FrameKind::Heartbeat => 2,
+            FrameKind::Request => 3,
+            FrameKind::Reply => 4,
             FrameKind::Unknown(b) => b,
         }
     }
@@ -93,8 +109,32 @@ impl FrameKind {
         match b {
             1 => FrameKind::Message,
             2 => FrameKind::Heartbeat,
+            3 => FrameKind::Request,
+            4 => FrameKind::Reply,
             other => FrameKind::Unknown(other),
         }
+    }
+}
+
+/// The id that ties a [`FrameKind::Reply`] to its [`FrameKind::Request`]: the first 4 body
+/// bytes of both, little-endian. Chosen by the requester; the replier echoes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CorrelationId(pub u32);
+
+impl CorrelationId {
+    /// The id as it leads the body on the wire.
+    #[inline]
+    pub fn to_bytes(self) -> [u8; CORRELATION_LEN] {
+        self.0.to_le_bytes()
+    }
+
+    /// Splits the id off the front of a request's or reply's body (the decoder guarantees
+    /// the 4 bytes are there for kinds 3 and 4).
+    pub fn split_from(body: &mut Bytes) -> Option<CorrelationId> {
+        let id = body.first_chunk::<CORRELATION_LEN>()?;
+        let id = CorrelationId(u32::from_le_bytes(*id));
+        body.advance(CORRELATION_LEN);
+        Some(id)
     }
 }
 
@@ -349,6 +389,10 @@ impl Decoder {
                 expected: self.marks.tail,
                 found: tail,
             }));
+        }
+        // Kinds 3 and 4 (correlation extension) carry a 4-byte id before the body.
+        if kind.wrapping_sub(3) < 2 && total < OVERHEAD + CORRELATION_LEN {
+            return Err(self.error(DecodeErrorKind::MissingCorrelationId { len }));
         }
         Ok(Some(FrameHead {
             kind_byte: kind,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::Instant;
-use crate::codec::{Decoder, FrameHead, FrameKind, HEADER_LEN, OVERHEAD};
+use crate::codec::{CorrelationId, Decoder, FrameHead, FrameKind, HEADER_LEN, OVERHEAD};
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::{CloseReason, CompleteError, ConfigError, SendError};
 use crate::inline::{Inline, InlineMessage, Out, Replied};
@@ -32,6 +32,10 @@ pub struct Request {
     pub method: u16,
     /// The payload, a slice of the receive buffer.
     pub body: Bytes,
+    /// For a reply frame ([`FrameKind::Reply`]), the id of the request it answers. A request
+    /// frame's own id is kept by the connection, which tags the reply given to
+    /// [`Connection::complete`] with it; the application never sees it.
+    pub reply_to: Option<CorrelationId>,
 }
 
 /// Something the application must know about. Drained with [`Connection::poll_event`].
@@ -153,6 +157,9 @@ pub struct Connection {
     /// `RequestId(released)`, which is `Waiting`, and the last slot is `Done`.
     early: LazyDeque<Slot>,
     released: u64,
+    /// Requests in flight that came as request frames (correlation extension), oldest
+    /// first, with their ids: the reply that releases one is tagged with it.
+    tagged: LazyDeque<(RequestId, CorrelationId)>,
     stats: ConnectionStats,
 }
 
@@ -200,6 +207,7 @@ impl Connection {
             in_flight_cap,
             early: LazyDeque::default(),
             released: 0,
+            tagged: LazyDeque::default(),
             stats: ConnectionStats::default(),
         })
     }
@@ -242,6 +250,12 @@ impl Connection {
             && self.config.max_in_flight > 0
             && (self.in_flight >= self.config.max_in_flight
                 || self.sendq.len() >= self.config.send_queue_limit)
+    }
+
+    /// Whether the connection is open: not closing, not closed. Only an open connection
+    /// accepts new frames.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
     }
 
     /// Whether the `Closed` event has been produced (it may still wait in `poll_event`).
@@ -439,6 +453,33 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a request frame (kind 3, the correlation extension): a message whose reply
+    /// the peer tags with `correlation` (it arrives as a [`Request`] whose
+    /// [`reply_to`](Request::reply_to) is `Some(correlation)`). Only a lynn peer answers
+    /// such frames; a lynn_tcp peer ignores them. Refused like [`send`](Self::send).
+    pub fn send_request(
+        &mut self,
+        method: u16,
+        correlation: CorrelationId,
+        body: Bytes,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.tick(now);
+        self.check_send_room()?;
+        let n = self.sendq.len();
+        self.sendq.push_tagged(
+            self.config.marks,
+            FrameKind::Request,
+            method,
+            correlation,
+            body,
+            self.config.peer_max_frame_len,
+        )?;
+        self.stats.frames_sent += 1;
+        self.sent(n);
+        Ok(())
+    }
+
     /// Queues bytes that hold one or more whole frames encoded with this connection's marks,
     /// for example a broadcast encoded once with
     /// [`encode_to_bytes`](crate::codec::encode_to_bytes) and shared by every recipient.
@@ -458,7 +499,8 @@ impl Connection {
 
     /// Marks request `id` as handled, with an optional reply `(method, body)`.
     ///
-    /// Replies leave in request order: a reply to a later request waits for every earlier
+    /// The reply to a request frame (kind 3) leaves as a reply frame tagged with the
+    /// request's correlation id; any other as a message frame. Replies leave in request order: a reply to a later request waits for every earlier
     /// one to complete. Replies are not subject to the send queue bound (they are bounded by
     /// `max_in_flight`). A reply too large for the peer completes the request without a
     /// reply and returns the encode error. After the connection closed, completions are
@@ -481,7 +523,14 @@ impl Connection {
         {
             return Err(CompleteError::NotInFlight { id: id.0 });
         }
-        let max = crate::codec::max_body_len(self.config.peer_max_frame_len);
+        let mut max = crate::codec::max_body_len(self.config.peer_max_frame_len);
+        if self
+            .tagged
+            .as_deque()
+            .is_some_and(|t| t.iter().any(|(r, _)| *r == id))
+        {
+            max = max.saturating_sub(crate::codec::CORRELATION_LEN as u64);
+        }
         let (reply, result) = match reply {
             Some((_, body)) if body.len() as u64 > max => (
                 None,
@@ -720,13 +769,26 @@ impl Connection {
     /// caller).
     #[inline]
     fn release(&mut self, reply: Option<(u16, Bytes)>) {
+        let tag = match self.tagged.front() {
+            Some(&(r, tag)) if r.0 == self.released => {
+                self.tagged.pop_front();
+                Some(tag)
+            }
+            _ => None,
+        };
         self.released += 1;
         self.in_flight -= 1;
         if let Some((method, body)) = reply {
             let m = self.config.marks;
-            let _ = self
-                .sendq
-                .push_frame(m, FrameKind::Message, method, body, u64::MAX);
+            let _ = match tag {
+                None => self
+                    .sendq
+                    .push_frame(m, FrameKind::Message, method, body, u64::MAX),
+                Some(tag) => {
+                    self.sendq
+                        .push_tagged(m, FrameKind::Reply, method, tag, body, u64::MAX)
+                }
+            };
             self.stats.frames_sent += 1;
         }
     }
@@ -944,6 +1006,28 @@ impl Connection {
                     id,
                     method: head.method,
                     body,
+                    reply_to: None,
+                }));
+                return;
+            }
+            kind @ (FrameKind::Request | FrameKind::Reply) => {
+                let mut body = body;
+                // The decoder checked that the id is there.
+                let correlation = CorrelationId::split_from(&mut body).unwrap_or(CorrelationId(0));
+                let id = self.count_message();
+                let reply_to = if kind == FrameKind::Reply {
+                    Some(correlation)
+                } else {
+                    if self.config.max_in_flight > 0 {
+                        self.tagged.make().push_back((id, correlation));
+                    }
+                    None
+                };
+                self.events.push_back(Event::Message(Request {
+                    id,
+                    method: head.method,
+                    body,
+                    reply_to,
                 }));
                 return;
             }

@@ -44,6 +44,12 @@ pub enum DecodeErrorKind {
         /// The endpoint's limit.
         max: u64,
     },
+    /// A request or reply frame (kind 3 or 4) too short to hold its 4-byte correlation id.
+    #[error("length field {len} of a request or reply is below the minimum of 9")]
+    MissingCorrelationId {
+        /// The declared length.
+        len: u64,
+    },
     /// The last two bytes of the frame were not this endpoint's tail mark.
     #[error("tail mark {found:#06x}, expected {expected:#06x}")]
     BadTailMark {
@@ -130,6 +136,10 @@ pub enum CloseReason {
     /// The runtime's socket failed.
     #[error("transport error: {0}")]
     Transport(io::ErrorKind),
+    /// A client's request timed out without correlation ids, so later replies could no
+    /// longer be matched to their requests; the client closed the connection.
+    #[error("reply order lost after a request timed out")]
+    CorrelationLost,
 }
 
 impl CloseReason {
@@ -146,6 +156,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::UnknownMethod { .. } => "unknown_method",
             CloseReason::Transport(_) => "transport_error",
+            CloseReason::CorrelationLost => "correlation_lost",
         }
     }
 

@@ -126,7 +126,7 @@ mod spare;
 mod stats;
 mod stats_report;
 
-pub use codec::{Frame, FrameKind, Marks};
+pub use codec::{CorrelationId, Frame, FrameKind, Marks};
 pub use config::{ConnectionConfig, Liveness, SendFull};
 pub use connection::{Connection, Event, Request, RequestId};
 pub use error::{
@@ -135,7 +135,7 @@ pub use error::{
 pub use id::ConnectionId;
 pub use inline::{Inline, InlineMessage};
 pub use metrics::Metrics;
-pub use pending::{PendingRequests, ReplyMatch};
+pub use pending::{Expired, PendingRequests, ReplyMatch};
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
@@ -146,7 +146,7 @@ pub use runtime::{
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
 pub use settings::{
-    ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder, SocketOptions,
+    ClientConfig, ClientConfigBuilder, PushFull, ServerConfig, ServerConfigBuilder, SocketOptions,
 };
 pub use socket_setting::SocketSetting;
 pub use spare::SpareBuffers;

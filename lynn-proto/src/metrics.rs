@@ -24,7 +24,7 @@ use crate::admission::Rejection;
 use crate::error::CloseReason;
 use crate::stats_report::Reported;
 
-const CLOSE_LABELS: [&str; 10] = [
+const CLOSE_LABELS: [&str; 11] = [
     "local",
     "peer_closed",
     "peer_closed_mid_frame",
@@ -34,6 +34,7 @@ const CLOSE_LABELS: [&str; 10] = [
     "write_timeout",
     "slow_consumer",
     "unknown_method",
+    "correlation_lost",
     "transport_error",
 ];
 
@@ -60,6 +61,8 @@ pub struct Metrics {
     send_refused: AtomicU64,
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
+    /// Messages received and dropped (a client's late replies and overflowing pushes).
+    dropped: AtomicU64,
 }
 
 fn index(labels: &[&str], label: &str) -> usize {
@@ -115,6 +118,17 @@ impl Metrics {
     /// A handler panicked.
     pub fn handler_panic(&self) {
         self.handler_panics.fetch_add(1, Relaxed);
+    }
+
+    /// A received message was dropped: a late reply, or a push that did not fit the
+    /// client's incoming queue.
+    pub fn message_dropped(&self) {
+        self.dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Messages dropped so far (see [`message_dropped`](Self::message_dropped)).
+    pub fn messages_dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
     }
 
     /// Open connections now.
@@ -250,6 +264,11 @@ impl Metrics {
                 stats.unknown_kinds,
             ),
             (
+                "lynn_messages_dropped_total",
+                "Received messages dropped: late replies, pushes beyond the incoming queue.",
+                self.dropped.load(Relaxed),
+            ),
+            (
                 "lynn_unknown_methods_total",
                 "Messages for unknown methods.",
                 self.unknown_methods.load(Relaxed),
@@ -317,6 +336,7 @@ mod tests {
             CloseReason::WriteTimeout,
             CloseReason::SlowConsumer,
             CloseReason::UnknownMethod { method: 3 },
+            CloseReason::CorrelationLost,
             CloseReason::Transport(std::io::ErrorKind::BrokenPipe),
         ];
         let m = Metrics::default();

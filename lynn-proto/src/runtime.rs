@@ -192,6 +192,23 @@ pub enum ClientError {
     /// The reply did not come within `request_timeout`.
     #[error("request timed out")]
     Timeout,
+    /// The reply did not come within `request_timeout` while the client had stopped
+    /// reading because `unread` pushes waited for [`recv`] (`incoming_queue` full under
+    /// [`PushFull::Wait`](crate::PushFull::Wait)): the reply is likely behind them. Call
+    /// `recv`, or choose a dropping [`PushFull`](crate::PushFull) policy.
+    ///
+    /// [`recv`]: crate::client_calls#pushes
+    #[error("request timed out while {unread} unread pushes held up reading (call recv)")]
+    PushesUnread {
+        /// Pushes waiting for `recv` when the request expired.
+        unread: usize,
+    },
+    /// Another request on the connection timed out without correlation ids, so no later
+    /// reply could be told from its late one: the client gave up the connection (and
+    /// reconnects under its policy). Safe to retry. Correlation ids
+    /// (`ClientConfig::correlation_ids`) avoid this.
+    #[error("reply order lost after another request timed out; connection replaced")]
+    CorrelationLost,
     /// `max_pending_requests` requests already await replies.
     #[error("too many requests awaiting replies")]
     TooManyPending,

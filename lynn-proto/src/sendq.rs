@@ -7,7 +7,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::codec::{self, FrameKind, Marks};
+use crate::codec::{self, CorrelationId, FrameKind, Marks};
 use crate::error::EncodeError;
 use crate::lazy_deque::LazyDeque;
 
@@ -62,6 +62,33 @@ impl SendQueue {
     ) -> Result<usize, EncodeError> {
         let header = codec::encode_header(marks, kind, method, body.len(), max_frame_len)?;
         Ok(self.push_parts(&header, body, codec::encode_tail(marks)))
+    }
+
+    /// Queues one frame whose body is led by `tag` (a request or reply of the correlation
+    /// extension). Writes nothing when the frame exceeds `max_frame_len`.
+    pub(crate) fn push_tagged(
+        &mut self,
+        marks: Marks,
+        kind: FrameKind,
+        method: u16,
+        tag: CorrelationId,
+        body: Bytes,
+        max_frame_len: u64,
+    ) -> Result<usize, EncodeError> {
+        let len = codec::CORRELATION_LEN + body.len();
+        let header = codec::encode_header(marks, kind, method, len, max_frame_len)?;
+        self.stage(&header);
+        self.stage(&tag.to_bytes());
+        if body.len() >= SHARE_THRESHOLD {
+            self.seal_staging();
+            self.chunks.make().push_back(body);
+        } else {
+            self.stage(&body);
+        }
+        self.stage(&codec::encode_tail(marks));
+        let total = codec::OVERHEAD + len;
+        self.len += total;
+        Ok(total)
     }
 
     /// Queues an encoded header, its body and the tail; returns the bytes queued.

@@ -332,8 +332,35 @@ pub struct ClientConfig {
     /// Messages kept while disconnected and sent after reconnecting; 0 refuses sends while
     /// disconnected (the default: a caller learns at once that its message did not go).
     pub offline_queue: usize,
-    /// Received messages held for `recv` before the client stops reading from the server.
+    /// Pushes (messages that are no reply) held for `recv`.
     pub incoming_queue: usize,
+    /// What happens to a push when `incoming_queue` pushes already wait for `recv`.
+    pub push_full: PushFull,
+    /// Tag each request with a correlation id (wire kinds 3 and 4) instead of matching
+    /// replies by order. Needs a lynn server; a lynn_tcp server ignores tagged requests.
+    pub correlation_ids: bool,
+}
+
+/// What a client does with a push (a message that is no reply) when `incoming_queue`
+/// pushes already wait for `recv`.
+///
+/// Replies never wait in that queue: a reply goes straight to its request. But the socket
+/// carries pushes and replies in one stream, so a client that stops reading for its pushes
+/// also stops receiving replies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PushFull {
+    /// Drop the oldest waiting push to make room, and count it
+    /// (`lynn_messages_dropped_total`). Reading never stops, so replies always arrive. The
+    /// default: the newest state is what most pushes (positions, presence, prices) are for.
+    #[default]
+    DropOldest,
+    /// Drop the new push and count it; the waiting ones keep their order.
+    DropNewest,
+    /// Stop reading until `recv` makes room: no push is lost, and TCP pushes back on the
+    /// server. Replies behind the unread pushes wait too; a request that times out meanwhile
+    /// fails with [`ClientError::PushesUnread`](crate::ClientError::PushesUnread).
+    Wait,
 }
 
 impl Default for ClientConfig {
@@ -348,6 +375,8 @@ impl Default for ClientConfig {
             reconnect: Some(ReconnectConfig::default()),
             offline_queue: 0,
             incoming_queue: 1024,
+            push_full: PushFull::default(),
+            correlation_ids: false,
         }
     }
 }
@@ -450,9 +479,21 @@ impl ClientConfigBuilder {
         self.0.offline_queue = messages;
         self
     }
-    /// Received messages held for `recv` before reading pauses.
+    /// Pushes held for `recv`; see [`push_full`](Self::push_full) for what happens beyond.
     pub fn incoming_queue(mut self, messages: usize) -> Self {
         self.0.incoming_queue = messages;
+        self
+    }
+    /// What to do with a push when `incoming_queue` pushes wait (default: drop the oldest).
+    pub fn push_full(mut self, policy: PushFull) -> Self {
+        self.0.push_full = policy;
+        self
+    }
+    /// Tag requests with correlation ids, so that replies may come in any order and a
+    /// request without a reply times out alone (default off: lynn_tcp's v1 wire, replies
+    /// matched by order). The server must be a lynn server.
+    pub fn correlation_ids(mut self, on: bool) -> Self {
+        self.0.correlation_ids = on;
         self
     }
     /// The validated configuration.

@@ -9,9 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use lynn_proto::codec::{OVERHEAD, encode_to_bytes};
 use lynn_proto::{
-    CloseReason, Connection, ConnectionConfig, ConnectionStats, DecodeError, DecodeErrorKind,
-    Event, FrameKind, Instant, Liveness, Marks, Request, RequestId, SendError, SendFull,
-    SpareBuffers,
+    CloseReason, Connection, ConnectionConfig, ConnectionStats, CorrelationId, DecodeError,
+    DecodeErrorKind, Event, FrameKind, Instant, Liveness, Marks, Request, RequestId, SendError,
+    SendFull, SpareBuffers,
 };
 use proptest::prelude::*;
 
@@ -38,6 +38,7 @@ fn kind() -> impl Strategy<Value = FrameKind> {
     prop_oneof![
         4 => Just(FrameKind::Message),
         1 => Just(FrameKind::Heartbeat),
+        1 => prop_oneof![Just(FrameKind::Request), Just(FrameKind::Reply)],
         1 => any::<u8>().prop_map(FrameKind::from_byte),
     ]
 }
@@ -234,6 +235,25 @@ fn check_split(
                         id: RequestId(next_id),
                         method: *method,
                         body: Bytes::from(body.clone()),
+                        reply_to: None,
+                    }));
+                    next_id += 1;
+                }
+                FrameKind::Request | FrameKind::Reply if body.len() < 4 => {
+                    reason = CloseReason::Protocol(DecodeError {
+                        offset,
+                        frame: index as u64,
+                        kind: DecodeErrorKind::MissingCorrelationId { len },
+                    });
+                    break;
+                }
+                FrameKind::Request | FrameKind::Reply => {
+                    let id = u32::from_le_bytes(body[..4].try_into().unwrap());
+                    expected.push(Event::Message(Request {
+                        id: RequestId(next_id),
+                        method: *method,
+                        body: Bytes::from(body[4..].to_vec()),
+                        reply_to: (*kind == FrameKind::Reply).then_some(CorrelationId(id)),
                     }));
                     next_id += 1;
                 }
@@ -579,7 +599,7 @@ fn check_liveness(
             break;
         }
         conn.handle_timeout(at);
-        conn.handle_bytes(&support::frame(kind, 1, b"x"), at);
+        conn.handle_bytes(&support::frame(kind, 1, b"long enough for an id"), at);
         drain_completing(&mut conn, &mut events, at);
         prop_assert_eq!(close_count(&events), 0);
         prop_assert!(conn.wants_read());

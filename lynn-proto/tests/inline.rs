@@ -150,7 +150,7 @@ fn frames() -> impl Strategy<Value = Vec<(FrameKind, u16, Vec<u8>)>> {
     let kind = prop_oneof![
         6 => Just(FrameKind::Message),
         1 => Just(FrameKind::Heartbeat),
-        1 => (3u8..).prop_map(FrameKind::from_byte),
+        1 => (5u8..).prop_map(FrameKind::from_byte),
     ];
     let body = proptest::collection::vec(any::<u8>(), 0..MAX_BODY);
     proptest::collection::vec((kind, 0u16..6, body), 0..40)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_executor::Task;
 use bytes::Bytes;
+use lynn_handler::Pushes;
 use lynn_proto::client_calls::Call;
 use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
@@ -30,7 +31,7 @@ pub struct Client {
 
 struct Inner {
     cmds: async_channel::Sender<Command>,
-    incoming: async_channel::Receiver<Message>,
+    pushes: Arc<Pushes>,
     status: Arc<ClientStatus>,
     _task: Task<()>,
 }
@@ -55,20 +56,20 @@ impl Client {
         }
         let stream = dial(&config).await?;
         let (cmd_tx, cmd_rx) = async_channel::bounded(COMMAND_QUEUE);
-        let (in_tx, in_rx) = async_channel::bounded(config.incoming_queue);
+        let pushes = Arc::new(Pushes::new(config.incoming_queue, config.push_full));
         let status = Arc::new(ClientStatus::default());
         status.set_connected(true);
         let task = ClientTask {
             config,
             cmds: Box::pin(cmd_rx),
-            incoming: in_tx,
+            pushes: Arc::clone(&pushes),
             status: Arc::clone(&status),
         };
         let task = crate::spawn::spawn(task.run(stream)).map_err(ClientError::Connect)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 cmds: cmd_tx,
-                incoming: in_rx,
+                pushes,
                 status,
                 _task: task,
             }),
@@ -134,9 +135,10 @@ impl Client {
     }
 
     /// The next message that is not a reply (a push from the server). `None` once the
-    /// client has ended for good and every received message was taken.
+    /// client has ended for good and every push was taken. At most `config.incoming_queue`
+    /// pushes wait here; beyond that `config.push_full` decides.
     pub async fn recv(&self) -> Option<Message> {
-        self.inner.incoming.recv().await.ok()
+        self.inner.pushes.recv().await
     }
 
     /// Whether the connection is up now.

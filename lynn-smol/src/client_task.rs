@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_io::Timer;
 use futures_lite::future;
+use lynn_handler::Pushes;
 use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
-use lynn_proto::{ClientConfig, CloseReason, Instant, Message};
+use lynn_proto::{ClientConfig, CloseReason, Instant};
 
 use crate::command::{Command, answer};
 use crate::dial::{dial, entropy};
@@ -26,8 +27,15 @@ enum Offline {
 pub(crate) struct ClientTask {
     pub(crate) config: ClientConfig,
     pub(crate) cmds: Rx<Command>,
-    pub(crate) incoming: async_channel::Sender<Message>,
+    pub(crate) pushes: Arc<Pushes>,
     pub(crate) status: Arc<ClientStatus>,
+}
+
+impl Drop for ClientTask {
+    fn drop(&mut self) {
+        // However the task ends (even cancelled): `recv` ends once the pushes are taken.
+        self.pushes.close();
+    }
 }
 
 impl ClientTask {
@@ -53,7 +61,7 @@ impl ClientTask {
                     &self.config,
                     s,
                     &mut self.cmds,
-                    &self.incoming,
+                    &self.pushes,
                     &mut calls,
                     self.status.metrics(),
                 );

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_lite::{Stream as _, future};
+use lynn_handler::pushes::{EventListener, Offer, Pushes};
 use lynn_proto::client_calls::{ClientCalls, Delivery};
 use lynn_proto::{ClientConfig, CloseReason, Connection, Event, Instant, Message, Metrics};
 
@@ -32,7 +33,7 @@ enum Wake {
     Io(IoWake),
     Command(Command),
     CommandsGone,
-    Delivered,
+    Room,
 }
 
 /// The state one session borrows from the client task.
@@ -40,10 +41,12 @@ pub(crate) struct Session<'a> {
     conn: Connection,
     pump: Pump,
     cmds: &'a mut Rx<Command>,
-    incoming: &'a async_channel::Sender<Message>,
+    pushes: &'a Pushes,
     calls: &'a mut Calls,
     metrics: &'a Metrics,
-    stalled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// A push `recv`'s full queue refused (`PushFull::Wait`), and a wake-up for when
+    /// `recv` makes room: events wait behind it.
+    stalled: Option<(Message, EventListener)>,
     closing: Option<Option<async_channel::Sender<()>>>,
 }
 
@@ -53,7 +56,7 @@ impl<'a> Session<'a> {
         config: &ClientConfig,
         stream: Stream,
         cmds: &'a mut Rx<Command>,
-        incoming: &'a async_channel::Sender<Message>,
+        pushes: &'a Pushes,
         calls: &'a mut Calls,
         metrics: &'a Metrics,
     ) -> Result<Self, lynn_proto::ConfigError> {
@@ -65,7 +68,7 @@ impl<'a> Session<'a> {
             conn,
             pump: Pump::new(stream),
             cmds,
-            incoming,
+            pushes,
             calls,
             metrics,
             stalled: None,
@@ -99,10 +102,16 @@ impl<'a> Session<'a> {
                 }
                 Wake::Command(Command::Close { done }) => self.close(Some(done), now),
                 Wake::CommandsGone => self.close(None, now),
-                Wake::Delivered => self.stalled = None,
+                Wake::Room => {
+                    if let Some((msg, _)) = self.stalled.take() {
+                        self.deliver(msg);
+                    }
+                }
             }
             if self.calls.poll_timeout().is_some_and(|t| t <= now) {
-                self.calls.handle_timeout(now, &mut answer);
+                let unread = self.stalled.is_some().then(|| self.pushes.len());
+                self.calls
+                    .handle_timeout(&mut self.conn, now, unread, &mut answer);
             }
         };
         self.pump.stream().shutdown_write();
@@ -144,6 +153,7 @@ impl<'a> Session<'a> {
             .handle_event(&mut self.conn, event, Instant::now(), &mut answer)
         {
             Delivery::Push(msg) => self.deliver(msg),
+            Delivery::Late => self.metrics.message_dropped(),
             Delivery::Closed(reason) => {
                 self.metrics.connection_closed(&reason);
                 return Some(match self.closing.take() {
@@ -156,25 +166,20 @@ impl<'a> Session<'a> {
         None
     }
 
-    /// Hands a push to `recv`; when its queue is full, stops draining events until there is
-    /// room (the core then stops reading: backpressure, nothing dropped).
+    /// Hands a push to `recv`'s queue under the `PushFull` policy; under `Wait`, a full
+    /// queue stops the draining of events until there is room (the core then stops
+    /// reading: backpressure, nothing dropped).
     fn deliver(&mut self, msg: Message) {
-        match self.incoming.try_send(msg) {
-            Ok(()) | Err(async_channel::TrySendError::Closed(_)) => {}
-            Err(async_channel::TrySendError::Full(msg)) => {
-                let tx = self.incoming.clone();
-                self.stalled = Some(Box::pin(async move {
-                    let _ = tx.send(msg).await;
-                }));
-            }
+        if let Offer::Full(msg, room) = self.pushes.offer(msg, self.metrics) {
+            self.stalled = Some((msg, room));
         }
     }
 
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
-        if let Some(send) = &mut self.stalled
-            && send.as_mut().poll(cx).is_ready()
+        if let Some((_, room)) = &mut self.stalled
+            && Pin::new(room).poll(cx).is_ready()
         {
-            return Poll::Ready(Wake::Delivered);
+            return Poll::Ready(Wake::Room);
         }
         if self.closing.is_none()
             && self.calls.wants_calls()

@@ -107,6 +107,8 @@ fn request_times_out_and_the_client_carries_on() {
         let cfg = ClientConfig::builder()
             .addr(server.addr())
             .request_timeout(Some(Duration::from_millis(200)))
+            // With ids a timeout ends only its own request; the connection stays.
+            .correlation_ids(true)
             .build()
             .unwrap();
         let client = Client::connect_with(cfg).await.unwrap();

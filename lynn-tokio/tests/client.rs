@@ -22,6 +22,8 @@ async fn request_times_out_and_a_late_reply_is_not_misdelivered() {
         let config = ClientConfig::builder()
             .addr(srv.addr.to_string())
             .request_timeout(Some(Duration::from_millis(200)))
+            // With ids a timeout ends only its own request; the connection stays.
+            .correlation_ids(true)
             .build()
             .unwrap();
         let client = Client::connect_with(config).await.unwrap();

@@ -417,6 +417,9 @@ impl Harness {
                 let kind = match kind {
                     PeerKind::Message => FrameKind::Message,
                     PeerKind::Heartbeat => FrameKind::Heartbeat,
+                    // The model knows kinds 1 and 2 and ignored ones; request and reply
+                    // frames (3, 4) are the client_calls target's.
+                    PeerKind::Unknown(b @ (3 | 4)) => FrameKind::Unknown(b + 2),
                     PeerKind::Unknown(b) => FrameKind::from_byte(b),
                 };
                 let mut frame = BytesMut::new();
@@ -582,6 +585,7 @@ impl Harness {
                         id: RequestId(self.next_id),
                         method: frame.method,
                         body: frame.body,
+                        reply_to: None,
                     };
                     self.next_id += 1;
                     let may_answer = self.events.is_empty()
@@ -607,7 +611,7 @@ impl Harness {
                     self.events.push_back(Event::Heartbeat);
                     true
                 }
-                FrameKind::Unknown(_) => {
+                FrameKind::Unknown(_) | FrameKind::Request | FrameKind::Reply => {
                     self.stats.unknown_kinds += 1;
                     any_frame
                 }
@@ -727,6 +731,7 @@ impl Harness {
             CloseReason::SlowConsumer => assert!(self.slow_consumer, "unexpected SlowConsumer"),
             CloseReason::UnknownMethod { method } => assert_eq!(Some(*method), self.aborted),
             CloseReason::Transport(kind) => assert_eq!(Some(*kind), self.transport),
+            CloseReason::CorrelationLost => panic!("CorrelationLost is a client's decision"),
         }
     }
 

@@ -219,7 +219,9 @@ fn proof_end(e: &DecodeError, stream: &[u8]) -> usize {
     match e.kind {
         DecodeErrorKind::BadHeaderMark { .. } => at + 2,
         DecodeErrorKind::LengthTooSmall { .. } | DecodeErrorKind::LengthTooLarge { .. } => at + 10,
-        DecodeErrorKind::BadTailMark { .. } => at + 10 + read_len(stream, at) as usize,
+        DecodeErrorKind::BadTailMark { .. } | DecodeErrorKind::MissingCorrelationId { .. } => {
+            at + 10 + read_len(stream, at) as usize
+        }
     }
 }
 
@@ -290,6 +292,14 @@ fn check_against_stream(out: &Outcome, dec: &Decoder, stream: &[u8], marks: Mark
                     assert!(end <= stream.len());
                     assert_eq!((expected, found), (marks.tail, read_u16(stream, end - 2)));
                     assert_ne!(found, expected);
+                }
+                DecodeErrorKind::MissingCorrelationId { len } => {
+                    assert_eq!((header, len), (marks.header, read_len(stream, pos)));
+                    assert!((5..9).contains(&len), "a request or reply needs its id");
+                    let end = pos + 10 + len as usize;
+                    assert!(end <= stream.len());
+                    assert_eq!(read_u16(stream, end - 2), marks.tail, "tail checked first");
+                    assert!(matches!(stream[pos + 10], 3 | 4));
                 }
             }
         }

@@ -5,6 +5,7 @@ mod worker;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lynn_handler::Pushes;
 use lynn_proto::client_calls::Call;
 use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
@@ -21,7 +22,7 @@ const COMMAND_QUEUE: usize = 256;
 
 struct Inner {
     commands: mpsc::Sender<Command>,
-    incoming: tokio::sync::Mutex<mpsc::Receiver<Message>>,
+    pushes: Arc<Pushes>,
     status: Arc<ClientStatus>,
     task: JoinHandle<()>,
 }
@@ -81,15 +82,21 @@ impl Client {
 
     fn start(config: ClientConfig, reconnect: Option<Reconnect>, stream: Stream) -> Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (incoming_tx, incoming) = mpsc::channel(config.incoming_queue);
+        let pushes = Arc::new(Pushes::new(config.incoming_queue, config.push_full));
         let status = Arc::new(ClientStatus::default());
         status.set_connected(true);
-        let worker = Worker::new(config, reconnect, command_rx, incoming_tx, status.clone());
+        let worker = Worker::new(
+            config,
+            reconnect,
+            command_rx,
+            pushes.clone(),
+            status.clone(),
+        );
         let task = tokio::spawn(worker.run(stream));
         Client {
             inner: Arc::new(Inner {
                 commands,
-                incoming: tokio::sync::Mutex::new(incoming),
+                pushes,
                 status,
                 task,
             }),
@@ -134,10 +141,12 @@ impl Client {
         rx.await.map_err(|_| self.inner.status.error())?
     }
 
-    /// Sends a request and waits for its reply: the next message from the server with the
-    /// same method (lynn servers answer in request order). Waits while the send queue is
-    /// full; while disconnected it waits in the offline queue like [`send`](Self::send).
-    /// Fails with [`ClientError::Timeout`] `config.request_timeout` after it was sent.
+    /// Sends a request and waits for its reply: the reply tagged with its correlation id
+    /// (`config.correlation_ids`), or else the next message from the server with the same
+    /// method (lynn servers answer in request order). Waits while the send queue is full;
+    /// while disconnected it waits in the offline queue like [`send`](Self::send). Fails with
+    /// [`ClientError::Timeout`] `config.request_timeout` after it was sent; see
+    /// [`lynn_proto::client_calls`] for what a timeout does to other requests in each mode.
     pub async fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
         let (waiter, rx) = oneshot::channel();
         let body = body.into();
@@ -151,9 +160,10 @@ impl Client {
     }
 
     /// The next message that is not a reply to a request (a push); `None` once the client
-    /// is closed for good and every received message was taken.
+    /// is closed for good and every push was taken. At most `config.incoming_queue` pushes
+    /// wait here; beyond that `config.push_full` decides.
     pub async fn recv(&self) -> Option<Message> {
-        self.inner.incoming.lock().await.recv().await
+        self.inner.pushes.recv().await
     }
 
     /// Whether the connection is up now.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lynn_handler::pushes::{EventListener, Offer, Pushes};
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
 use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
@@ -63,10 +64,17 @@ pub(crate) struct Worker {
     config: ClientConfig,
     reconnect: Option<Reconnect>,
     commands: mpsc::Receiver<Command>,
-    incoming: mpsc::Sender<Message>,
+    pushes: Arc<Pushes>,
     status: Arc<ClientStatus>,
     calls: ClientCalls<Ack, ReplyTx>,
     close_waiter: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // However the task ends (even aborted): `recv` ends once the pushes are taken.
+        self.pushes.close();
+    }
 }
 
 impl Worker {
@@ -74,7 +82,7 @@ impl Worker {
         config: ClientConfig,
         reconnect: Option<Reconnect>,
         commands: mpsc::Receiver<Command>,
-        incoming: mpsc::Sender<Message>,
+        pushes: Arc<Pushes>,
         status: Arc<ClientStatus>,
     ) -> Self {
         Worker {
@@ -82,7 +90,7 @@ impl Worker {
             config,
             reconnect,
             commands,
-            incoming,
+            pushes,
             status,
             close_waiter: None,
         }
@@ -219,9 +227,8 @@ impl Worker {
         self.calls.connected(&mut conn, Instant::now());
         let mut report = StatsReport::default();
         let mut timer = Timer::new();
-        let mut stalled: Option<Message> = None;
+        let mut stalled: Option<(Message, EventListener)> = None;
         let mut closing = false;
-        let incoming = self.incoming.clone();
         loop {
             let settled = self.settle(&mut conn, &mut stalled, stream);
             report.report(&conn, metrics);
@@ -243,10 +250,9 @@ impl Worker {
             timer.set(deadline);
             tokio::select! {
                 biased;
-                permit = incoming.reserve(), if stalled.is_some() => {
-                    if let (Ok(permit), Some(msg)) = (permit, stalled.take()) {
-                        permit.send(msg);
-                    }
+                () = async { (&mut stalled.as_mut().expect("guarded").1).await }, if stalled.is_some() => {
+                    let (msg, _) = stalled.take().expect("guarded");
+                    stalled = self.offer(msg);
                 }
                 cmd = self.commands.recv(), if !closing && self.calls.wants_calls() => match cmd {
                     None => return Ended::Done,
@@ -276,7 +282,8 @@ impl Worker {
                 () = &mut timer, if timer.is_armed() => {
                     let now = Instant::now();
                     conn.handle_timeout(now);
-                    self.calls.handle_timeout(now, &mut answer);
+                    let unread = stalled.is_some().then(|| self.pushes.len());
+                    self.calls.handle_timeout(&mut conn, now, unread, &mut answer);
                 }
             }
         }
@@ -288,7 +295,7 @@ impl Worker {
     fn settle(
         &mut self,
         conn: &mut Connection,
-        stalled: &mut Option<Message>,
+        stalled: &mut Option<(Message, EventListener)>,
         stream: &Stream,
     ) -> Result<bool, CloseReason> {
         if let Some(reason) = self.drain(conn, stalled) {
@@ -309,7 +316,7 @@ impl Worker {
     fn drain(
         &mut self,
         conn: &mut Connection,
-        stalled: &mut Option<Message>,
+        stalled: &mut Option<(Message, EventListener)>,
     ) -> Option<CloseReason> {
         while stalled.is_none() {
             let event = conn.poll_event()?;
@@ -317,15 +324,21 @@ impl Worker {
                 .calls
                 .handle_event(conn, event, Instant::now(), &mut answer)
             {
-                Delivery::Push(msg) => {
-                    if let Err(mpsc::error::TrySendError::Full(msg)) = self.incoming.try_send(msg) {
-                        *stalled = Some(msg);
-                    }
-                }
+                Delivery::Push(msg) => *stalled = self.offer(msg),
+                Delivery::Late => self.status.metrics().message_dropped(),
                 Delivery::Closed(reason) => return Some(reason),
                 Delivery::Nothing => {}
             }
         }
         None
+    }
+
+    /// Offers a push to `recv`'s queue; gives it back with a wake-up for when there may be
+    /// room, under `PushFull::Wait`.
+    fn offer(&self, msg: Message) -> Option<(Message, EventListener)> {
+        match self.pushes.offer(msg, self.status.metrics()) {
+            Offer::Full(msg, room) => Some((msg, room)),
+            Offer::Queued | Offer::Dropped => None,
+        }
     }
 }
