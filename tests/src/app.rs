@@ -21,6 +21,8 @@ pub const TO_GROUP: u16 = 4;
 pub const TO_ALL: u16 = 5;
 /// Panics.
 pub const PANIC: u16 = 6;
+/// Handles the message and sends no reply (lynn_tcp's `new_without_send`).
+pub const SILENT: u16 = 7;
 /// Like [`ECHO`], through a synchronous route (`route_sync`: answered in place).
 pub const SYNC_ECHO: u16 = 11;
 /// Like [`TO_ALL`], through a synchronous route.
@@ -49,6 +51,8 @@ pub enum Outcome {
     Reply(Bytes),
     /// Sleep (without blocking other connections' work), then reply with this body.
     ReplyAfter(Duration, Bytes),
+    /// Send no reply.
+    NoReply,
 }
 
 /// The fixed application of the conformance suite.
@@ -75,7 +79,7 @@ impl App {
 
     /// The methods with a route; every other method is unknown to the server.
     pub fn routes(&self) -> &'static [u16] {
-        &[ECHO, DELAY, JOIN, TO_GROUP, TO_ALL, PANIC]
+        &[ECHO, DELAY, JOIN, TO_GROUP, TO_ALL, PANIC, SILENT]
     }
 
     /// The methods with a synchronous route (`route_sync`), served by [`App::handle_sync`].
@@ -118,6 +122,7 @@ impl App {
             }
             TO_ALL => Outcome::Reply(count_body(effects.broadcast(PUSH, body.clone()))),
             PANIC => panic!("the PANIC handler panics (expected in tests)"),
+            SILENT => Outcome::NoReply,
             other => panic!("method {other} has no route"),
         }
     }

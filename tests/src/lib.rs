@@ -1,6 +1,7 @@
 //! lynn's shared test support: the conformance suite and its building blocks.
 //!
 //! - [`raw`]: a raw-socket peer that writes exact bytes, independent of lynn's own codec.
+//! - [`raw_server`]: a hand-written lynn_tcp-like server, for checking clients.
 //! - [`app`]: the handlers every scenario needs, described once for every runtime.
 //! - [`runtime`]: the traits an adapter implements to join the suite; [`runtimes`] holds
 //!   the impls for lynn-tokio, lynn-smol and lynn-blocking.
@@ -10,6 +11,7 @@
 
 pub mod app;
 pub mod raw;
+pub mod raw_server;
 pub mod runtime;
 pub mod runtimes;
 pub mod scenarios;

@@ -68,6 +68,9 @@ pub trait ClientUnderTest: Send + Sync + 'static {
     /// Whether the connection is up now.
     fn is_connected(&self) -> bool;
 
+    /// The client's counters.
+    fn metrics(&self) -> &Metrics;
+
     /// Closes gracefully.
     fn close(&self);
 }

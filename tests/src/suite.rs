@@ -168,6 +168,26 @@ macro_rules! cross_runtime {
             fn custom_marks() {
                 marks::custom_marks::<$crt, $srt>();
             }
+            #[test]
+            fn unanswered_then_answered() {
+                requests::on_lynn::<$crt, $srt>(requests::unanswered_then_answered::<$crt>);
+            }
+            #[test]
+            fn late_reply_is_dropped() {
+                requests::on_lynn::<$crt, $srt>(requests::late_reply_is_dropped::<$crt>);
+            }
+            #[test]
+            fn pushes_while_requests_pend() {
+                requests::on_lynn::<$crt, $srt>(requests::pushes_while_requests_pend::<$crt>);
+            }
+            #[test]
+            fn full_push_queue() {
+                requests::on_lynn::<$crt, $srt>(requests::full_push_queue::<$crt>);
+            }
+            #[test]
+            fn pending_bound_after_timeouts() {
+                requests::on_lynn::<$crt, $srt>(requests::pending_bound_after_timeouts::<$crt>);
+            }
         }
     };
 }

@@ -31,6 +31,7 @@ fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             std::thread::sleep(delay);
             ctx.reply(body)
         }
+        Outcome::NoReply => lynn_proto::Reply::none(),
     }
 }
 
@@ -144,6 +145,10 @@ impl ClientUnderTest for BlockingClient {
 
     fn is_connected(&self) -> bool {
         self.client.is_connected()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.client.metrics()
     }
 
     fn close(&self) {

@@ -34,6 +34,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             Timer::after(delay).await;
             ctx.reply(body)
         }
+        Outcome::NoReply => lynn_proto::Reply::none(),
     }
 }
 
@@ -149,6 +150,10 @@ impl ClientUnderTest for SmolClient {
 
     fn is_connected(&self) -> bool {
         self.client.is_connected()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.client.metrics()
     }
 
     fn close(&self) {

@@ -47,6 +47,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             tokio::time::sleep(delay).await;
             ctx.reply(body)
         }
+        Outcome::NoReply => lynn_proto::Reply::none(),
     }
 }
 
@@ -192,6 +193,10 @@ impl ClientUnderTest for TokioClient {
 
     fn is_connected(&self) -> bool {
         self.client.is_connected()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.client.metrics()
     }
 
     fn close(&self) {

@@ -15,6 +15,7 @@ pub mod liveness;
 pub mod load;
 pub mod marks;
 pub mod reconnect;
+pub mod requests;
 pub mod shutdown;
 pub mod slow_peer;
 pub mod sync_routes;
