@@ -4,7 +4,7 @@
 //! every frame of one read with one write. No limits, timers, ordering machinery or metrics.
 //!
 //! ```text
-//! cargo run --release -p lynn-tokio --example baseline_echo -- --addr 127.0.0.1:9177
+//! cargo run --release -p lynn-bench --bin baseline_echo -- --addr 127.0.0.1:9177
 //! ```
 //!
 //! It runs on `#[tokio::main]`'s multi-threaded runtime, as a user's would. With

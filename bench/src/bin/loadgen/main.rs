@@ -12,7 +12,7 @@
 //! responses/s and the latency histogram.
 //!
 //! ```text
-//! cargo run --release -p lynn-tokio --example loadgen -- \
+//! cargo run --release -p lynn-bench --bin loadgen -- \
 //!     --addr 127.0.0.1:9177 --connections 256 --model 2 --window 16 --seconds 3 --json
 //! ```
 //!
@@ -46,7 +46,7 @@
 //! `bench/ab` runs the servers of `bench/run` this way, against the baseline.
 //!
 //! ```text
-//! taskset -c 1 target/release/examples/loadgen --addr 127.0.0.1:19301 \
+//! taskset -c 1 target/release/loadgen --addr 127.0.0.1:19301 \
 //!     --addr-b 127.0.0.1:19302 --connections 256 --model 2 --window 16 --seconds 6 \
 //!     --server-pid 1234 --server-pid-b 1235 --json
 //! ```
