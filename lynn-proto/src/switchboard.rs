@@ -62,6 +62,12 @@ pub trait Mailbox {
     fn peer(&self) -> &PeerAddr;
     /// Asks the connection to close gracefully, without waiting. Returns whether the
     /// request was delivered (false when the connection is already gone).
+    ///
+    /// Decide whether the connection is there before making the request, not after: the
+    /// request can end the connection at once (nothing in flight, nothing to flush), on
+    /// another thread, before this returns. Its task may then have let go of its side
+    /// (while the table, locked by the caller, still lists it), and a check made after the
+    /// request would report an open connection as gone.
     fn close(&self) -> bool;
 }
 

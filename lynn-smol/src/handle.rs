@@ -51,8 +51,15 @@ impl Mailbox for Peer {
     }
 
     fn close(&self) -> bool {
+        // Whether the task is there is read before the request, never after: the request
+        // may end the connection at once (nothing in flight, nothing to flush), and a task
+        // that ended drops its receiver, so a check after it could see the connection gone
+        // because of this very request.
+        if self.tx.is_closed() {
+            return false;
+        }
         self.bell.request_close();
-        !self.tx.is_closed()
+        true
     }
 }
 
@@ -175,5 +182,44 @@ impl fmt::Debug for ServerHandle {
             .field("connections", &self.connection_count())
             .field("shutting_down", &self.is_shutting_down())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::*;
+
+    /// A connection task that ends the moment it is woken, as one with nothing in flight
+    /// and nothing to flush does on a close request: its receiver is dropped.
+    struct EndsOnWake(Mutex<Option<async_channel::Receiver<Outbound>>>);
+
+    impl Wake for EndsOnWake {
+        fn wake(self: Arc<Self>) {
+            self.0.lock().unwrap().take();
+        }
+    }
+
+    #[test]
+    fn a_close_that_ends_the_connection_at_once_reports_it_open() {
+        let (tx, rx) = async_channel::unbounded();
+        let peer = Peer {
+            tx,
+            limit: 4,
+            bell: Arc::new(Doorbell::default()),
+            addr: PeerAddr::Unix(None),
+        };
+        let task = Arc::new(EndsOnWake(Mutex::new(Some(rx))));
+        let waker = Waker::from(Arc::clone(&task));
+        // The task waits on its doorbell.
+        let idle = peer
+            .bell
+            .poll(&Context::from_waker(&waker), true, || Poll::<()>::Pending);
+        assert!(idle.is_pending());
+        assert!(peer.close(), "open when asked");
+        assert!(task.0.lock().unwrap().is_none(), "the request ended it");
+        assert!(!peer.close(), "gone now");
     }
 }

@@ -88,10 +88,17 @@ impl Inbox {
     }
 
     /// Asks the task to close gracefully. Returns whether the task was still there.
+    ///
+    /// `gone` is read before the request, never after: the request may end the task at
+    /// once (nothing in flight, nothing to flush), which then hangs up, so a check after it
+    /// could see the task gone because of this very request.
     pub(crate) fn request_close(&self) -> bool {
+        if self.gone.load(Ordering::Acquire) {
+            return false;
+        }
         self.close.store(true, Ordering::Release);
         self.wake();
-        !self.gone.load(Ordering::Acquire)
+        true
     }
 
     /// Polls for whichever is asked for: a close request (`close`, checked first) or
@@ -254,5 +261,30 @@ mod tests {
             poll_next(&inbox, &mut batch, &w2),
             Poll::Ready(Signal::Close)
         );
+    }
+
+    /// A connection task that ends the moment it is woken, as one with nothing in flight
+    /// and nothing to flush does on a close request.
+    struct EndsOnWake(Arc<Inbox>);
+
+    impl Wake for EndsOnWake {
+        fn wake(self: Arc<Self>) {
+            self.0.hang_up();
+        }
+    }
+
+    #[test]
+    fn a_close_that_ends_the_task_at_once_reports_it_there() {
+        let inbox = Arc::new(Inbox::new(4));
+        let waker = Waker::from(Arc::new(EndsOnWake(inbox.clone())));
+        let mut batch = VecDeque::new();
+        assert!(poll_next(&inbox, &mut batch, &waker).is_pending());
+        assert!(inbox.request_close(), "there when asked");
+        assert_eq!(
+            inbox.offer(message()),
+            Err(Refused::Closed),
+            "the request ended it"
+        );
+        assert!(!inbox.request_close(), "gone now");
     }
 }
