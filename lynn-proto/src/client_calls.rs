@@ -178,8 +178,9 @@ impl<A, W> ClientCalls<A, W> {
         let Some(conn) = conn.filter(|c| c.is_open()) else {
             return self.queue_offline(call, answer);
         };
-        if !self.waiting.is_empty() {
-            // Calls ahead wait for room: keep the order, or fail a `try_send` at once.
+        if !self.waiting.is_empty() || !self.offline.is_empty() {
+            // Calls ahead wait (for room, or for a free pending slot): keep the order, or
+            // fail a `try_send` at once.
             match call {
                 Call::Send {
                     wait: false, ack, ..
@@ -214,7 +215,13 @@ impl<A, W> ClientCalls<A, W> {
                     let _ = conn.complete(req.id, None, now);
                 }
                 match self.pending.match_reply(req.method, req.reply_to) {
-                    ReplyMatch::Waiter(w) => answer(Answer::Replied(w, Ok(req.body))),
+                    ReplyMatch::Waiter(w) => {
+                        answer(Answer::Replied(w, Ok(req.body)));
+                        // A pending slot is free: an offline request may be waiting for it.
+                        if !self.offline.is_empty() {
+                            self.resume(conn, now, answer);
+                        }
+                    }
                     ReplyMatch::Late => return Delivery::Late,
                     ReplyMatch::Unmatched => {
                         return Delivery::Push(Message {
@@ -267,6 +274,9 @@ impl<A, W> ClientCalls<A, W> {
                 answer(Answer::Replied(w, Err(ClientError::CorrelationLost)));
             }
             conn.close_with(CloseReason::CorrelationLost, now);
+        } else if !self.offline.is_empty() {
+            // Expired requests freed pending slots an offline request may be waiting for.
+            self.resume(conn, now, answer);
         }
     }
 
@@ -315,9 +325,20 @@ impl<A, W> ClientCalls<A, W> {
             } else {
                 conn.send(q.method, q.body.clone(), now).map(|()| None)
             };
-            let Ok(correlation) = sent else {
+            let correlation = match sent {
+                Ok(correlation) => correlation,
+                Err(SendError::Encode(e)) => {
+                    // Checked when queued; answered rather than left blocking the queue.
+                    if let Some(Offline {
+                        waiter: Some(w), ..
+                    }) = self.offline.pop_front()
+                    {
+                        answer(Answer::Replied(w, Err(ClientError::Encode(e))));
+                    }
+                    continue;
+                }
                 // Full or closing: the rest waits for room or the next connection.
-                return;
+                Err(_) => return,
             };
             if let Some(q) = self.offline.pop_front()
                 && let Some(w) = q.waiter
@@ -391,6 +412,14 @@ impl<A, W> ClientCalls<A, W> {
         None
     }
 
+    /// The largest request body: a tagged request's id takes 4 bytes of the frame.
+    fn max_request_body(&self) -> u64 {
+        match self.correlate {
+            true => self.max_body.saturating_sub(codec::CORRELATION_LEN as u64),
+            false => self.max_body,
+        }
+    }
+
     /// Sends a request, tagged with a fresh correlation id when ids are on.
     fn send_request(
         &mut self,
@@ -407,13 +436,14 @@ impl<A, W> ClientCalls<A, W> {
     }
 
     fn queue_offline(&mut self, call: Call<A, W>, answer: &mut impl FnMut(Answer<A, W>)) {
-        let body_len = match &call {
-            Call::Send { body, .. } | Call::Request { body, .. } => body.len(),
+        let (body_len, max_body_len) = match &call {
+            Call::Send { body, .. } => (body.len(), self.max_body),
+            Call::Request { body, .. } => (body.len(), self.max_request_body()),
         };
-        if body_len as u64 > self.max_body {
+        if body_len as u64 > max_body_len {
             let e = EncodeError::BodyTooLarge {
                 body_len,
-                max_body_len: self.max_body,
+                max_body_len,
             };
             return answer(call.fail(e.into()));
         }

@@ -373,3 +373,81 @@ fn short_tagged_frame_is_invalid() {
         }
     }
 }
+
+/// Offline requests beyond `max_pending_requests` go out as replies free their slots, and
+/// a call made meanwhile waits behind them (found by the client_calls fuzz target: they
+/// stayed offline until the next reconnect, and later calls overtook them).
+#[test]
+fn offline_requests_wait_for_free_slots_and_keep_their_order() {
+    let cfg = ClientConfig::builder()
+        .max_pending_requests(1)
+        .offline_queue(4)
+        .correlation_ids(true)
+        .build()
+        .unwrap();
+    let mut p = Pair::new(&cfg);
+    let (calls, got) = (&mut p.calls, &mut p.got);
+    for c in ['a', 'b'] {
+        let call = Call::Request {
+            method: 1,
+            body: Bytes::from(c.to_string()),
+            waiter: c,
+        };
+        calls.call(None, call, p.now, &mut |a| record(got, a));
+    }
+    calls.connected(&mut p.client, p.now);
+    let send = Call::Send {
+        method: 1,
+        body: Bytes::from_static(b"s"),
+        wait: true,
+        ack: (),
+    };
+    calls.call(Some(&mut p.client), send, p.now, &mut |a| record(got, a));
+    p.pump();
+    let bodies = |p: &Pair| p.held.iter().map(|r| r.body.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        bodies(&p),
+        ["a"],
+        "one slot: only `a` is out, the send waits behind `b`"
+    );
+    p.answer(0, true);
+    assert_eq!(
+        bodies(&p),
+        ["b", "s"],
+        "`b` took the freed slot, then the send"
+    );
+    p.answer(0, true);
+    assert_eq!(p.take(), [ok('a'), ok('b')]);
+}
+
+/// A request kept offline must fit the frame with its correlation id (found by the
+/// client_calls fuzz target: one that fit only untagged blocked the offline queue).
+#[test]
+fn an_offline_request_too_large_for_its_id_is_refused_at_once() {
+    let cfg = ClientConfig::builder()
+        .max_frame_len(20)
+        .offline_queue(4)
+        .correlation_ids(true)
+        .build()
+        .unwrap();
+    let mut calls = Calls::new(&cfg);
+    let mut got = Got::new();
+    let call = |body: &'static str, c| Call::Request {
+        method: 1,
+        body: Bytes::from_static(body.as_bytes()),
+        waiter: c,
+    };
+    let now = Instant::now();
+    calls.call(None, call("fourteen bytes", 'a'), now, &mut |a| {
+        record(&mut got, a)
+    });
+    calls.call(None, call("ok", 'b'), now, &mut |a| record(&mut got, a));
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].1.as_ref().unwrap_err().contains("exceeds"),
+        "{got:?}"
+    );
+    let mut client = Connection::new(cfg.connection.clone(), now).unwrap();
+    calls.connected(&mut client, now);
+    assert!(client.wants_write(), "`b` went out");
+}
