@@ -13,11 +13,13 @@
 //! | [`connection`] | events, in-place answers, output, reply order, stats, bounds, timers, close |
 //! | [`admission`]  | open counts, per-IP and global bounds, table bound, rate windows, release   |
 //! | [`reconnect`]  | back-off bounds, attempts, timer honesty, terminal states                    |
+//! | [`client_calls`] | answers once, reply matching, timeouts, pending and offline bounds, timers |
 //!
 //! Time is simulated: every scenario takes one `Instant::now()` as its base and adds
 //! durations to it; nothing sleeps.
 
 mod admission_target;
+mod client_calls_target;
 mod connection_target;
 mod decoder_target;
 mod reconnect_target;
@@ -73,4 +75,28 @@ pub fn admission(data: &[u8]) {
 /// reset) and `Stopped` are terminal.
 pub fn reconnect(data: &[u8]) {
     let _ = reconnect_target::run(&mut Unstructured::new(data));
+}
+
+/// [`ClientCalls`](crate::client_calls::ClientCalls) with a client
+/// [`Connection`](crate::Connection) against a lynn server's `Connection`: an arbitrary small
+/// configuration (correlation ids or v1 order, `max_pending_requests`, `offline_queue`,
+/// `request_timeout`, send queue bound, frame limit) under arbitrary sends, requests, server
+/// answers (out of order, silent, under another method), pushes, forged reply frames with
+/// arbitrary ids, time, byte delivery in arbitrary chunks, connection loss and `finish`.
+///
+/// Checks, against a model of the pending requests learnt from the client's output, that
+/// every call is answered exactly once and as its kind, that each message is a reply, a push
+/// or late exactly as the model predicts, that a reply never goes to another request (with
+/// ids always; by order until a push or an unanswered request shifts it, as documented),
+/// that `Late` only names ids not pending, that a timeout fails exactly the requests due
+/// (`Timeout`, or `PushesUnread` with the given count) and, without ids, every other one with
+/// `CorrelationLost` and closes the connection with `CloseReason::CorrelationLost` (with ids it
+/// leaves the connection alone), that at most `max_pending_requests` are pending and
+/// `TooManyPending` only comes when that many are, that while disconnected calls are kept
+/// offline exactly up to `offline_queue`, that no call is sent twice, altered or after its
+/// answer, that `poll_timeout` is the earliest deadline, that once everything is delivered
+/// no call is left behind while requests have room, and that `finish` answers everything
+/// left.
+pub fn client_calls(data: &[u8]) {
+    let _ = client_calls_target::run(&mut Unstructured::new(data));
 }

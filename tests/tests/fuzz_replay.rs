@@ -72,11 +72,17 @@ fn reconnect_seeds() {
 }
 
 #[test]
+fn client_calls_seeds() {
+    seeds("client_calls", fuzzing::client_calls);
+}
+
+#[test]
 fn empty_and_tiny_inputs_never_panic() {
     for data in [&[][..], &[0], &[0xff; 3], &[1, 2, 3, 4, 5, 6, 7, 8]] {
         fuzzing::decoder(data);
         fuzzing::connection(data);
         fuzzing::admission(data);
         fuzzing::reconnect(data);
+        fuzzing::client_calls(data);
     }
 }
