@@ -83,8 +83,9 @@
 //! (a counter refuses more: [`SendToError::QueueFull`](lynn_proto::SendToError)) + one
 //! close + `max_in_flight` completions + one read, so completions never block a worker.
 //! The worker pool's queue holds 16 jobs per worker; a full pool makes connection threads
-//! wait (backpressure). The event stream and the client's incoming queue are bounded too;
-//! when full, the connection waits and stops reading.
+//! wait (backpressure). The event stream and the client's push queue are bounded too; a
+//! full event stream makes the connection wait and stop reading, a full push queue does
+//! what `push_full` says.
 //!
 //! ## Behaviour
 //!
@@ -109,8 +110,8 @@
 //! cloneable handle; dropping the last clone stops its threads and closes the socket.
 //! [`Client::send`] and [`Client::request`] are answered by the driver thread (a round
 //! trip per call, which is what lets them return typed errors). Pushes are read with
-//! [`Client::recv`] / [`Client::recv_timeout`]; when `incoming_queue` of them wait, the
-//! client stops reading from the server. Heartbeats, request timeouts, reconnect with
+//! [`Client::recv`] / [`Client::recv_timeout`]; beyond `incoming_queue` of them, `push_full`
+//! drops the oldest (default), the newest, or stops reading from the server. Heartbeats, request timeouts, reconnect with
 //! back-off (each client gets its own jitter seed) and the offline queue are driven by
 //! the core's state machines. While redialling, commands wait up to `connect_timeout`.
 //! ## The API shared by every adapter
