@@ -11,13 +11,13 @@ use std::sync::mpsc::{
 use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
-use lynn_handler::pushes::Offer;
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
 use lynn_proto::client_status::ClientEnd;
 use lynn_proto::reconnect::{Reconnect, Step};
 use lynn_proto::{
     ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
 };
+use lynn_service::pushes::Offer;
 
 use crate::client::Status;
 use crate::dial::{dial, entropy};

@@ -114,7 +114,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                 let (router, scope) = (&self.shared.router, &*self.scope);
                 let metrics = self.shared.handle.metrics();
                 self.conn.handle_received_inline(now, |msg| {
-                    lynn_handler::answer_inline(router, scope, metrics, msg)
+                    lynn_service::answer_inline(router, scope, metrics, msg)
                 });
             }
             Input::Read(ReadEvent::Eof) => {
@@ -233,7 +233,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
             Route::Async(route) => route,
             Route::Sync(f) => {
                 // Earlier requests were in flight when it came: answered in turn, here.
-                let outcome = lynn_handler::answer_request(f, &self.scope, &req);
+                let outcome = lynn_service::answer_request(f, &self.scope, &req);
                 let done = dispatch::finish_uncounted(&mut self.conn, id, outcome, metrics, now);
                 return self.after_finish(done);
             }

@@ -26,7 +26,7 @@ use crate::stream::Stream;
 
 /// What a method resolves to: a synchronous handler answered on the connection thread
 /// (`Route::Sync`), or a [`Pooled`] route (`Route::Async`).
-pub(crate) type Route<S> = lynn_handler::Route<Pooled<S>, S, ServerHandle>;
+pub(crate) type Route<S> = lynn_service::Route<Pooled<S>, S, ServerHandle>;
 
 /// A route that leaves the connection thread.
 pub(crate) enum Pooled<S> {
@@ -147,7 +147,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         R: SyncOutcome,
     {
         self.table
-            .route(method, Route::Sync(lynn_handler::sync(handler)));
+            .route(method, Route::Sync(lynn_service::sync(handler)));
         self
     }
 
@@ -160,7 +160,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         R: SyncOutcome,
     {
         self.table
-            .fallback(Route::Sync(lynn_handler::sync(handler)));
+            .fallback(Route::Sync(lynn_service::sync(handler)));
         self
     }
 

@@ -173,7 +173,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                     self.now = self.pump.on_wake_with(io, &mut self.conn, |conn, now| {
                         conn.handle_received_inline(now, |msg| {
                             let metrics = shared.handle.metrics();
-                            lynn_handler::answer_inline(&shared.router, scope, metrics, msg)
+                            lynn_service::answer_inline(&shared.router, scope, metrics, msg)
                         });
                     });
                 }
@@ -271,7 +271,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn, never
                 // counted in flight.
-                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                let outcome = lynn_service::answer_request(h, &self.scope, &req);
                 return self.finish_with(req.id, outcome, false);
             }
         };

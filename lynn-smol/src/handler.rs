@@ -2,7 +2,7 @@
 //! place, and how a connection task runs an async one (panics caught, the server-wide
 //! concurrency limit applied).
 //!
-//! The boxing and the future-box reuse come from [`lynn_handler`] (shared with
+//! The boxing and the future-box reuse come from [`lynn_service`] (shared with
 //! lynn-tokio): a handler that is ready on its first poll (an echo) costs no allocation,
 //! and a synchronous one needs no future at all.
 
@@ -20,7 +20,7 @@ use lynn_proto::{IntoReply, RequestId, SyncOutcome};
 use crate::context::{Context, SyncContext};
 use crate::handle::ServerHandle;
 
-pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult, Route};
+pub(crate) use lynn_service::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult, Route};
 
 /// An `async fn` route's handler, type-erased.
 pub(crate) type AsyncHandler<S> = Box<dyn HandlerFn<Context<S>>>;
@@ -38,7 +38,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
 {
-    Route::Async(Box::new(lynn_handler::from_fn(f)))
+    Route::Async(Box::new(lynn_service::from_fn(f)))
 }
 
 /// Boxes an `async fn(Context<S>) -> impl IntoReply`.
@@ -49,7 +49,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoReply + 'static,
 {
-    Route::Async(Box::new(lynn_handler::boxed(f)))
+    Route::Async(Box::new(lynn_service::boxed(f)))
 }
 
 /// Boxes `f`, a `fn(&mut SyncContext<S>) -> impl SyncOutcome`.
@@ -58,7 +58,7 @@ where
     F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
     R: SyncOutcome,
 {
-    Route::Sync(lynn_handler::sync(f))
+    Route::Sync(lynn_service::sync(f))
 }
 
 /// How [`start`] left a request.

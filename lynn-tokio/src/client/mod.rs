@@ -5,11 +5,11 @@ mod worker;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lynn_handler::Pushes;
 use lynn_proto::client_calls::Call;
 use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
 use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message, Metrics};
+use lynn_service::Pushes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

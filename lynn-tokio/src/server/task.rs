@@ -313,7 +313,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             let (router, metrics) = (&app.router, app.metrics());
             stream::read_into_with(stream, &mut self.conn, |conn, now| {
                 conn.handle_received_inline(now, |msg| {
-                    lynn_handler::answer_inline(router, scope, metrics, msg)
+                    lynn_service::answer_inline(router, scope, metrics, msg)
                 });
             })
         } else {

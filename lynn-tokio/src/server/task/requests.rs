@@ -56,7 +56,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             Route::Async(h) => h,
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn.
-                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                let outcome = lynn_service::answer_request(h, &self.scope, &req);
                 return self.complete(req.id, outcome);
             }
         };

@@ -1,4 +1,4 @@
-//! # lynn-handler
+//! # lynn-service
 //!
 //! What lynn's adapters share beyond the core: a client's push queue ([`Pushes`], every
 //! adapter), and the handler plumbing of the async adapters (lynn-tokio, lynn-smol): user
@@ -14,11 +14,11 @@
 //! one next time).
 //!
 //! ```
-//! use lynn_handler::{FutureSlots, HandlerFn};
+//! use lynn_service::{FutureSlots, HandlerFn};
 //! use lynn_proto::Reply;
 //!
 //! // Any context type works; the adapters use `lynn_proto::Context<S, ServerHandle>`.
-//! let echo = lynn_handler::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });
+//! let echo = lynn_service::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });
 //! let mut slots = FutureSlots::default();
 //! for _ in 0..3 {
 //!     // Ready at once: answered without an allocation after the first request.
