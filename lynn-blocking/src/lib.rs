@@ -137,7 +137,7 @@
 //! - Every protocol decision is the core's: dispatching a request
 //!   ([`lynn_proto::dispatch`]), the connection table and fanout
 //!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
-//!   rules ([`lynn_proto::route_table`]), socket options
+//!   rules ([`lynn_service::route_table`]), socket options
 //!   ([`lynn_proto::SocketSetting`]).
 //! - Blocking idiom: calls block instead of returning futures, and
 //!   `Server::serve_with_shutdown` takes a closure (run on its own thread; the shutdown

@@ -10,13 +10,13 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
 use lynn_proto::switchboard::Switchboard;
 use lynn_proto::{
     ConnectionConfig, Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError,
     SharedAdmission, SyncOutcome,
 };
+use lynn_service::route_table::RouteTable;
 
 use crate::context::{BoxHandler, Context, SyncContext, boxed};
 use crate::events::{ServerEvent, ServerEvents};

@@ -14,7 +14,7 @@
 //! IO: [`ServerConfig`] / [`ClientConfig`] (every option, one set of names and defaults),
 //! [`dispatch`] (a message event through the router to a handler and back to
 //! [`Connection::complete`]), [`switchboard`] (the connection table, groups and fanout
-//! encoded once), [`route_table`] (building a router with its rules), [`client_calls`] and
+//! encoded once), [`client_calls`] and
 //! [`client_status`] (a client's requests, replies, offline queue and timeouts),
 //! [`SharedAdmission`] (admission whose [`Seat`]s release on drop), [`Metrics`] (lynn_tcp's
 //! metric names in the Prometheus text format), [`SpareBuffers`] (one pair of buffers the
@@ -102,7 +102,6 @@ pub mod fuzzing;
 pub mod groups;
 pub mod inline;
 pub mod reconnect;
-pub mod route_table;
 pub mod router;
 pub mod switchboard;
 
@@ -119,7 +118,6 @@ mod request_context;
 mod runtime;
 mod seat;
 mod sendq;
-mod server_event;
 mod settings;
 mod socket_setting;
 mod spare;
@@ -144,7 +142,6 @@ pub use runtime::{
     ServerError,
 };
 pub use seat::{Seat, SharedAdmission};
-pub use server_event::ServerEvent;
 pub use settings::{
     ClientConfig, ClientConfigBuilder, PushFull, ServerConfig, ServerConfigBuilder, SocketOptions,
 };

@@ -30,9 +30,13 @@
 #![forbid(unsafe_code)]
 
 pub mod pushes;
+pub mod route_table;
+
+mod server_event;
 mod sync;
 
 pub use pushes::Pushes;
+pub use server_event::ServerEvent;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 
 use std::any::Any;

@@ -12,12 +12,12 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use async_lock::Semaphore;
 use futures_lite::future;
-use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
 use lynn_proto::{
     ConnectionConfig, Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError,
     SharedAdmission, SyncOutcome,
 };
+use lynn_service::route_table::RouteTable;
 
 use crate::context::{Context, SyncContext};
 use crate::events::{self, ServerEvent, ServerEvents};
