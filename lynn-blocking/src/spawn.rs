@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{channel, sync_channel};
 use std::thread;
 
-use lynn_proto::switchboard::Registration;
-use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr, Seat, StatsReport};
+use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr, StatsReport};
+use lynn_service::Seat;
+use lynn_service::switchboard::Registration;
 
 use crate::conn::{ConnTask, Input};
 use crate::context::Scope;

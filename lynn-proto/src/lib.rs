@@ -13,10 +13,9 @@
 //! The rest is what every runtime needs and would otherwise write three times, all free of
 //! IO: [`ServerConfig`] / [`ClientConfig`] (every option, one set of names and defaults),
 //! [`dispatch`] (a message event through the router to a handler and back to
-//! [`Connection::complete`]), [`switchboard`] (the connection table, groups and fanout
-//! encoded once), [`client_calls`] and
+//! [`Connection::complete`]), [`client_calls`] and
 //! [`client_status`] (a client's requests, replies, offline queue and timeouts),
-//! [`SharedAdmission`] (admission whose [`Seat`]s release on drop), [`Metrics`] (lynn_tcp's
+//! [`Metrics`] (lynn_tcp's
 //! metric names in the Prometheus text format), [`SpareBuffers`] (one pair of buffers the
 //! connections of a thread take turns using) and [`SocketOptions::settings`].
 //! [`docs::embedding`] is the guide for driving the core from a loop of your own.
@@ -103,7 +102,6 @@ pub mod groups;
 pub mod inline;
 pub mod reconnect;
 pub mod router;
-pub mod switchboard;
 
 mod config;
 mod connection;
@@ -112,11 +110,9 @@ mod id;
 mod lazy_deque;
 mod metrics;
 mod pending;
-mod registry;
 mod reply;
 mod request_context;
 mod runtime;
-mod seat;
 mod sendq;
 mod settings;
 mod socket_setting;
@@ -134,14 +130,12 @@ pub use id::ConnectionId;
 pub use inline::{Inline, InlineMessage};
 pub use metrics::Metrics;
 pub use pending::{Expired, PendingRequests, ReplyMatch};
-pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
 pub use runtime::{
     ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
     ServerError,
 };
-pub use seat::{Seat, SharedAdmission};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, PushFull, ServerConfig, ServerConfigBuilder, SocketOptions,
 };

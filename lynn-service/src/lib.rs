@@ -31,11 +31,16 @@
 
 pub mod pushes;
 pub mod route_table;
+pub mod switchboard;
 
+mod registry;
+mod seat;
 mod server_event;
 mod sync;
 
 pub use pushes::Pushes;
+pub use registry::Registry;
+pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 

@@ -9,11 +9,12 @@ use futures_lite::future;
 use futures_util::FutureExt as _;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use lynn_proto::dispatch::{self, HandlerOutcome};
-use lynn_proto::switchboard::Registration;
 use lynn_proto::{
     CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Request, RequestId,
-    Seat, SendError, SpareBuffers,
+    SendError, SpareBuffers,
 };
+use lynn_service::Seat;
+use lynn_service::switchboard::Registration;
 
 use crate::context::{Context, Scope};
 use crate::doorbell::Doorbell;

@@ -88,7 +88,7 @@
 //!   route, and replaces any fallback, given before or after it.
 //! - Every protocol decision is the core's: dispatching a request
 //!   ([`lynn_proto::dispatch`]), the connection table and fanout
-//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
+//!   ([`lynn_service::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
 //!   rules ([`lynn_service::route_table`]), socket options
 //!   ([`lynn_proto::SocketSetting`]).
 #![forbid(unsafe_code)]

@@ -15,8 +15,9 @@ use futures_lite::future;
 use lynn_proto::router::Router;
 use lynn_proto::{
     ConnectionConfig, Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError,
-    SharedAdmission, SyncOutcome,
+    SyncOutcome,
 };
+use lynn_service::SharedAdmission;
 use lynn_service::route_table::RouteTable;
 
 use crate::context::{Context, SyncContext};

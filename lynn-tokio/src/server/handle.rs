@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
-use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target};
+use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, Target};
+use lynn_service::SharedAdmission;
+use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 use tokio::sync::watch;
 
 use super::inbox::Inbox;

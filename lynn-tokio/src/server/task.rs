@@ -12,11 +12,11 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use lynn_proto::switchboard::Registration;
 use lynn_proto::{
     CloseReason, Connection, Event, Instant, Outbound, PeerAddr, RequestId, SendError,
     SpareBuffers, StatsReport,
 };
+use lynn_service::switchboard::Registration;
 
 use self::requests::{Outcome, Running};
 use super::context::Scope;
