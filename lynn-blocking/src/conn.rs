@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, atomic::AtomicUsize};
 
-use lynn_proto::dispatch::{self, HandlerOutcome};
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, Reply, Request, RequestId,
-    SendError, StatsReport,
+    CloseReason, Connection, ConnectionId, Event, Instant, Request, RequestId, SendError,
+    StatsReport,
 };
+use lynn_service::dispatch::{self, HandlerOutcome};
+use lynn_service::{Outbound, Reply};
 
 use crate::context::{Context, Scope};
 use crate::events::{Responder, ServerEvent};

@@ -4,8 +4,9 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{Reply, RequestId};
+use lynn_proto::RequestId;
+use lynn_service::Reply;
+use lynn_service::dispatch::HandlerOutcome;
 
 use crate::conn::Input;
 use crate::context::Context;

@@ -64,7 +64,7 @@
 //!
 //! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
 //! connection thread waits on one channel that carries everything: bytes from the reader,
-//! [`Outbound`](lynn_proto::Outbound) commands from other threads (sends, broadcasts,
+//! [`Outbound`](lynn_service::Outbound) commands from other threads (sends, broadcasts,
 //! close), and handler completions. Every sender is bounded on its own side (the reader
 //! sends one read at a time, `outbound_queue` caps commands, `max_in_flight` caps
 //! completions), so the channel allocates only for what is queued. Its `recv_timeout` is the core's
@@ -135,7 +135,7 @@
 //! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
 //!   route, and replaces any fallback, given before or after it.
 //! - Every protocol decision is the core's: dispatching a request
-//!   ([`lynn_proto::dispatch`]), the connection table and fanout
+//!   ([`lynn_service::dispatch`]), the connection table and fanout
 //!   ([`lynn_service::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
 //!   rules ([`lynn_service::route_table`]), socket options
 //!   ([`lynn_proto::SocketSetting`]).
@@ -167,6 +167,7 @@ pub use server::{Server, ServerBuilder};
 /// The core crate, re-exported: configs, replies, errors and metrics used in this API.
 pub use lynn_proto;
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, Metrics, PeerAddr, SendToError,
+    ServerConfig, ServerError,
 };
+pub use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome, Target};

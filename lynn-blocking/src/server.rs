@@ -11,12 +11,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use lynn_proto::router::Router;
-use lynn_proto::{
-    ConnectionConfig, Endpoint, IntoReply, Metrics, PeerAddr, ServerConfig, ServerError,
-    SyncOutcome,
-};
+use lynn_proto::{ConnectionConfig, Endpoint, Metrics, PeerAddr, ServerConfig, ServerError};
 use lynn_service::route_table::RouteTable;
 use lynn_service::switchboard::Switchboard;
+use lynn_service::{IntoReply, SyncOutcome};
 use lynn_service::{Seat, SharedAdmission};
 
 use crate::context::{BoxHandler, Context, SyncContext, boxed};

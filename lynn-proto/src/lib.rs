@@ -12,8 +12,7 @@
 //!
 //! The rest is what every runtime needs and would otherwise write three times, all free of
 //! IO: [`ServerConfig`] / [`ClientConfig`] (every option, one set of names and defaults),
-//! [`dispatch`] (a message event through the router to a handler and back to
-//! [`Connection::complete`]), [`client_calls`] and
+//! [`client_calls`] and
 //! [`client_status`] (a client's requests, replies, offline queue and timeouts),
 //! [`Metrics`] (lynn_tcp's
 //! metric names in the Prometheus text format), [`SpareBuffers`] (one pair of buffers the
@@ -92,7 +91,6 @@ pub mod admission;
 pub mod client_calls;
 pub mod client_status;
 pub mod codec;
-pub mod dispatch;
 /// Guides rendered by rustdoc; [`docs::embedding`] drives the core from your own loop.
 pub mod docs;
 /// Fuzz targets of the core (`fuzz/`), also replayed as ordinary tests.
@@ -110,8 +108,6 @@ mod id;
 mod lazy_deque;
 mod metrics;
 mod pending;
-mod reply;
-mod request_context;
 mod runtime;
 mod sendq;
 mod settings;
@@ -130,12 +126,7 @@ pub use id::ConnectionId;
 pub use inline::{Inline, InlineMessage};
 pub use metrics::Metrics;
 pub use pending::{Expired, PendingRequests, ReplyMatch};
-pub use reply::{Fanout, Reply, Target};
-pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
-pub use runtime::{
-    ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
-    ServerError,
-};
+pub use runtime::{ClientError, Endpoint, Message, PeerAddr, SendToError, ServerError};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, PushFull, ServerConfig, ServerConfigBuilder, SocketOptions,
 };

@@ -15,9 +15,9 @@
 //!
 //! ```
 //! use lynn_service::{FutureSlots, HandlerFn};
-//! use lynn_proto::Reply;
+//! use lynn_service::Reply;
 //!
-//! // Any context type works; the adapters use `lynn_proto::Context<S, ServerHandle>`.
+//! // Any context type works; the adapters use `lynn_service::Context<S, ServerHandle>`.
 //! let echo = lynn_service::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });
 //! let mut slots = FutureSlots::default();
 //! for _ in 0..3 {
@@ -29,17 +29,24 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dispatch;
 pub mod pushes;
 pub mod route_table;
 pub mod switchboard;
 
 mod registry;
+mod reply;
+mod request_context;
+mod runtime;
 mod seat;
 mod server_event;
 mod sync;
 
 pub use pushes::Pushes;
 pub use registry::Registry;
+pub use reply::{Fanout, Reply, Target};
+pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
+pub use runtime::{HandlerError, IntoReply, Outbound};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
@@ -50,7 +57,6 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures_util::future::OptionFuture;
-use lynn_proto::{HandlerError, IntoReply, Reply};
 
 /// What a handler returns.
 pub type HandlerResult = Result<Reply, HandlerError>;

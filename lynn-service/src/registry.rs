@@ -6,7 +6,7 @@
 //! on the request/reply path, which stays inside the connection's own task.
 //!
 //! ```
-//! use lynn_proto::Target;
+//! use lynn_service::Target;
 //! use lynn_service::Registry;
 //! use lynn_proto::groups::GroupLimits;
 //!
@@ -24,8 +24,8 @@
 
 use std::collections::HashMap;
 
+use crate::Target;
 use lynn_proto::ConnectionId;
-use lynn_proto::Target;
 use lynn_proto::groups::{GroupError, GroupLimits, Groups};
 
 /// Open connections by id, with their group memberships.

@@ -11,7 +11,8 @@
 //! use std::sync::{Arc, Mutex};
 //! use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 //! use lynn_proto::admission::AdmissionConfig;
-//! use lynn_proto::{Instant, Metrics, Outbound, PeerAddr, ServerConfig, Target};
+//! use lynn_proto::{Instant, Metrics, PeerAddr, ServerConfig};
+//! use lynn_service::{Outbound, Target};
 //! use lynn_service::SharedAdmission;
 //!
 //! /// A mailbox that keeps what it gets (a runtime would wrap a channel sender).
@@ -39,13 +40,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use crate::Outbound;
+use crate::Target;
 use crate::{Registry, Seat};
-use lynn_proto::Target;
 use lynn_proto::codec::{self, FrameKind, Marks};
 use lynn_proto::groups::GroupError;
 use lynn_proto::{CloseReason, EncodeError};
 use lynn_proto::{ConnectionId, Metrics, ServerConfig};
-use lynn_proto::{Outbound, PeerAddr, SendToError};
+use lynn_proto::{PeerAddr, SendToError};
 
 /// Why a [`Mailbox`] refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

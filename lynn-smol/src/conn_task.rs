@@ -8,12 +8,13 @@ use std::task::{Context as TaskContext, Poll};
 use futures_lite::future;
 use futures_util::FutureExt as _;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use lynn_proto::dispatch::{self, HandlerOutcome};
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Request, RequestId,
-    SendError, SpareBuffers,
+    CloseReason, Connection, ConnectionId, Event, Instant, PeerAddr, Request, RequestId, SendError,
+    SpareBuffers,
 };
+use lynn_service::Outbound;
 use lynn_service::Seat;
+use lynn_service::dispatch::{self, HandlerOutcome};
 use lynn_service::switchboard::Registration;
 
 use crate::context::{Context, Scope};

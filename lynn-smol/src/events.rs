@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_lite::Stream;
-use lynn_proto::Reply;
+use lynn_service::Reply;
 
 use crate::context::Context;
 use crate::handler::{self, Handler, HandlerFuture};

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use async_lock::Semaphore;
 use futures_util::FutureExt;
-use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{IntoReply, RequestId, SyncOutcome};
+use lynn_proto::RequestId;
+use lynn_service::dispatch::HandlerOutcome;
+use lynn_service::{IntoReply, SyncOutcome};
 
 use crate::context::{Context, SyncContext};
 use crate::handle::ServerHandle;

@@ -87,7 +87,7 @@
 //! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
 //!   route, and replaces any fallback, given before or after it.
 //! - Every protocol decision is the core's: dispatching a request
-//!   ([`lynn_proto::dispatch`]), the connection table and fanout
+//!   ([`lynn_service::dispatch`]), the connection table and fanout
 //!   ([`lynn_service::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
 //!   rules ([`lynn_service::route_table`]), socket options
 //!   ([`lynn_proto::SocketSetting`]).
@@ -123,6 +123,7 @@ pub use server::{Server, ServerBuilder};
 
 pub use lynn_proto;
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, Metrics, PeerAddr, SendToError,
+    ServerConfig, ServerError,
 };
+pub use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome, Target};

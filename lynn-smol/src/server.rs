@@ -13,12 +13,10 @@ use async_io::{Async, Timer};
 use async_lock::Semaphore;
 use futures_lite::future;
 use lynn_proto::router::Router;
-use lynn_proto::{
-    ConnectionConfig, Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError,
-    SyncOutcome,
-};
+use lynn_proto::{ConnectionConfig, Endpoint, Instant, PeerAddr, ServerConfig, ServerError};
 use lynn_service::SharedAdmission;
 use lynn_service::route_table::RouteTable;
+use lynn_service::{IntoReply, SyncOutcome};
 
 use crate::context::{Context, SyncContext};
 use crate::events::{self, ServerEvent, ServerEvents};

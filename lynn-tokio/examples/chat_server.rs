@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use lynn_proto::{ConnectionId, Reply, ServerConfig, Target};
+use lynn_proto::{ConnectionId, ServerConfig};
 use lynn_tokio::{Context, Server};
+use lynn_tokio::{Reply, Target};
 
 /// Which room each connection is in.
 #[derive(Default)]

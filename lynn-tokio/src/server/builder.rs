@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use lynn_proto::{
-    ConfigError, Endpoint, IntoReply, Metrics, ServerConfig, ServerError, SyncOutcome,
-};
+use lynn_proto::{ConfigError, Endpoint, Metrics, ServerConfig, ServerError};
 use lynn_service::SharedAdmission;
 use lynn_service::route_table::RouteTable;
 use lynn_service::switchboard::Switchboard;
+use lynn_service::{IntoReply, SyncOutcome};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, mpsc, watch};
 

@@ -1,7 +1,7 @@
 //! Event-stream mode: instead of (or besides) routes, the application pulls connections,
 //! messages and closes from one bounded channel.
 
-use lynn_proto::Reply;
+use lynn_service::Reply;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Context;

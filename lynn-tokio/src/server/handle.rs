@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, Target};
+use lynn_proto::{ConnectionId, Metrics, PeerAddr, SendToError};
 use lynn_service::SharedAdmission;
 use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
+use lynn_service::{Outbound, Target};
 use tokio::sync::watch;
 
 use super::inbox::Inbox;

@@ -27,7 +27,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = R> + Send + 'static,
-    R: lynn_proto::IntoReply,
+    R: lynn_service::IntoReply,
 {
     Route::Async(Arc::new(lynn_service::boxed(f)))
 }
@@ -36,7 +36,7 @@ where
 pub(crate) fn sync<S, F, R>(f: F) -> Handler<S>
 where
     F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
-    R: lynn_proto::SyncOutcome,
+    R: lynn_service::SyncOutcome,
 {
     Route::Sync(lynn_service::sync(f))
 }

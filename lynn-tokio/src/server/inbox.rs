@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use lynn_proto::Outbound;
+use lynn_service::Outbound;
 use lynn_service::switchboard::Refused;
 
 /// What [`Inbox::poll_next`] found.

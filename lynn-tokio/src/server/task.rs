@@ -13,9 +13,10 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::{
-    CloseReason, Connection, Event, Instant, Outbound, PeerAddr, RequestId, SendError,
-    SpareBuffers, StatsReport,
+    CloseReason, Connection, Event, Instant, PeerAddr, RequestId, SendError, SpareBuffers,
+    StatsReport,
 };
+use lynn_service::Outbound;
 use lynn_service::switchboard::Registration;
 
 use self::requests::{Outcome, Running};

@@ -19,7 +19,7 @@ pub struct BlockingRuntime;
 
 super::handler_glue!(lynn_blocking);
 
-fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+fn run(app: App, ctx: Context) -> lynn_blocking::Reply {
     match app.handle(
         ctx.method(),
         ctx.body(),
@@ -31,7 +31,7 @@ fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             std::thread::sleep(delay);
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_blocking::Reply::none(),
     }
 }
 

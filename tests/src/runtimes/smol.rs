@@ -22,7 +22,7 @@ pub struct SmolRuntime;
 
 super::handler_glue!(lynn_smol);
 
-async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+async fn run(app: App, ctx: Context) -> lynn_smol::Reply {
     let outcome = app.handle(
         ctx.method(),
         ctx.body(),
@@ -34,7 +34,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             Timer::after(delay).await;
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_smol::Reply::none(),
     }
 }
 

@@ -38,7 +38,7 @@ fn executor() -> &'static TokioExecutor {
 
 super::handler_glue!(lynn_tokio);
 
-async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+async fn run(app: App, ctx: Context) -> lynn_tokio::Reply {
     let effects = HandlerEffects(ctx.server(), ctx.id());
     let outcome = app.handle(ctx.method(), ctx.body(), &effects);
     match outcome {
@@ -47,7 +47,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             tokio::time::sleep(delay).await;
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_tokio::Reply::none(),
     }
 }
 

@@ -10,8 +10,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
-use lynn_proto::dispatch::{self, FinishProblem, HandlerOutcome};
-use lynn_proto::{Fanout, HandlerError, Reply, Request, RequestId};
+use lynn_proto::{Request, RequestId};
+use lynn_service::dispatch::{self, FinishProblem, HandlerOutcome};
+use lynn_service::{Fanout, HandlerError, Reply};
 
 use super::Task;
 use crate::server::Context;
