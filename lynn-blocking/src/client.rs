@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lynn_proto::client_calls::Call;
-use lynn_proto::client_status::ClientStatus;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, Message};
+use lynn_service::Metrics;
 use lynn_service::Pushes;
+use lynn_service::client_status::ClientStatus;
 use lynn_service::pushes::RecvError;
 
 use crate::client_driver::{self, Cmd, Input};

@@ -12,11 +12,10 @@ use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
-use lynn_proto::client_status::ClientEnd;
 use lynn_proto::reconnect::{Reconnect, Step};
-use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
-};
+use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Instant, Message};
+use lynn_service::StatsReport;
+use lynn_service::client_status::ClientEnd;
 use lynn_service::pushes::Offer;
 
 use crate::client::Status;

@@ -10,8 +10,8 @@ use std::sync::{Arc, atomic::AtomicUsize};
 
 use lynn_proto::{
     CloseReason, Connection, ConnectionId, Event, Instant, Request, RequestId, SendError,
-    StatsReport,
 };
+use lynn_service::StatsReport;
 use lynn_service::dispatch::{self, HandlerOutcome};
 use lynn_service::{Outbound, Reply};
 

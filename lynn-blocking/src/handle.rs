@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::{ConnectionId, Instant, Metrics, PeerAddr, SendToError};
+use lynn_proto::{ConnectionId, Instant, PeerAddr, SendToError};
+use lynn_service::Metrics;
 use lynn_service::SharedAdmission;
 use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 use lynn_service::{Outbound, Target};

@@ -100,7 +100,7 @@
 //!   accepting, close every connection gracefully (accepted requests are answered, output
 //!   is flushed), wait up to `shutdown_timeout`, then force the rest closed.
 //! - The admission permit of a connection is released however it ends (a drop guard).
-//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_proto::Metrics)).
+//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_service::Metrics)).
 //! - Unix sockets: [`ServerBuilder::bind_unix`]; clients connect to `"unix:/path"`.
 //!
 //! ## Client
@@ -167,7 +167,8 @@ pub use server::{Server, ServerBuilder};
 /// The core crate, re-exported: configs, replies, errors and metrics used in this API.
 pub use lynn_proto;
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, Message, Metrics, PeerAddr, SendToError,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
     ServerConfig, ServerError,
 };
+pub use lynn_service::Metrics;
 pub use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome, Target};

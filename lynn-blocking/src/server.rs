@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use lynn_proto::router::Router;
-use lynn_proto::{ConnectionConfig, Endpoint, Metrics, PeerAddr, ServerConfig, ServerError};
+use lynn_proto::{ConnectionConfig, Endpoint, PeerAddr, ServerConfig, ServerError};
+use lynn_service::Metrics;
 use lynn_service::route_table::RouteTable;
 use lynn_service::switchboard::Switchboard;
 use lynn_service::{IntoReply, SyncOutcome};

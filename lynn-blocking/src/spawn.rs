@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{channel, sync_channel};
 use std::thread;
 
-use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr, StatsReport};
+use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr};
 use lynn_service::Seat;
+use lynn_service::StatsReport;
 use lynn_service::switchboard::Registration;
 
 use crate::conn::{ConnTask, Input};

@@ -11,7 +11,8 @@
 //! use lynn_proto::codec::{self, FrameKind, Marks};
 //! use lynn_service::dispatch::{self, HandlerOutcome};
 //! use lynn_proto::router::Router;
-//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant, Metrics};
+//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant};
+//! use lynn_service::Metrics;
 //! use lynn_service::Reply;
 //!
 //! let now = Instant::now();
@@ -33,10 +34,11 @@
 use thiserror::Error;
 
 use crate::HandlerError;
+use crate::Metrics;
 use crate::reply::{Fanout, Reply};
 use lynn_proto::router::{Resolved, Router};
 use lynn_proto::{CloseReason, CompleteError};
-use lynn_proto::{Connection, Instant, Metrics, Request, RequestId};
+use lynn_proto::{Connection, Instant, Request, RequestId};
 
 /// Resolves `req` through `router`. Returns the handler to start (the request is now in
 /// flight: call [`finish`] exactly once for it), or `None` when the core dealt with it: an

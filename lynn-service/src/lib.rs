@@ -29,19 +29,23 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_status;
 pub mod dispatch;
 pub mod pushes;
 pub mod route_table;
 pub mod switchboard;
 
+mod metrics;
 mod registry;
 mod reply;
 mod request_context;
 mod runtime;
 mod seat;
 mod server_event;
+mod stats_report;
 mod sync;
 
+pub use metrics::Metrics;
 pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
@@ -49,6 +53,7 @@ pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
 pub use runtime::{HandlerError, IntoReply, Outbound};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
+pub use stats_report::StatsReport;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 
 use std::any::Any;

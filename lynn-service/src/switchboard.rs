@@ -11,7 +11,8 @@
 //! use std::sync::{Arc, Mutex};
 //! use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 //! use lynn_proto::admission::AdmissionConfig;
-//! use lynn_proto::{Instant, Metrics, PeerAddr, ServerConfig};
+//! use lynn_proto::{Instant, PeerAddr, ServerConfig};
+//! use lynn_service::Metrics;
 //! use lynn_service::{Outbound, Target};
 //! use lynn_service::SharedAdmission;
 //!
@@ -40,13 +41,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use crate::Metrics;
 use crate::Outbound;
 use crate::Target;
 use crate::{Registry, Seat};
 use lynn_proto::codec::{self, FrameKind, Marks};
 use lynn_proto::groups::GroupError;
 use lynn_proto::{CloseReason, EncodeError};
-use lynn_proto::{ConnectionId, Metrics, ServerConfig};
+use lynn_proto::{ConnectionId, ServerConfig};
 use lynn_proto::{PeerAddr, SendToError};
 
 /// Why a [`Mailbox`] refused a message.

@@ -7,10 +7,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::Metrics;
 use crate::dispatch::{FinishProblem, HandlerOutcome};
 use crate::{HandlerError, Reply, RequestScope, SyncContext, SyncOutcome};
 use lynn_proto::router::{Resolved, Router};
-use lynn_proto::{CompleteError, Inline, InlineMessage, Metrics, Request};
+use lynn_proto::{CompleteError, Inline, InlineMessage, Request};
 
 /// A synchronous route's handler, shared by every connection. Made by [`sync`]. It takes
 /// the context by value and boxes the error, so that both travel in registers (a call per

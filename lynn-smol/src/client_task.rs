@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use async_io::Timer;
 use futures_lite::future;
-use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
 use lynn_proto::{ClientConfig, CloseReason, Instant};
 use lynn_service::Pushes;
+use lynn_service::client_status::{ClientEnd, ClientStatus};
 
 use crate::command::{Command, answer};
 use crate::dial::{dial, entropy};

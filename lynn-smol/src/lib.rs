@@ -123,7 +123,8 @@ pub use server::{Server, ServerBuilder};
 
 pub use lynn_proto;
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, Message, Metrics, PeerAddr, SendToError,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
     ServerConfig, ServerError,
 };
+pub use lynn_service::Metrics;
 pub use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome, Target};

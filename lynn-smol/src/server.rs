@@ -113,7 +113,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// completes the message without a reply and is counted in [`Metrics`], like an async
     /// handler's. A method routed twice makes `bind` fail with [`ServerError::Route`].
     ///
-    /// [`Metrics`]: lynn_proto::Metrics
+    /// [`Metrics`]: lynn_service::Metrics
     ///
     /// ```no_run
     /// # fn main() -> Result<(), lynn_smol::ServerError> {

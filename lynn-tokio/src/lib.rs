@@ -112,7 +112,8 @@ pub use server::{
 /// The core crate, re-exported: configs, replies, errors and metrics used in this API.
 pub use lynn_proto;
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, Message, Metrics, PeerAddr, SendToError,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
     ServerConfig, ServerError,
 };
+pub use lynn_service::Metrics;
 pub use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome, Target};

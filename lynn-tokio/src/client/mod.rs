@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::client_calls::Call;
-use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message};
+use lynn_service::Metrics;
 use lynn_service::Pushes;
+use lynn_service::client_status::ClientStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use lynn_proto::{ConfigError, Endpoint, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ConfigError, Endpoint, ServerConfig, ServerError};
+use lynn_service::Metrics;
 use lynn_service::SharedAdmission;
 use lynn_service::route_table::RouteTable;
 use lynn_service::switchboard::Switchboard;

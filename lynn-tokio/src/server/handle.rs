@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::{ConnectionId, Metrics, PeerAddr, SendToError};
+use lynn_proto::{ConnectionId, PeerAddr, SendToError};
+use lynn_service::Metrics;
 use lynn_service::SharedAdmission;
 use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 use lynn_service::{Outbound, Target};

@@ -14,9 +14,9 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::{
     CloseReason, Connection, Event, Instant, PeerAddr, RequestId, SendError, SpareBuffers,
-    StatsReport,
 };
 use lynn_service::Outbound;
+use lynn_service::StatsReport;
 use lynn_service::switchboard::Registration;
 
 use self::requests::{Outcome, Running};

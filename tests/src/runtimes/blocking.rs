@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use lynn_blocking::Metrics;
 use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 
 use super::background::Background;
 use crate::app::{App, Outcome};

@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_io::{Timer, block_on};
 use bytes::Bytes;
 use futures_lite::future;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
+use lynn_smol::Metrics;
 use lynn_smol::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
 
 use super::background::Background;

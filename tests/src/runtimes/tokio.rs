@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
+use lynn_tokio::Metrics;
 use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
