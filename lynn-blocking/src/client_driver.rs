@@ -19,7 +19,7 @@ use lynn_service::client_status::ClientEnd;
 use lynn_service::pushes::Offer;
 
 use crate::client::Status;
-use crate::dial::{dial, entropy};
+use crate::dial::dial;
 use crate::io::{ReadEvent, WRITE_SLICE, spawn_reader, write_once};
 use crate::stream::Stream;
 
@@ -72,11 +72,10 @@ pub(crate) fn spawn(
 ) -> Result<JoinHandle<()>, ClientError> {
     let reconnect = match config.reconnect.clone() {
         Some(rc) => {
-            let mut rc = Reconnect::new(rc.with_distinct_seed(entropy())).map_err(|e| {
-                lynn_proto::ConfigError {
-                    field: "reconnect",
-                    problem: e.to_string(),
-                }
+            let mut rc = Reconnect::new(rc.with_distinct_seed(lynn_service::reconnect_entropy()))
+                .map_err(|e| lynn_proto::ConfigError {
+                field: "reconnect",
+                problem: e.to_string(),
             })?;
             let now = Instant::now();
             let _ = rc.poll(now);

@@ -35,6 +35,7 @@ pub mod pushes;
 pub mod route_table;
 pub mod switchboard;
 
+mod entropy;
 mod metrics;
 mod registry;
 mod reply;
@@ -45,6 +46,7 @@ mod server_event;
 mod stats_report;
 mod sync;
 
+pub use entropy::reconnect_entropy;
 pub use metrics::Metrics;
 pub use pushes::Pushes;
 pub use registry::Registry;

@@ -64,7 +64,9 @@ impl Client {
         config.validate()?;
         let mut reconnect = match &config.reconnect {
             Some(policy) => {
-                let policy = policy.clone().with_distinct_seed(entropy());
+                let policy = policy
+                    .clone()
+                    .with_distinct_seed(lynn_service::reconnect_entropy());
                 Some(Reconnect::new(policy).map_err(|e| ConfigError {
                     field: "reconnect",
                     problem: e.to_string(),
@@ -192,13 +194,4 @@ impl Client {
             .await
             .map_err(|_| self.inner.status.error())
     }
-}
-
-/// What differs between processes, for the reconnect jitter seed (the core reads no
-/// clock and no randomness): the process id and the wall-clock nanoseconds.
-fn entropy() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (u64::from(std::process::id()) << 32) ^ nanos
 }
