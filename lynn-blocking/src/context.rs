@@ -1,4 +1,4 @@
-//! [`Context`]: what a handler gets for one request (the core's [`lynn_service::Context`]
+//! [`Context`]: what a handler gets for one request (the shared [`lynn_service::Context`]
 //! with this crate's [`ServerHandle`]), [`SyncContext`] for synchronous routes, and the
 //! boxed handler type.
 

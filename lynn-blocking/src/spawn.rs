@@ -21,7 +21,7 @@ use crate::server::{Shared, live_add};
 use crate::stream::Stream;
 
 /// Undoes a connection's registration on every exit path (normal close, error, panic):
-/// the core's [`Registration`] removes it from the table, counts the close and releases its
+/// lynn-service's [`Registration`] removes it from the table, counts the close and releases its
 /// admission seat; then the close is reported on the event stream and a waiting shutdown
 /// is woken.
 struct Cleanup<S> {

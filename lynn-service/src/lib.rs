@@ -1,11 +1,37 @@
 //! # lynn-service
 //!
-//! What lynn's adapters share beyond the core: a client's push queue ([`Pushes`], every
-//! adapter), and the handler plumbing of the async adapters (lynn-tokio, lynn-smol): user
-//! `async fn`s boxed behind one trait, and a way to run a handler that is ready on its first
-//! poll (an echo) without allocating. It uses no runtime: futures are polled once with a
-//! no-op waker, and whoever takes a pending one (the connection task) polls it again with
-//! its own. lynn-proto stays free of futures; users of lynn never name this crate.
+//! The runtime-neutral layer lynn's adapters (lynn-tokio, lynn-smol, lynn-blocking) share,
+//! between the protocol core and the runtimes, as quinn sits on quinn-proto: everything an
+//! adapter needs beyond the protocol that does not depend on which runtime it is, written
+//! once. [`lynn_proto`] stays the protocol and nothing else, free of locks and futures;
+//! what is shared between tasks and threads, and the handler side, lives here. It uses no
+//! runtime; users of lynn never name this crate (each adapter re-exports what its API
+//! shows).
+//!
+//! What it holds:
+//!
+//! - **Server state shared between connections**: the connection table with fanout encoded
+//!   once and groups ([`switchboard`], over a [`Registry`]), admission shared between
+//!   tasks whose [`Seat`]s release on drop ([`SharedAdmission`]), and what an event stream
+//!   yields ([`ServerEvent`]).
+//! - **The handler side**: what a handler returns ([`Reply`], [`Fanout`], [`Target`],
+//!   [`IntoReply`], [`HandlerError`]), what it is given ([`Context`], [`SyncContext`],
+//!   [`RequestScope`]), a message through the router to a handler and back to the
+//!   connection ([`dispatch`]), the server builder's rules ([`route_table`]), synchronous
+//!   routes answered in place ([`sync`], [`answer_inline`]), and async handlers boxed
+//!   behind one trait ([`HandlerFn`], below). A connection task's channel message is
+//!   [`Outbound`].
+//! - **Counters**: [`Metrics`] (lynn_tcp's metric names in the Prometheus text format), fed
+//!   by each connection's [`StatsReport`].
+//! - **The client side**: what a client's background task publishes to its handles
+//!   ([`client_status`]), its queue of pushes for `recv` ([`Pushes`]), and the entropy of
+//!   its reconnect jitter ([`reconnect_entropy`]).
+//!
+//! ## Handlers without an allocation
+//!
+//! The async adapters run user `async fn`s without a runtime here: futures are polled once
+//! with a no-op waker, and whoever takes a pending one (the connection task) polls it again
+//! with its own.
 //!
 //! A connection task asks a route's handler to [`run_inline`](HandlerFn::run_inline): the
 //! handler's future is written into a box the connection kept from its previous request of
@@ -14,8 +40,7 @@
 //! one next time).
 //!
 //! ```
-//! use lynn_service::{FutureSlots, HandlerFn};
-//! use lynn_service::Reply;
+//! use lynn_service::{FutureSlots, HandlerFn, Reply};
 //!
 //! // Any context type works; the adapters use `lynn_service::Context<S, ServerHandle>`.
 //! let echo = lynn_service::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });

@@ -1,4 +1,4 @@
-//! [`Context`]: what a handler knows about the request it serves (the core's
+//! [`Context`]: what a handler knows about the request it serves (the shared
 //! [`lynn_service::Context`] with this crate's [`ServerHandle`]).
 
 use crate::handle::ServerHandle;

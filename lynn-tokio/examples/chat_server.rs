@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use lynn_proto::{ConnectionId, ServerConfig};
-use lynn_tokio::{Context, Server};
-use lynn_tokio::{Reply, Target};
+use lynn_tokio::{ConnectionId, Context, Reply, Server, ServerConfig, Target};
 
 /// Which room each connection is in.
 #[derive(Default)]

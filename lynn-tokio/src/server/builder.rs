@@ -105,9 +105,8 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// given before the failure is withdrawn).
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), lynn_proto::ServerError> {
-    /// use lynn_proto::ServerConfig;
-    /// use lynn_tokio::Server;
+    /// # async fn run() -> Result<(), lynn_tokio::ServerError> {
+    /// use lynn_tokio::{Server, ServerConfig};
     ///
     /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;
     /// Server::builder(config)
@@ -167,9 +166,8 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// available (single-threaded runtime).
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), lynn_proto::ServerError> {
-    /// use lynn_proto::ServerConfig;
-    /// use lynn_tokio::{Context, Server};
+    /// # async fn run() -> Result<(), lynn_tokio::ServerError> {
+    /// use lynn_tokio::{Context, Server, ServerConfig};
     ///
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;

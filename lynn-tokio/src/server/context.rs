@@ -1,4 +1,4 @@
-//! [`Context`]: what a handler knows about the request it handles (the core's
+//! [`Context`]: what a handler knows about the request it handles (the shared
 //! [`lynn_service::Context`] with this crate's [`ServerHandle`]).
 
 use super::ServerHandle;

@@ -1,6 +1,6 @@
 //! [`ServerHandle`]: reach connections from anywhere (handlers, other tasks, other threads).
 //!
-//! The connection table is the core's [`Switchboard`]; this crate only supplies what it
+//! The connection table is lynn-service's [`Switchboard`]; this crate only supplies what it
 //! keeps per connection ([`Entry`]: its bounded [`Inbox`] of commands and close request, the peer).
 
 use std::sync::Arc;
