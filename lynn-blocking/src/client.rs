@@ -8,11 +8,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_handler::Pushes;
-use lynn_handler::pushes::RecvError;
 use lynn_proto::client_calls::Call;
-use lynn_proto::client_status::ClientStatus;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, Message};
+use lynn_service::Metrics;
+use lynn_service::Pushes;
+use lynn_service::client_status::ClientStatus;
+use lynn_service::pushes::RecvError;
 
 use crate::client_driver::{self, Cmd, Input};
 use crate::handle::lock;

@@ -11,16 +11,15 @@ use std::sync::mpsc::{
 use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
-use lynn_handler::pushes::Offer;
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
-use lynn_proto::client_status::ClientEnd;
 use lynn_proto::reconnect::{Reconnect, Step};
-use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
-};
+use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Instant, Message};
+use lynn_service::StatsReport;
+use lynn_service::client_status::ClientEnd;
+use lynn_service::pushes::Offer;
 
 use crate::client::Status;
-use crate::dial::{dial, entropy};
+use crate::dial::dial;
 use crate::io::{ReadEvent, WRITE_SLICE, spawn_reader, write_once};
 use crate::stream::Stream;
 
@@ -73,11 +72,10 @@ pub(crate) fn spawn(
 ) -> Result<JoinHandle<()>, ClientError> {
     let reconnect = match config.reconnect.clone() {
         Some(rc) => {
-            let mut rc = Reconnect::new(rc.with_distinct_seed(entropy())).map_err(|e| {
-                lynn_proto::ConfigError {
-                    field: "reconnect",
-                    problem: e.to_string(),
-                }
+            let mut rc = Reconnect::new(rc.with_distinct_seed(lynn_service::reconnect_entropy()))
+                .map_err(|e| lynn_proto::ConfigError {
+                field: "reconnect",
+                problem: e.to_string(),
             })?;
             let now = Instant::now();
             let _ = rc.poll(now);

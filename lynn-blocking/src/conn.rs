@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, atomic::AtomicUsize};
 
-use lynn_proto::dispatch::{self, HandlerOutcome};
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, Reply, Request, RequestId,
-    SendError, StatsReport,
+    CloseReason, Connection, ConnectionId, Event, Instant, Request, RequestId, SendError,
 };
+use lynn_service::StatsReport;
+use lynn_service::dispatch::{self, HandlerOutcome};
+use lynn_service::{Outbound, Reply};
 
 use crate::context::{Context, Scope};
 use crate::events::{Responder, ServerEvent};
@@ -114,7 +115,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
                 let (router, scope) = (&self.shared.router, &*self.scope);
                 let metrics = self.shared.handle.metrics();
                 self.conn.handle_received_inline(now, |msg| {
-                    lynn_handler::answer_inline(router, scope, metrics, msg)
+                    lynn_service::answer_inline(router, scope, metrics, msg)
                 });
             }
             Input::Read(ReadEvent::Eof) => {
@@ -233,7 +234,7 @@ impl<S: Send + Sync + 'static> ConnTask<S> {
             Route::Async(route) => route,
             Route::Sync(f) => {
                 // Earlier requests were in flight when it came: answered in turn, here.
-                let outcome = lynn_handler::answer_request(f, &self.scope, &req);
+                let outcome = lynn_service::answer_request(f, &self.scope, &req);
                 let done = dispatch::finish_uncounted(&mut self.conn, id, outcome, metrics, now);
                 return self.after_finish(done);
             }

@@ -1,4 +1,4 @@
-//! Opening a client connection, and the entropy of the reconnect jitter seed.
+//! Opening a client connection.
 
 use std::net::{TcpStream, ToSocketAddrs};
 
@@ -37,13 +37,4 @@ pub(crate) fn dial(config: &ClientConfig) -> Result<Stream, ClientError> {
         }
     }
     Err(last)
-}
-
-/// What differs between processes, for the reconnect jitter seed (the core reads no clock
-/// and no randomness): the process id and the wall-clock nanoseconds.
-pub(crate) fn entropy() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (u64::from(std::process::id()) << 32) ^ nanos
 }

@@ -4,8 +4,9 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{Reply, RequestId};
+use lynn_proto::RequestId;
+use lynn_service::Reply;
+use lynn_service::dispatch::HandlerOutcome;
 
 use crate::conn::Input;
 use crate::context::Context;
@@ -13,8 +14,8 @@ use crate::context::Context;
 /// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
 /// `Message { ctx, responder }` (a message for a method without a route; answer it with
 /// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
-/// See [`lynn_proto::ServerEvent`].
-pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
+/// See [`lynn_service::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_service::ServerEvent<Context<S>, Responder>;
 
 /// Completes one request from the event stream. Replies still leave in request order.
 #[derive(Debug)]

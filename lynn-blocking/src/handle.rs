@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
-use lynn_proto::{
-    ConnectionId, Instant, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target,
-};
+use lynn_proto::{ConnectionId, Instant, PeerAddr, SendToError};
+use lynn_service::Metrics;
+use lynn_service::SharedAdmission;
+use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
+use lynn_service::{Outbound, Target};
 
 use crate::conn::Input;
 use crate::stream::Stream;

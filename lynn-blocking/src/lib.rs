@@ -2,7 +2,9 @@
 //!
 //! A lynn server and client over `std::net` and threads, for programs with no async
 //! runtime. Same protocol, options and names as `lynn-tokio` and `lynn-smol` (see
-//! `docs/adapters.md`); every protocol decision comes from [`lynn_proto`].
+//! `docs/adapters.md`); every protocol decision comes from [`lynn_proto`], and what every
+//! adapter shares beyond it (handler dispatch, the connection table, metrics) from
+//! [`lynn_service`].
 //!
 //! ## Quick start
 //!
@@ -64,7 +66,7 @@
 //!
 //! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
 //! connection thread waits on one channel that carries everything: bytes from the reader,
-//! [`Outbound`](lynn_proto::Outbound) commands from other threads (sends, broadcasts,
+//! [`Outbound`](lynn_service::Outbound) commands from other threads (sends, broadcasts,
 //! close), and handler completions. Every sender is bounded on its own side (the reader
 //! sends one read at a time, `outbound_queue` caps commands, `max_in_flight` caps
 //! completions), so the channel allocates only for what is queued. Its `recv_timeout` is the core's
@@ -101,7 +103,7 @@
 //!   accepting, close every connection gracefully (accepted requests are answered, output
 //!   is flushed), wait up to `shutdown_timeout`, then force the rest closed.
 //! - The admission permit of a connection is released however it ends (a drop guard).
-//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_proto::Metrics)).
+//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_service::Metrics)).
 //! - Unix sockets: [`ServerBuilder::bind_unix`]; clients connect to `"unix:/path"`.
 //!
 //! ## Client
@@ -135,11 +137,11 @@
 //!   `bind` fails with `ServerError::Config` (field `"state"`).
 //! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
 //!   route, and replaces any fallback, given before or after it.
-//! - Every protocol decision is the core's: dispatching a request
-//!   ([`lynn_proto::dispatch`]), the connection table and fanout
-//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
-//!   rules ([`lynn_proto::route_table`]), socket options
-//!   ([`lynn_proto::SocketSetting`]).
+//! - Every decision is shared with the other adapters: the protocol's in lynn-proto (client
+//!   calls, [`lynn_proto::client_calls`]; socket options, [`lynn_proto::SocketSetting`]),
+//!   the rest in lynn-service, the runtime-neutral layer the adapters share (dispatching a
+//!   request, [`lynn_service::dispatch`]; the connection table and fanout,
+//!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 //! - Blocking idiom: calls block instead of returning futures, and
 //!   `Server::serve_with_shutdown` takes a closure (run on its own thread; the shutdown
 //!   starts when it returns) where the async adapters take a future.
@@ -165,9 +167,14 @@ pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
 pub use server::{Server, ServerBuilder};
 
-/// The core crate, re-exported: configs, replies, errors and metrics used in this API.
+/// The protocol crate, re-exported (for the rest of its configs, the codec, ...).
 pub use lynn_proto;
+// The types of this API that are not this crate's own, so that users name only this crate:
+// configs, errors and ids from lynn-proto...
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
+    ServerConfig, ServerError,
 };
+// ...and the replies, handler results and metrics from lynn-service, the layer every
+// adapter shares (users never name it).
+pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use lynn_proto::Metrics;
+use lynn_service::Metrics;
 
 /// Largest request head read; the request line is all that matters.
 const MAX_REQUEST: usize = 4096;

@@ -10,13 +10,13 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
-use lynn_proto::switchboard::Switchboard;
-use lynn_proto::{
-    ConnectionConfig, Endpoint, IntoReply, Metrics, PeerAddr, Seat, ServerConfig, ServerError,
-    SharedAdmission, SyncOutcome,
-};
+use lynn_proto::{ConnectionConfig, Endpoint, PeerAddr, ServerConfig, ServerError};
+use lynn_service::Metrics;
+use lynn_service::route_table::RouteTable;
+use lynn_service::switchboard::Switchboard;
+use lynn_service::{IntoReply, SyncOutcome};
+use lynn_service::{Seat, SharedAdmission};
 
 use crate::context::{BoxHandler, Context, SyncContext, boxed};
 use crate::events::{ServerEvent, ServerEvents};
@@ -26,7 +26,7 @@ use crate::stream::Stream;
 
 /// What a method resolves to: a synchronous handler answered on the connection thread
 /// (`Route::Sync`), or a [`Pooled`] route (`Route::Async`).
-pub(crate) type Route<S> = lynn_handler::Route<Pooled<S>, S, ServerHandle>;
+pub(crate) type Route<S> = lynn_service::Route<Pooled<S>, S, ServerHandle>;
 
 /// A route that leaves the connection thread.
 pub(crate) enum Pooled<S> {
@@ -147,7 +147,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         R: SyncOutcome,
     {
         self.table
-            .route(method, Route::Sync(lynn_handler::sync(handler)));
+            .route(method, Route::Sync(lynn_service::sync(handler)));
         self
     }
 
@@ -160,7 +160,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         R: SyncOutcome,
     {
         self.table
-            .fallback(Route::Sync(lynn_handler::sync(handler)));
+            .fallback(Route::Sync(lynn_service::sync(handler)));
         self
     }
 

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{channel, sync_channel};
 use std::thread;
 
-use lynn_proto::switchboard::Registration;
-use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr, Seat, StatsReport};
+use lynn_proto::{CloseReason, Connection, ConnectionId, Instant, PeerAddr};
+use lynn_service::Seat;
+use lynn_service::StatsReport;
+use lynn_service::switchboard::Registration;
 
 use crate::conn::{ConnTask, Input};
 use crate::context::Scope;
@@ -19,7 +21,7 @@ use crate::server::{Shared, live_add};
 use crate::stream::Stream;
 
 /// Undoes a connection's registration on every exit path (normal close, error, panic):
-/// the core's [`Registration`] removes it from the table, counts the close and releases its
+/// lynn-service's [`Registration`] removes it from the table, counts the close and releases its
 /// admission seat; then the close is reported on the event stream and a waiting shutdown
 /// is woken.
 struct Cleanup<S> {

@@ -123,7 +123,7 @@ impl<'a> InlineMessage<'a> {
 
     /// Replies `(method, body)` to the sender, copying `body` (into the send queue, or for
     /// a [`detached`](Self::detached) message into the kept reply). One reply per message,
-    /// like [`Reply::to_sender`](crate::Reply::to_sender): once one is given, later calls
+    /// like lynn-service's `Reply::to_sender`: once one is given, later calls
     /// are ignored. A body
     /// too large for the peer is not queued; the refusal is kept in
     /// [`refused`](Self::refused), as a runtime reports a refused completion.

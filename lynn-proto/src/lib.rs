@@ -1,25 +1,26 @@
 //! # lynn-proto
 //!
-//! The sans-IO core of lynn: everything about the lynn protocol, and nothing about sockets,
-//! tasks or clocks. It frames and validates bytes ([`codec`]), runs one peer's state machine
-//! ([`Connection`]: events, replies in order, heartbeats, idle/read/write timeouts,
-//! backpressure both ways, graceful close), admits connections ([`admission`]), resolves
-//! method ids to handlers ([`router`]), tracks broadcast groups ([`groups`]) and paces a
-//! client's reconnects ([`reconnect`]). Time is always an argument ([`Instant`]); the
-//! runtime crates (`lynn-tokio`, `lynn-smol`, `lynn-blocking`) only move bytes and sleep.
+//! The sans-IO core of lynn: the lynn protocol and nothing else; nothing about sockets,
+//! tasks, clocks or sharing between threads. It frames and validates bytes ([`codec`]), runs
+//! one peer's state machine ([`Connection`]: events, replies in order, heartbeats,
+//! idle/read/write timeouts, backpressure both ways, graceful close; [`inline`] answering
+//! in place), admits connections ([`admission`]), resolves method ids to handlers
+//! ([`router`]), tracks broadcast groups ([`groups`]), matches a client's replies to its
+//! requests ([`PendingRequests`], [`client_calls`]) and paces a client's reconnects
+//! ([`reconnect`]). Time is always an argument ([`Instant`]).
 //!
 //! The wire format is lynn_tcp's v1, byte for byte; see [`codec`].
 //!
-//! The rest is what every runtime needs and would otherwise write three times, all free of
-//! IO: [`ServerConfig`] / [`ClientConfig`] (every option, one set of names and defaults),
-//! [`dispatch`] (a message event through the router to a handler and back to
-//! [`Connection::complete`]), [`switchboard`] (the connection table, groups and fanout
-//! encoded once), [`route_table`] (building a router with its rules), [`client_calls`] and
-//! [`client_status`] (a client's requests, replies, offline queue and timeouts),
-//! [`SharedAdmission`] (admission whose [`Seat`]s release on drop), [`Metrics`] (lynn_tcp's
-//! metric names in the Prometheus text format), [`SpareBuffers`] (one pair of buffers the
-//! connections of a thread take turns using) and [`SocketOptions::settings`].
-//! [`docs::embedding`] is the guide for driving the core from a loop of your own.
+//! Beside the protocol, as plain data: every option of a server and a client, with one set
+//! of names and defaults ([`ServerConfig`], [`ClientConfig`], [`SocketOptions::settings`]);
+//! the errors ([`CloseReason`], [`ClientError`], [`ServerError`], ...); a connection's
+//! counters ([`ConnectionStats`]); [`SpareBuffers`] (one pair of buffers the connections of
+//! a thread take turns using); and ids ([`ConnectionId`], [`RequestId`]).
+//!
+//! What the runtimes share beyond the protocol (the connection table and fanout, handler
+//! dispatch and replies, metrics, admission shared between tasks) is in `lynn-service`; the
+//! adapters (`lynn-tokio`, `lynn-smol`, `lynn-blocking`) build on both and only move bytes
+//! and sleep. [`docs::embedding`] is the guide for driving the core from a loop of your own.
 //!
 //! ## The drive loop
 //!
@@ -91,9 +92,7 @@
 
 pub mod admission;
 pub mod client_calls;
-pub mod client_status;
 pub mod codec;
-pub mod dispatch;
 /// Guides rendered by rustdoc; [`docs::embedding`] drives the core from your own loop.
 pub mod docs;
 /// Fuzz targets of the core (`fuzz/`), also replayed as ordinary tests.
@@ -102,29 +101,20 @@ pub mod fuzzing;
 pub mod groups;
 pub mod inline;
 pub mod reconnect;
-pub mod route_table;
 pub mod router;
-pub mod switchboard;
+pub mod stats;
 
 mod config;
 mod connection;
 mod error;
 mod id;
 mod lazy_deque;
-mod metrics;
 mod pending;
-mod registry;
-mod reply;
-mod request_context;
 mod runtime;
-mod seat;
 mod sendq;
-mod server_event;
 mod settings;
 mod socket_setting;
 mod spare;
-mod stats;
-mod stats_report;
 
 pub use codec::{CorrelationId, Frame, FrameKind, Marks};
 pub use config::{ConnectionConfig, Liveness, SendFull};
@@ -134,24 +124,14 @@ pub use error::{
 };
 pub use id::ConnectionId;
 pub use inline::{Inline, InlineMessage};
-pub use metrics::Metrics;
 pub use pending::{Expired, PendingRequests, ReplyMatch};
-pub use registry::Registry;
-pub use reply::{Fanout, Reply, Target};
-pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
-pub use runtime::{
-    ClientError, Endpoint, HandlerError, IntoReply, Message, Outbound, PeerAddr, SendToError,
-    ServerError,
-};
-pub use seat::{Seat, SharedAdmission};
-pub use server_event::ServerEvent;
+pub use runtime::{ClientError, Endpoint, Message, PeerAddr, SendToError, ServerError};
 pub use settings::{
     ClientConfig, ClientConfigBuilder, PushFull, ServerConfig, ServerConfigBuilder, SocketOptions,
 };
 pub use socket_setting::SocketSetting;
 pub use spare::SpareBuffers;
 pub use stats::ConnectionStats;
-pub use stats_report::StatsReport;
 
 /// The clock type of the whole crate. Time only ever enters as an argument of this type;
 /// nothing in lynn-proto reads a clock.

@@ -4,7 +4,6 @@
 //! enum, an index into the caller's own table.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Method ids up to this value (exclusive) are resolved through a dense index table.
 const DENSE_LIMIT: usize = 4096;
@@ -15,7 +14,8 @@ const NO_ROUTE: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum UnknownMethod {
-    /// Ignore the message and count it in [`Router::unknown_count`] (the default).
+    /// Ignore the message (the default). The caller counts it if it keeps counts (the
+    /// adapters do, in their metrics).
     #[default]
     Ignore,
     /// Close the connection: the peer speaks a protocol we do not.
@@ -142,7 +142,6 @@ impl<H> RouterBuilder<H> {
             dense,
             fallback: self.fallback,
             unknown: self.unknown,
-            unknown_count: AtomicU64::new(0),
         })
     }
 }
@@ -152,8 +151,8 @@ impl<H> RouterBuilder<H> {
 ///
 /// [`resolve`](Router::resolve) is on the per-message path: it is an index into a dense table
 /// when every method id is below 4096, a binary search otherwise, and never allocates. A
-/// router is `Sync` when `H` is, so runtimes share it behind an `Arc`; the unknown-method
-/// counter is atomic for that reason.
+/// router is `Sync` when `H` is, so runtimes share it behind an `Arc`; it never changes
+/// after [`build`](RouterBuilder::build).
 ///
 /// # Example
 ///
@@ -168,7 +167,6 @@ impl<H> RouterBuilder<H> {
 ///
 /// assert_eq!(router.resolve(2), Resolved::Route(&"chat"));
 /// assert_eq!(router.resolve(9), Resolved::Close);
-/// assert_eq!(router.unknown_count(), 1);
 /// assert_eq!(router.methods().collect::<Vec<_>>(), [1, 2]);
 /// # Ok::<(), lynn_proto::router::RouteError>(())
 /// ```
@@ -181,7 +179,6 @@ pub struct Router<H> {
     dense: Box<[u32]>,
     fallback: Option<H>,
     unknown: UnknownMethod,
-    unknown_count: AtomicU64,
 }
 
 impl<H> fmt::Debug for Router<H> {
@@ -190,7 +187,6 @@ impl<H> fmt::Debug for Router<H> {
             .field("methods", &self.methods)
             .field("fallback", &self.fallback.is_some())
             .field("unknown_method", &self.unknown)
-            .field("unknown_count", &self.unknown_count())
             .finish()
     }
 }
@@ -203,7 +199,7 @@ impl<H> Router<H> {
     }
 
     /// Resolves `method`: its route, else the fallback, else the unknown-method policy.
-    /// The last case increments [`unknown_count`](Router::unknown_count).
+    /// Counts nothing: `&self` only reads.
     #[must_use]
     pub fn resolve(&self, method: u16) -> Resolved<'_, H> {
         if let Some(handler) = self.get(method) {
@@ -212,7 +208,6 @@ impl<H> Router<H> {
         if let Some(handler) = &self.fallback {
             return Resolved::Fallback(handler);
         }
-        self.unknown_count.fetch_add(1, Ordering::Relaxed);
         match self.unknown {
             UnknownMethod::Ignore => Resolved::Ignore,
             UnknownMethod::Close => Resolved::Close,
@@ -243,12 +238,6 @@ impl<H> Router<H> {
     #[must_use]
     pub fn unknown_method(&self) -> UnknownMethod {
         self.unknown
-    }
-
-    /// How many resolutions found neither a route nor a fallback.
-    #[must_use]
-    pub fn unknown_count(&self) -> u64 {
-        self.unknown_count.load(Ordering::Relaxed)
     }
 
     /// Routed method ids, ascending.
@@ -283,14 +272,12 @@ mod tests {
         assert_eq!(r.resolve(7), Resolved::Route(&'a'));
         assert_eq!(r.resolve(8), Resolved::Fallback(&'f'));
         assert_eq!(r.resolve(8).handler(), Some(&'f'));
-        assert_eq!(r.unknown_count(), 0, "fallback hits are not unknown");
 
         let ignore = Router::builder().route(1, ()).build().unwrap();
         assert_eq!(ignore.unknown_method(), UnknownMethod::Ignore);
         assert_eq!(ignore.resolve(2), Resolved::Ignore);
         assert_eq!(ignore.resolve(2).handler(), None);
         assert_eq!(ignore.resolve(1), Resolved::Route(&()));
-        assert_eq!(ignore.unknown_count(), 2);
 
         let close = Router::<()>::builder()
             .unknown_method(UnknownMethod::Close)
@@ -298,7 +285,6 @@ mod tests {
             .unwrap();
         assert!(close.is_empty());
         assert_eq!(close.resolve(0), Resolved::Close);
-        assert_eq!(close.unknown_count(), 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Types every runtime crate shares: peer addresses, handler results, and the errors a
-//! server or client returns. They are plain data; no IO happens here.
+//! Types every runtime crate shares: peer addresses, endpoints, a client's pushes, and the
+//! errors a server or client returns. They are plain data; no IO happens here.
 
 use std::fmt;
 use std::io;
@@ -10,7 +10,6 @@ use thiserror::Error;
 
 use crate::admission::AdmissionConfigError;
 use crate::error::{CloseReason, ConfigError, EncodeError};
-use crate::reply::Reply;
 use crate::router::RouteError;
 
 /// Where a connection comes from.
@@ -75,60 +74,6 @@ impl Endpoint {
             None => Endpoint::Tcp(addr.to_string()),
         }
     }
-}
-
-/// A handler failed. Logged and counted by the runtime; the request is completed without a
-/// reply and the connection carries on.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("handler failed: {0}")]
-pub struct HandlerError(pub String);
-
-/// What a handler may return: [`Reply`], `()` (no reply), `Option<Reply>`, or a `Result` of
-/// any of these with an error that can be displayed.
-pub trait IntoReply {
-    /// The reply, or why the handler failed.
-    fn into_reply(self) -> Result<Reply, HandlerError>;
-}
-
-impl IntoReply for Reply {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(self)
-    }
-}
-
-impl IntoReply for () {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(Reply::none())
-    }
-}
-
-impl IntoReply for Option<Reply> {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(self.unwrap_or_default())
-    }
-}
-
-impl<R: IntoReply, E: fmt::Display> IntoReply for Result<R, E> {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        self.map_err(|e| HandlerError(e.to_string()))?.into_reply()
-    }
-}
-
-/// A message for a connection's task, sent through its bounded outbound channel by other
-/// connections, broadcasts, or the server handle.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outbound {
-    /// Encode and send one message frame.
-    Message {
-        /// Method id.
-        method: u16,
-        /// Body.
-        body: Bytes,
-    },
-    /// Send bytes that already hold whole frames (a broadcast encoded once, shared).
-    Encoded(Bytes),
-    /// Close gracefully: flush, then close with [`CloseReason::Local`].
-    Close,
 }
 
 /// A message received by a client that is not the reply to one of its requests (a push).
@@ -233,16 +178,6 @@ pub enum ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn into_reply_variants() {
-        assert_eq!(().into_reply(), Ok(Reply::none()));
-        let r = Reply::to_sender(1, "x");
-        assert_eq!(Some(r.clone()).into_reply(), Ok(r.clone()));
-        assert_eq!(Ok::<_, String>(r.clone()).into_reply(), Ok(r));
-        let e = Err::<Reply, _>("boom").into_reply().unwrap_err();
-        assert_eq!(e, HandlerError("boom".into()));
-    }
 
     #[test]
     fn unix_peers_share_one_admission_entry() {

@@ -2,9 +2,8 @@
 
 /// Counters of one [`Connection`](crate::Connection), monotonically increasing.
 ///
-/// A runtime that exports process-wide metrics publishes them with a
-/// [`StatsReport`](crate::StatsReport), so the core stays free of atomics and of any
-/// metrics library.
+/// A runtime that exports process-wide metrics publishes them with a `StatsReport`
+/// (lynn-service), so the core stays free of atomics and of any metrics library.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
     /// Bytes handed to the connection from the socket.
@@ -30,20 +29,20 @@ pub struct ConnectionStats {
 }
 
 /// How many counters a [`ConnectionStats`] holds.
-pub(crate) const STATS_FIELDS: usize = 10;
+pub const STATS_FIELDS: usize = 10;
 /// How many words [`ConnectionStats::pack`] makes: 64 bytes, one cache line.
-pub(crate) const PACKED_WORDS: usize = 8;
+pub const PACKED_WORDS: usize = 8;
 /// Where `bytes_sent` is in [`ConnectionStats::pack`].
-pub(crate) const BYTES_SENT_INDEX: usize = 1;
+pub const BYTES_SENT_INDEX: usize = 1;
 
 impl ConnectionStats {
     /// The counters in eight words, so that a connection's published copy (see
-    /// [`StatsReport`](crate::StatsReport)) is one cache line, written once per loop turn:
+    /// lynn-service's `StatsReport`) is one cache line, written once per loop turn:
     /// `frames_received` is left out (it is the sum of the messages, heartbeats and unknown
     /// kinds received), and `invalid_frames`, at most one per connection, is the top bit of
     /// the `unknown_kinds` word.
     #[inline]
-    pub(crate) fn pack(self) -> [u64; PACKED_WORDS] {
+    pub fn pack(self) -> [u64; PACKED_WORDS] {
         debug_assert_eq!(
             self.frames_received,
             self.messages_received + self.heartbeats_received + self.unknown_kinds
@@ -61,7 +60,7 @@ impl ConnectionStats {
     }
 
     /// The inverse of [`pack`](Self::pack).
-    pub(crate) fn unpack(words: [u64; PACKED_WORDS]) -> Self {
+    pub fn unpack(words: [u64; PACKED_WORDS]) -> Self {
         let [
             bytes_received,
             bytes_sent,
@@ -88,7 +87,7 @@ impl ConnectionStats {
     }
 
     /// The counters as an array, in field order.
-    pub(crate) fn to_array(self) -> [u64; STATS_FIELDS] {
+    pub fn to_array(self) -> [u64; STATS_FIELDS] {
         [
             self.bytes_received,
             self.bytes_sent,
@@ -104,7 +103,7 @@ impl ConnectionStats {
     }
 
     /// The inverse of [`to_array`](Self::to_array).
-    pub(crate) fn from_array(a: [u64; STATS_FIELDS]) -> Self {
+    pub fn from_array(a: [u64; STATS_FIELDS]) -> Self {
         let [
             bytes_received,
             bytes_sent,

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_executor::Task;
 use bytes::Bytes;
-use lynn_handler::Pushes;
 use lynn_proto::client_calls::Call;
-use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, ConfigError, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Message};
+use lynn_service::Metrics;
+use lynn_service::Pushes;
+use lynn_service::client_status::ClientStatus;
 
 use crate::client_task::ClientTask;
 use crate::command::Command;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use async_io::Timer;
 use futures_lite::future;
-use lynn_handler::Pushes;
-use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
 use lynn_proto::{ClientConfig, CloseReason, Instant};
+use lynn_service::Pushes;
+use lynn_service::client_status::{ClientEnd, ClientStatus};
 
 use crate::command::{Command, answer};
-use crate::dial::{dial, entropy};
+use crate::dial::dial;
 use crate::session::{Calls, Rx, Session, SessionEnd};
 use crate::stream::Stream;
 
@@ -41,11 +41,9 @@ impl Drop for ClientTask {
 impl ClientTask {
     /// Runs the client from its first connection until it ends for good.
     pub(crate) async fn run(mut self, first: Stream) {
-        let mut policy = self
-            .config
-            .reconnect
-            .clone()
-            .and_then(|c| Reconnect::new(c.with_distinct_seed(entropy())).ok());
+        let mut policy = self.config.reconnect.clone().and_then(|c| {
+            Reconnect::new(c.with_distinct_seed(lynn_service::reconnect_entropy())).ok()
+        });
         if let Some(p) = &mut policy {
             let now = Instant::now();
             let _ = p.poll(now);

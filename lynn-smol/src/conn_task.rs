@@ -8,12 +8,14 @@ use std::task::{Context as TaskContext, Poll};
 use futures_lite::future;
 use futures_util::FutureExt as _;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use lynn_proto::dispatch::{self, HandlerOutcome};
-use lynn_proto::switchboard::Registration;
 use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, Outbound, PeerAddr, Request, RequestId,
-    Seat, SendError, SpareBuffers,
+    CloseReason, Connection, ConnectionId, Event, Instant, PeerAddr, Request, RequestId, SendError,
+    SpareBuffers,
 };
+use lynn_service::Outbound;
+use lynn_service::Seat;
+use lynn_service::dispatch::{self, HandlerOutcome};
+use lynn_service::switchboard::Registration;
 
 use crate::context::{Context, Scope};
 use crate::doorbell::Doorbell;
@@ -173,7 +175,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
                     self.now = self.pump.on_wake_with(io, &mut self.conn, |conn, now| {
                         conn.handle_received_inline(now, |msg| {
                             let metrics = shared.handle.metrics();
-                            lynn_handler::answer_inline(&shared.router, scope, metrics, msg)
+                            lynn_service::answer_inline(&shared.router, scope, metrics, msg)
                         });
                     });
                 }
@@ -271,7 +273,7 @@ impl<S: Send + Sync + 'static> Driver<'_, S> {
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn, never
                 // counted in flight.
-                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                let outcome = lynn_service::answer_request(h, &self.scope, &req);
                 return self.finish_with(req.id, outcome, false);
             }
         };

@@ -1,10 +1,8 @@
-//! Opening a client's connection: address parsing, the connect timeout, socket options,
-//! and the entropy of the reconnect jitter seed.
+//! Opening a client's connection: address parsing, the connect timeout, socket options.
 
 use std::net::TcpStream;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_io::{Async, Timer};
 use futures_lite::future;
@@ -40,13 +38,4 @@ pub(crate) async fn dial(config: &ClientConfig) -> Result<Stream, ClientError> {
             Ok(stream)
         }
     }
-}
-
-/// What differs between processes, for the reconnect jitter seed (the core reads no clock
-/// and no randomness): the process id and the wall-clock nanoseconds.
-pub(crate) fn entropy() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (u64::from(std::process::id()) << 32) ^ nanos
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_lite::Stream;
-use lynn_proto::Reply;
+use lynn_service::Reply;
 
 use crate::context::Context;
 use crate::handler::{self, Handler, HandlerFuture};
@@ -13,8 +13,8 @@ use crate::handler::{self, Handler, HandlerFuture};
 /// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
 /// `Message { ctx, responder }` (a message for a method without a route; answer it with
 /// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
-/// See [`lynn_proto::ServerEvent`].
-pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
+/// See [`lynn_service::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_service::ServerEvent<Context<S>, Responder>;
 
 /// Completes one [`ServerEvent::Message`]. Dropping it completes the request with no reply.
 #[derive(Debug)]

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
-use lynn_proto::{
-    ConnectionId, Metrics, Outbound, PeerAddr, SendToError, ServerConfig, SharedAdmission, Target,
-};
+use lynn_proto::{ConnectionId, PeerAddr, SendToError, ServerConfig};
+use lynn_service::Metrics;
+use lynn_service::SharedAdmission;
+use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
+use lynn_service::{Outbound, Target};
 
 use crate::doorbell::Doorbell;
 

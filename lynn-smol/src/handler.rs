@@ -2,7 +2,7 @@
 //! place, and how a connection task runs an async one (panics caught, the server-wide
 //! concurrency limit applied).
 //!
-//! The boxing and the future-box reuse come from [`lynn_handler`] (shared with
+//! The boxing and the future-box reuse come from [`lynn_service`] (shared with
 //! lynn-tokio): a handler that is ready on its first poll (an echo) costs no allocation,
 //! and a synchronous one needs no future at all.
 
@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use async_lock::Semaphore;
 use futures_util::FutureExt;
-use lynn_proto::dispatch::HandlerOutcome;
-use lynn_proto::{IntoReply, RequestId, SyncOutcome};
+use lynn_proto::RequestId;
+use lynn_service::dispatch::HandlerOutcome;
+use lynn_service::{IntoReply, SyncOutcome};
 
 use crate::context::{Context, SyncContext};
 use crate::handle::ServerHandle;
 
-pub(crate) use lynn_handler::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult, Route};
+pub(crate) use lynn_service::{FutureSlots, HandlerFn, HandlerFuture, HandlerResult, Route};
 
 /// An `async fn` route's handler, type-erased.
 pub(crate) type AsyncHandler<S> = Box<dyn HandlerFn<Context<S>>>;
@@ -38,7 +39,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
 {
-    Route::Async(Box::new(lynn_handler::from_fn(f)))
+    Route::Async(Box::new(lynn_service::from_fn(f)))
 }
 
 /// Boxes an `async fn(Context<S>) -> impl IntoReply`.
@@ -49,7 +50,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoReply + 'static,
 {
-    Route::Async(Box::new(lynn_handler::boxed(f)))
+    Route::Async(Box::new(lynn_service::boxed(f)))
 }
 
 /// Boxes `f`, a `fn(&mut SyncContext<S>) -> impl SyncOutcome`.
@@ -58,7 +59,7 @@ where
     F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
     R: SyncOutcome,
 {
-    Route::Sync(lynn_handler::sync(f))
+    Route::Sync(lynn_service::sync(f))
 }
 
 /// How [`start`] left a request.

@@ -1,10 +1,11 @@
 //! # lynn-smol
 //!
 //! lynn's server and client over [smol]'s building blocks (async-io, async-task,
-//! async-executor, async-channel). Every protocol decision comes from [`lynn_proto`]; this
-//! crate moves bytes, runs tasks and sleeps. It does not depend on tokio, and it runs
-//! unchanged under `smol::block_on`, `async_std::task::block_on` or a bare
-//! [`async_io::block_on`].
+//! async-executor, async-channel). Every protocol decision comes from [`lynn_proto`], and
+//! what every adapter shares beyond it (handler dispatch, the connection table, metrics)
+//! from [`lynn_service`]; this crate moves bytes, runs tasks and sleeps. It does not depend
+//! on tokio, and it runs unchanged under `smol::block_on`, `async_std::task::block_on` or a
+//! bare [`async_io::block_on`].
 //!
 //! [smol]: https://docs.rs/smol
 //!
@@ -86,11 +87,11 @@
 //!   `bind` fails with `ServerError::Config` (field `"state"`).
 //! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
 //!   route, and replaces any fallback, given before or after it.
-//! - Every protocol decision is the core's: dispatching a request
-//!   ([`lynn_proto::dispatch`]), the connection table and fanout
-//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
-//!   rules ([`lynn_proto::route_table`]), socket options
-//!   ([`lynn_proto::SocketSetting`]).
+//! - Every decision is shared with the other adapters: the protocol's in lynn-proto (client
+//!   calls, [`lynn_proto::client_calls`]; socket options, [`lynn_proto::SocketSetting`]),
+//!   the rest in lynn-service, the runtime-neutral layer the adapters share (dispatching a
+//!   request, [`lynn_service::dispatch`]; the connection table and fanout,
+//!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -121,8 +122,14 @@ pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
 pub use server::{Server, ServerBuilder};
 
+/// The protocol crate, re-exported (for the rest of its configs, the codec, ...).
 pub use lynn_proto;
+// The types of this API that are not this crate's own, so that users name only this crate:
+// configs, errors and ids from lynn-proto...
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
+    ServerConfig, ServerError,
 };
+// ...and the replies, handler results and metrics from lynn-service, the layer every
+// adapter shares (users never name it).
+pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
-use lynn_proto::Metrics;
+use lynn_service::Metrics;
 
 /// Largest request head read.
 const MAX_REQUEST: usize = 4096;

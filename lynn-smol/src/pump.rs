@@ -7,7 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_io::Timer;
-use lynn_proto::{Connection, Instant, Metrics, StatsReport};
+use lynn_proto::{Connection, Instant};
+use lynn_service::{Metrics, StatsReport};
 
 use crate::stream::{ReadOutcome, Stream};
 

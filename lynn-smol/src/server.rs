@@ -12,12 +12,11 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use async_lock::Semaphore;
 use futures_lite::future;
-use lynn_proto::route_table::RouteTable;
 use lynn_proto::router::Router;
-use lynn_proto::{
-    ConnectionConfig, Endpoint, Instant, IntoReply, PeerAddr, ServerConfig, ServerError,
-    SharedAdmission, SyncOutcome,
-};
+use lynn_proto::{ConnectionConfig, Endpoint, Instant, PeerAddr, ServerConfig, ServerError};
+use lynn_service::SharedAdmission;
+use lynn_service::route_table::RouteTable;
+use lynn_service::{IntoReply, SyncOutcome};
 
 use crate::context::{Context, SyncContext};
 use crate::events::{self, ServerEvent, ServerEvents};
@@ -114,7 +113,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// completes the message without a reply and is counted in [`Metrics`], like an async
     /// handler's. A method routed twice makes `bind` fail with [`ServerError::Route`].
     ///
-    /// [`Metrics`]: lynn_proto::Metrics
+    /// [`Metrics`]: lynn_service::Metrics
     ///
     /// ```no_run
     /// # fn main() -> Result<(), lynn_smol::ServerError> {

@@ -8,9 +8,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_lite::{Stream as _, future};
-use lynn_handler::pushes::{EventListener, Offer, Pushes};
 use lynn_proto::client_calls::{ClientCalls, Delivery};
-use lynn_proto::{ClientConfig, CloseReason, Connection, Event, Instant, Message, Metrics};
+use lynn_proto::{ClientConfig, CloseReason, Connection, Event, Instant, Message};
+use lynn_service::Metrics;
+use lynn_service::pushes::{EventListener, Offer, Pushes};
 
 use crate::command::{Ack, Command, answer};
 use crate::pump::{IoWake, Pump};

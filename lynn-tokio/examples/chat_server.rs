@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use lynn_proto::{ConnectionId, Reply, ServerConfig, Target};
-use lynn_tokio::{Context, Server};
+use lynn_tokio::{ConnectionId, Context, Reply, Server, ServerConfig, Target};
 
 /// Which room each connection is in.
 #[derive(Default)]

@@ -16,8 +16,7 @@
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
 //! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
 
-use lynn_proto::ServerConfig;
-use lynn_tokio::{Context, Server};
+use lynn_tokio::{Context, Server, ServerConfig};
 
 fn addr_arg(default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();

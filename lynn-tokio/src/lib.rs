@@ -2,15 +2,16 @@
 //!
 //! lynn's server and client over tokio: TCP and Unix sockets, wire-compatible with
 //! lynn_tcp. Every protocol decision (framing, ordering, heartbeats, timeouts, limits,
-//! backpressure, reconnect back-off) comes from [`lynn_proto`]; this crate moves bytes.
+//! backpressure, reconnect back-off) comes from [`lynn_proto`], and what every adapter
+//! shares beyond it (handler dispatch, the connection table, metrics) from
+//! [`lynn_service`]; this crate moves bytes.
 //!
 //! ## Quick start
 //!
 //! ```
-//! use lynn_proto::ServerConfig;
-//! use lynn_tokio::{Client, Context, Server};
+//! use lynn_tokio::{Client, Context, Reply, Server, ServerConfig};
 //!
-//! async fn echo(ctx: Context) -> lynn_proto::Reply {
+//! async fn echo(ctx: Context) -> Reply {
 //!     let body = ctx.body().clone();
 //!     ctx.reply(body)
 //! }
@@ -91,11 +92,11 @@
 //!   `bind` fails with `ServerError::Config` (field `"state"`).
 //! - `ServerBuilder::event_stream(capacity)` receives every message for a method without a
 //!   route, and replaces any fallback, given before or after it.
-//! - Every protocol decision is the core's: dispatching a request
-//!   ([`lynn_proto::dispatch`]), the connection table and fanout
-//!   ([`lynn_proto::switchboard`]), client calls ([`lynn_proto::client_calls`]), builder
-//!   rules ([`lynn_proto::route_table`]), socket options
-//!   ([`lynn_proto::SocketSetting`]).
+//! - Every decision is shared with the other adapters: the protocol's in lynn-proto (client
+//!   calls, [`lynn_proto::client_calls`]; socket options, [`lynn_proto::SocketSetting`]),
+//!   the rest in lynn-service, the runtime-neutral layer the adapters share (dispatching a
+//!   request, [`lynn_service::dispatch`]; the connection table and fanout,
+//!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -109,9 +110,14 @@ pub use server::{
     Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
 };
 
-/// The core crate, re-exported: configs, replies, errors and metrics used in this API.
+/// The protocol crate, re-exported (for the rest of its configs, the codec, ...).
 pub use lynn_proto;
+// The types of this API that are not this crate's own, so that users name only this crate:
+// configs, errors and ids from lynn-proto...
 pub use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, ConnectionId, HandlerError, IntoReply, Message,
-    Metrics, PeerAddr, Reply, SendToError, ServerConfig, ServerError, SyncOutcome, Target,
+    ClientConfig, ClientError, CloseReason, ConnectionId, Message, PeerAddr, SendToError,
+    ServerConfig, ServerError,
 };
+// ...and the replies, handler results and metrics from lynn-service, the layer every
+// adapter shares (users never name it).
+pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};

@@ -7,7 +7,7 @@ use common::*;
 use lynn_proto::{ClientConfig, ServerError};
 use lynn_tokio::{Client, Context, Server, ServerEvent};
 
-async fn echo(ctx: Context) -> lynn_proto::Reply {
+async fn echo(ctx: Context) -> lynn_tokio::Reply {
     ctx.reply(ctx.body().clone())
 }
 

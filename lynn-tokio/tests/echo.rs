@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use lynn_proto::{HandlerError, Reply};
 use lynn_tokio::{Client, Context, Server};
+use lynn_tokio::{HandlerError, Reply};
 
 #[tokio::test]
 async fn raw_sample_frame_is_echoed_byte_for_byte() {

@@ -14,7 +14,7 @@ use lynn_proto::ServerError;
 use lynn_tokio::{Client, Context, Server};
 
 /// Answers with the name of the thread the handler runs on.
-async fn thread_name(ctx: Context) -> lynn_proto::Reply {
+async fn thread_name(ctx: Context) -> lynn_tokio::Reply {
     let name = std::thread::current().name().unwrap_or("").to_string();
     ctx.reply(name)
 }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lynn_proto::{ClientConfig, ClientConfigBuilder, Metrics, ServerConfig, ServerConfigBuilder};
+use lynn_proto::{ClientConfig, ClientConfigBuilder, ServerConfig, ServerConfigBuilder};
+use lynn_service::Metrics;
 
 /// How long any wait on a condition may take before the test fails. Generous, so that the
 /// suite passes on a loaded machine; a passing run never waits this long.

@@ -5,11 +5,12 @@ mod worker;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lynn_handler::Pushes;
 use lynn_proto::client_calls::Call;
-use lynn_proto::client_status::ClientStatus;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message, Metrics};
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message};
+use lynn_service::Metrics;
+use lynn_service::Pushes;
+use lynn_service::client_status::ClientStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -63,7 +64,9 @@ impl Client {
         config.validate()?;
         let mut reconnect = match &config.reconnect {
             Some(policy) => {
-                let policy = policy.clone().with_distinct_seed(entropy());
+                let policy = policy
+                    .clone()
+                    .with_distinct_seed(lynn_service::reconnect_entropy());
                 Some(Reconnect::new(policy).map_err(|e| ConfigError {
                     field: "reconnect",
                     problem: e.to_string(),
@@ -191,13 +194,4 @@ impl Client {
             .await
             .map_err(|_| self.inner.status.error())
     }
-}
-
-/// What differs between processes, for the reconnect jitter seed (the core reads no
-/// clock and no randomness): the process id and the wall-clock nanoseconds.
-fn entropy() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (u64::from(std::process::id()) << 32) ^ nanos
 }

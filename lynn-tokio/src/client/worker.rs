@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lynn_handler::pushes::{EventListener, Offer, Pushes};
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
-use lynn_proto::client_status::{ClientEnd, ClientStatus};
 use lynn_proto::reconnect::{Reconnect, Step};
-use lynn_proto::{
-    ClientConfig, ClientError, CloseReason, Connection, Instant, Message, StatsReport,
-};
+use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Instant, Message};
+use lynn_service::StatsReport;
+use lynn_service::client_status::{ClientEnd, ClientStatus};
+use lynn_service::pushes::{EventListener, Offer, Pushes};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::stream::{self, Stream};

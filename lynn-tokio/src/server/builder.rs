@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use lynn_proto::route_table::RouteTable;
-use lynn_proto::switchboard::Switchboard;
-use lynn_proto::{
-    ConfigError, Endpoint, IntoReply, Metrics, ServerConfig, ServerError, SharedAdmission,
-    SyncOutcome,
-};
+use lynn_proto::{ConfigError, Endpoint, ServerConfig, ServerError};
+use lynn_service::Metrics;
+use lynn_service::SharedAdmission;
+use lynn_service::route_table::RouteTable;
+use lynn_service::switchboard::Switchboard;
+use lynn_service::{IntoReply, SyncOutcome};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -105,9 +105,8 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// given before the failure is withdrawn).
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), lynn_proto::ServerError> {
-    /// use lynn_proto::ServerConfig;
-    /// use lynn_tokio::Server;
+    /// # async fn run() -> Result<(), lynn_tokio::ServerError> {
+    /// use lynn_tokio::{Server, ServerConfig};
     ///
     /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;
     /// Server::builder(config)
@@ -167,9 +166,8 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// available (single-threaded runtime).
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), lynn_proto::ServerError> {
-    /// use lynn_proto::ServerConfig;
-    /// use lynn_tokio::{Context, Server};
+    /// # async fn run() -> Result<(), lynn_tokio::ServerError> {
+    /// use lynn_tokio::{Context, Server, ServerConfig};
     ///
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;

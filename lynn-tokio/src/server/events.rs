@@ -1,7 +1,7 @@
 //! Event-stream mode: instead of (or besides) routes, the application pulls connections,
 //! messages and closes from one bounded channel.
 
-use lynn_proto::Reply;
+use lynn_service::Reply;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Context;
@@ -10,8 +10,8 @@ use super::handler::{self, Handler, HandlerFuture};
 /// Something that happened on the server, from [`ServerEvents`]: `Connected { id, peer }`,
 /// `Message { ctx, responder }` (a message for a method without a route; answer it with
 /// the [`Responder`], replies still leave in request order) or `Closed { id, reason }`.
-/// See [`lynn_proto::ServerEvent`].
-pub type ServerEvent<S = ()> = lynn_proto::ServerEvent<Context<S>, Responder>;
+/// See [`lynn_service::ServerEvent`].
+pub type ServerEvent<S = ()> = lynn_service::ServerEvent<Context<S>, Responder>;
 
 /// Completes one request delivered as [`ServerEvent::Message`].
 #[derive(Debug)]

@@ -1,14 +1,17 @@
 //! [`ServerHandle`]: reach connections from anywhere (handlers, other tasks, other threads).
 //!
-//! The connection table is the core's [`Switchboard`]; this crate only supplies what it
+//! The connection table is lynn-service's [`Switchboard`]; this crate only supplies what it
 //! keeps per connection ([`Entry`]: its bounded [`Inbox`] of commands and close request, the peer).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::groups::GroupError;
-use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
-use lynn_proto::{ConnectionId, Metrics, Outbound, PeerAddr, SendToError, SharedAdmission, Target};
+use lynn_proto::{ConnectionId, PeerAddr, SendToError};
+use lynn_service::Metrics;
+use lynn_service::SharedAdmission;
+use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
+use lynn_service::{Outbound, Target};
 use tokio::sync::watch;
 
 use super::inbox::Inbox;

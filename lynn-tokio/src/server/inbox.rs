@@ -16,8 +16,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use lynn_proto::Outbound;
-use lynn_proto::switchboard::Refused;
+use lynn_service::Outbound;
+use lynn_service::switchboard::Refused;
 
 /// What [`Inbox::poll_next`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,8 @@ mod workers;
 use std::sync::Arc;
 
 use lynn_proto::router::Router;
-use lynn_proto::{ConnectionConfig, Metrics, SocketOptions};
+use lynn_proto::{ConnectionConfig, SocketOptions};
+use lynn_service::Metrics;
 use tokio::sync::{Semaphore, mpsc};
 
 pub use builder::ServerBuilder;

@@ -12,11 +12,12 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use lynn_proto::switchboard::Registration;
 use lynn_proto::{
-    CloseReason, Connection, Event, Instant, Outbound, PeerAddr, RequestId, SendError,
-    SpareBuffers, StatsReport,
+    CloseReason, Connection, Event, Instant, PeerAddr, RequestId, SendError, SpareBuffers,
 };
+use lynn_service::Outbound;
+use lynn_service::StatsReport;
+use lynn_service::switchboard::Registration;
 
 use self::requests::{Outcome, Running};
 use super::context::Scope;
@@ -313,7 +314,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             let (router, metrics) = (&app.router, app.metrics());
             stream::read_into_with(stream, &mut self.conn, |conn, now| {
                 conn.handle_received_inline(now, |msg| {
-                    lynn_handler::answer_inline(router, scope, metrics, msg)
+                    lynn_service::answer_inline(router, scope, metrics, msg)
                 });
             })
         } else {

@@ -101,7 +101,7 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
 }
 
 /// Echo handler: same method, same body.
-pub async fn echo(ctx: lynn_tokio::Context) -> lynn_proto::Reply {
+pub async fn echo(ctx: lynn_tokio::Context) -> lynn_tokio::Reply {
     let body = ctx.body().clone();
     ctx.reply(body)
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use lynn_blocking::Metrics;
 use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 
 use super::background::Background;
 use crate::app::{App, Outcome};
@@ -19,7 +20,7 @@ pub struct BlockingRuntime;
 
 super::handler_glue!(lynn_blocking);
 
-fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+fn run(app: App, ctx: Context) -> lynn_blocking::Reply {
     match app.handle(
         ctx.method(),
         ctx.body(),
@@ -31,7 +32,7 @@ fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             std::thread::sleep(delay);
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_blocking::Reply::none(),
     }
 }
 

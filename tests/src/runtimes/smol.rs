@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_io::{Timer, block_on};
 use bytes::Bytes;
 use futures_lite::future;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
+use lynn_smol::Metrics;
 use lynn_smol::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
 
 use super::background::Background;
@@ -22,7 +23,7 @@ pub struct SmolRuntime;
 
 super::handler_glue!(lynn_smol);
 
-async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+async fn run(app: App, ctx: Context) -> lynn_smol::Reply {
     let outcome = app.handle(
         ctx.method(),
         ctx.body(),
@@ -34,7 +35,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             Timer::after(delay).await;
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_smol::Reply::none(),
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lynn_proto::{ClientConfig, ClientError, Message, Metrics, ServerConfig, ServerError};
+use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
+use lynn_tokio::Metrics;
 use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
@@ -38,7 +39,7 @@ fn executor() -> &'static TokioExecutor {
 
 super::handler_glue!(lynn_tokio);
 
-async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
+async fn run(app: App, ctx: Context) -> lynn_tokio::Reply {
     let effects = HandlerEffects(ctx.server(), ctx.id());
     let outcome = app.handle(ctx.method(), ctx.body(), &effects);
     match outcome {
@@ -47,7 +48,7 @@ async fn run(app: App, ctx: Context) -> lynn_proto::Reply {
             tokio::time::sleep(delay).await;
             ctx.reply(body)
         }
-        Outcome::NoReply => lynn_proto::Reply::none(),
+        Outcome::NoReply => lynn_tokio::Reply::none(),
     }
 }
 

@@ -10,8 +10,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
-use lynn_proto::dispatch::{self, FinishProblem, HandlerOutcome};
-use lynn_proto::{Fanout, HandlerError, Reply, Request, RequestId};
+use lynn_proto::{Request, RequestId};
+use lynn_service::dispatch::{self, FinishProblem, HandlerOutcome};
+use lynn_service::{Fanout, HandlerError, Reply};
 
 use super::Task;
 use crate::server::Context;
@@ -56,7 +57,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             Route::Async(h) => h,
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn.
-                let outcome = lynn_handler::answer_request(h, &self.scope, &req);
+                let outcome = lynn_service::answer_request(h, &self.scope, &req);
                 return self.complete(req.id, outcome);
             }
         };

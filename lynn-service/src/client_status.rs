@@ -2,7 +2,7 @@
 //! is connected, its counters, and, once it has ended for good, why.
 //!
 //! ```
-//! use lynn_proto::client_status::{ClientEnd, ClientStatus};
+//! use lynn_service::client_status::{ClientEnd, ClientStatus};
 //! use lynn_proto::ClientError;
 //!
 //! let status = ClientStatus::default();
@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::Metrics;
-use crate::error::CloseReason;
-use crate::runtime::ClientError;
+use lynn_proto::ClientError;
+use lynn_proto::CloseReason;
 
 /// How a client ended for good.
 #[derive(Clone, Debug, PartialEq, Eq)]

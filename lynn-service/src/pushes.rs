@@ -7,9 +7,10 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::Metrics;
 pub use event_listener::EventListener;
 use event_listener::{Event, Listener};
-use lynn_proto::{Message, Metrics, PushFull};
+use lynn_proto::{Message, PushFull};
 
 /// What [`Pushes::offer`] did with a push.
 #[derive(Debug)]

@@ -9,9 +9,12 @@
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
-//! use lynn_proto::switchboard::{Mailbox, Refused, Switchboard};
+//! use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
 //! use lynn_proto::admission::AdmissionConfig;
-//! use lynn_proto::{Instant, Metrics, Outbound, PeerAddr, ServerConfig, SharedAdmission, Target};
+//! use lynn_proto::{Instant, PeerAddr, ServerConfig};
+//! use lynn_service::Metrics;
+//! use lynn_service::{Outbound, Target};
+//! use lynn_service::SharedAdmission;
 //!
 //! /// A mailbox that keeps what it gets (a runtime would wrap a channel sender).
 //! struct Inbox(PeerAddr, Mutex<Vec<Outbound>>);
@@ -38,12 +41,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::codec::{self, FrameKind, Marks};
-use crate::error::{CloseReason, EncodeError};
-use crate::groups::GroupError;
-use crate::reply::Target;
-use crate::runtime::{Outbound, PeerAddr, SendToError};
-use crate::{ConnectionId, Metrics, Registry, Seat, ServerConfig};
+use crate::Metrics;
+use crate::Outbound;
+use crate::Target;
+use crate::{Registry, Seat};
+use lynn_proto::codec::{self, FrameKind, Marks};
+use lynn_proto::groups::GroupError;
+use lynn_proto::{CloseReason, EncodeError};
+use lynn_proto::{ConnectionId, ServerConfig};
+use lynn_proto::{PeerAddr, SendToError};
 
 /// Why a [`Mailbox`] refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,8 +257,9 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::admission::AdmissionConfig;
-    use crate::{Instant, SharedAdmission};
+    use crate::SharedAdmission;
+    use lynn_proto::Instant;
+    use lynn_proto::admission::AdmissionConfig;
 
     struct Slot {
         peer: PeerAddr,

@@ -1,11 +1,37 @@
-//! # lynn-handler
+//! # lynn-service
 //!
-//! What lynn's adapters share beyond the core: a client's push queue ([`Pushes`], every
-//! adapter), and the handler plumbing of the async adapters (lynn-tokio, lynn-smol): user
-//! `async fn`s boxed behind one trait, and a way to run a handler that is ready on its first
-//! poll (an echo) without allocating. It uses no runtime: futures are polled once with a
-//! no-op waker, and whoever takes a pending one (the connection task) polls it again with
-//! its own. lynn-proto stays free of futures; users of lynn never name this crate.
+//! The runtime-neutral layer lynn's adapters (lynn-tokio, lynn-smol, lynn-blocking) share,
+//! between the protocol core and the runtimes, as quinn sits on quinn-proto: everything an
+//! adapter needs beyond the protocol that does not depend on which runtime it is, written
+//! once. [`lynn_proto`] stays the protocol and nothing else, free of locks and futures;
+//! what is shared between tasks and threads, and the handler side, lives here. It uses no
+//! runtime; users of lynn never name this crate (each adapter re-exports what its API
+//! shows).
+//!
+//! What it holds:
+//!
+//! - **Server state shared between connections**: the connection table with fanout encoded
+//!   once and groups ([`switchboard`], over a [`Registry`]), admission shared between
+//!   tasks whose [`Seat`]s release on drop ([`SharedAdmission`]), and what an event stream
+//!   yields ([`ServerEvent`]).
+//! - **The handler side**: what a handler returns ([`Reply`], [`Fanout`], [`Target`],
+//!   [`IntoReply`], [`HandlerError`]), what it is given ([`Context`], [`SyncContext`],
+//!   [`RequestScope`]), a message through the router to a handler and back to the
+//!   connection ([`dispatch`]), the server builder's rules ([`route_table`]), synchronous
+//!   routes answered in place ([`sync`], [`answer_inline`]), and async handlers boxed
+//!   behind one trait ([`HandlerFn`], below). A connection task's channel message is
+//!   [`Outbound`].
+//! - **Counters**: [`Metrics`] (lynn_tcp's metric names in the Prometheus text format), fed
+//!   by each connection's [`StatsReport`].
+//! - **The client side**: what a client's background task publishes to its handles
+//!   ([`client_status`]), its queue of pushes for `recv` ([`Pushes`]), and the entropy of
+//!   its reconnect jitter ([`reconnect_entropy`]).
+//!
+//! ## Handlers without an allocation
+//!
+//! The async adapters run user `async fn`s without a runtime here: futures are polled once
+//! with a no-op waker, and whoever takes a pending one (the connection task) polls it again
+//! with its own.
 //!
 //! A connection task asks a route's handler to [`run_inline`](HandlerFn::run_inline): the
 //! handler's future is written into a box the connection kept from its previous request of
@@ -14,11 +40,10 @@
 //! one next time).
 //!
 //! ```
-//! use lynn_handler::{FutureSlots, HandlerFn};
-//! use lynn_proto::Reply;
+//! use lynn_service::{FutureSlots, HandlerFn, Reply};
 //!
-//! // Any context type works; the adapters use `lynn_proto::Context<S, ServerHandle>`.
-//! let echo = lynn_handler::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });
+//! // Any context type works; the adapters use `lynn_service::Context<S, ServerHandle>`.
+//! let echo = lynn_service::boxed(|body: &'static str| async move { Reply::to_sender(1, body) });
 //! let mut slots = FutureSlots::default();
 //! for _ in 0..3 {
 //!     // Ready at once: answered without an allocation after the first request.
@@ -29,10 +54,33 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_status;
+pub mod dispatch;
 pub mod pushes;
+pub mod route_table;
+pub mod switchboard;
+
+mod entropy;
+mod metrics;
+mod registry;
+mod reply;
+mod request_context;
+mod runtime;
+mod seat;
+mod server_event;
+mod stats_report;
 mod sync;
 
+pub use entropy::reconnect_entropy;
+pub use metrics::Metrics;
 pub use pushes::Pushes;
+pub use registry::Registry;
+pub use reply::{Fanout, Reply, Target};
+pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
+pub use runtime::{HandlerError, IntoReply, Outbound};
+pub use seat::{Seat, SharedAdmission};
+pub use server_event::ServerEvent;
+pub use stats_report::StatsReport;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 
 use std::any::Any;
@@ -41,7 +89,6 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures_util::future::OptionFuture;
-use lynn_proto::{HandlerError, IntoReply, Reply};
 
 /// What a handler returns.
 pub type HandlerResult = Result<Reply, HandlerError>;

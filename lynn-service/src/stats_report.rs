@@ -17,7 +17,8 @@
 //! ends, so a reading misses at most what the turn in progress counted.
 //!
 //! ```
-//! use lynn_proto::{Connection, ConnectionConfig, Instant, Metrics, StatsReport};
+//! use lynn_proto::{Connection, ConnectionConfig, Instant};
+//! use lynn_service::{Metrics, StatsReport};
 //!
 //! let now = Instant::now();
 //! let mut conn = Connection::new(ConnectionConfig::client(), now).unwrap();
@@ -33,8 +34,9 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::stats::{BYTES_SENT_INDEX, PACKED_WORDS, STATS_FIELDS};
-use crate::{Connection, ConnectionStats, Metrics};
+use crate::Metrics;
+use lynn_proto::stats::{BYTES_SENT_INDEX, PACKED_WORDS, STATS_FIELDS};
+use lynn_proto::{Connection, ConnectionStats};
 
 /// Publishes one connection's counters to one [`Metrics`]. Allocation-free until the
 /// connection counts something.
@@ -154,7 +156,7 @@ impl Reported {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConnectionConfig, Instant};
+    use lynn_proto::{ConnectionConfig, Instant};
 
     fn connection_with(sent: usize) -> Connection {
         let now = Instant::now();

@@ -1,10 +1,11 @@
 //! [`Context`]: what a server handler knows about the request it serves, the same in every
 //! runtime. `H` is the runtime's server handle; each runtime names
-//! `Context<S> = lynn_proto::Context<S, ServerHandle>`.
+//! `Context<S> = lynn_service::Context<S, ServerHandle>`.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use lynn_proto::{ConnectionId, Context, PeerAddr, RequestScope};
+//! use lynn_proto::{ConnectionId, PeerAddr};
+//! use lynn_service::{Context, RequestScope};
 //!
 //! let scope = Arc::new(RequestScope {
 //!     id: ConnectionId(7),
@@ -22,9 +23,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::HandlerError;
 use crate::reply::Reply;
-use crate::runtime::{HandlerError, PeerAddr};
-use crate::{ConnectionId, InlineMessage, RequestId};
+use lynn_proto::PeerAddr;
+use lynn_proto::{ConnectionId, InlineMessage, RequestId};
 
 /// What one connection shares with every request it carries (one `Arc` per connection).
 #[derive(Debug)]
@@ -126,15 +128,15 @@ impl<S, H> fmt::Debug for Context<S, H> {
 
 /// A message answered in place, as a synchronous handler sees it: the connection's
 /// [`RequestScope`] and the [`InlineMessage`] lent by
-/// [`Connection::handle_received_inline`](crate::Connection::handle_received_inline). The
+/// [`Connection::handle_received_inline`](lynn_proto::Connection::handle_received_inline). The
 /// body is borrowed from the receive buffer and the reply is copied straight into the send
 /// queue, so nothing is allocated or reference-counted per message. Each runtime names
-/// `SyncContext<'a, 'm, S> = lynn_proto::SyncContext<'a, 'm, S, ServerHandle>`.
+/// `SyncContext<'a, 'm, S> = lynn_service::SyncContext<'a, 'm, S, ServerHandle>`.
 ///
 /// ```
 /// use lynn_proto::codec::{self, FrameKind, Marks};
 /// use lynn_proto::{Connection, ConnectionConfig, ConnectionId, Inline, Instant, PeerAddr};
-/// use lynn_proto::{RequestScope, SyncContext};
+/// use lynn_service::{RequestScope, SyncContext};
 /// use std::sync::Arc;
 ///
 /// let scope = RequestScope { id: ConnectionId(7), peer: PeerAddr::Unix(None), state: Arc::new(()), server: () };

@@ -9,7 +9,7 @@
 //! - A method routed twice makes `build` fail with [`ServerError::Route`].
 //!
 //! ```
-//! use lynn_proto::route_table::RouteTable;
+//! use lynn_service::route_table::RouteTable;
 //! use lynn_proto::router::Resolved;
 //! use lynn_proto::ServerConfig;
 //!
@@ -21,10 +21,10 @@
 //! assert_eq!(router.resolve(7), Resolved::Fallback(&"events"));
 //! ```
 
-use crate::ServerConfig;
-use crate::error::ConfigError;
-use crate::router::Router;
-use crate::runtime::ServerError;
+use lynn_proto::ConfigError;
+use lynn_proto::ServerConfig;
+use lynn_proto::ServerError;
+use lynn_proto::router::Router;
 
 /// Routes, fallback and event stream of a server being built.
 #[derive(Debug)]
@@ -119,7 +119,7 @@ impl<H> RouteTable<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::Resolved;
+    use lynn_proto::router::Resolved;
 
     #[test]
     fn state_after_routes_is_refused() {

@@ -9,9 +9,11 @@
 //! ```
 //! use bytes::{Bytes, BytesMut};
 //! use lynn_proto::codec::{self, FrameKind, Marks};
-//! use lynn_proto::dispatch::{self, HandlerOutcome};
+//! use lynn_service::dispatch::{self, HandlerOutcome};
 //! use lynn_proto::router::Router;
-//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant, Metrics, Reply};
+//! use lynn_proto::{Connection, ConnectionConfig, Event, Instant};
+//! use lynn_service::Metrics;
+//! use lynn_service::Reply;
 //!
 //! let now = Instant::now();
 //! let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
@@ -31,19 +33,20 @@
 
 use thiserror::Error;
 
-use crate::error::{CloseReason, CompleteError};
+use crate::HandlerError;
+use crate::Metrics;
 use crate::reply::{Fanout, Reply};
-use crate::router::{Resolved, Router};
-use crate::runtime::HandlerError;
-use crate::{Connection, Instant, Metrics, Request, RequestId};
+use lynn_proto::router::{Resolved, Router};
+use lynn_proto::{CloseReason, CompleteError};
+use lynn_proto::{Connection, Instant, Request, RequestId};
 
 /// Resolves `req` through `router`. Returns the handler to start (the request is now in
 /// flight: call [`finish`] exactly once for it), or `None` when the core dealt with it: an
 /// unknown method is completed without a reply ([`UnknownMethod::Ignore`]) or closes the
 /// connection ([`UnknownMethod::Close`]), and is counted either way.
 ///
-/// [`UnknownMethod::Ignore`]: crate::router::UnknownMethod::Ignore
-/// [`UnknownMethod::Close`]: crate::router::UnknownMethod::Close
+/// [`UnknownMethod::Ignore`]: lynn_proto::router::UnknownMethod::Ignore
+/// [`UnknownMethod::Close`]: lynn_proto::router::UnknownMethod::Close
 #[inline]
 pub fn dispatch<'r, H>(
     router: &'r Router<H>,
@@ -194,9 +197,10 @@ fn failed(conn: &mut Connection, id: RequestId, problem: FinishProblem, now: Ins
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{self, FrameKind, Marks};
-    use crate::router::UnknownMethod;
-    use crate::{ConnectionConfig, Event, Target};
+    use crate::Target;
+    use lynn_proto::codec::{self, FrameKind, Marks};
+    use lynn_proto::router::UnknownMethod;
+    use lynn_proto::{ConnectionConfig, Event};
 
     fn request(conn: &mut Connection, method: u16, now: Instant) -> Request {
         let frame =

@@ -7,12 +7,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use lynn_proto::dispatch::{FinishProblem, HandlerOutcome};
+use crate::Metrics;
+use crate::dispatch::{FinishProblem, HandlerOutcome};
+use crate::{HandlerError, Reply, RequestScope, SyncContext, SyncOutcome};
 use lynn_proto::router::{Resolved, Router};
-use lynn_proto::{
-    CompleteError, HandlerError, Inline, InlineMessage, Metrics, Reply, Request, RequestScope,
-    SyncContext, SyncOutcome,
-};
+use lynn_proto::{CompleteError, Inline, InlineMessage, Request};
 
 /// A synchronous route's handler, shared by every connection. Made by [`sync`]. It takes
 /// the context by value and boxes the error, so that both travel in registers (a call per
@@ -83,7 +82,7 @@ pub fn answer_inline<A, S, H>(
 
 /// Runs a synchronous route's handler for `req`, a message that came as an event (it could
 /// not be answered in place: requests before it were still in flight). The outcome goes
-/// to [`dispatch::finish_uncounted`](lynn_proto::dispatch::finish_uncounted) (the handler
+/// to [`dispatch::finish_uncounted`](crate::dispatch::finish_uncounted) (the handler
 /// was never in flight).
 pub fn answer_request<S, H>(
     handler: &SyncFn<S, H>,

@@ -4,15 +4,16 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::Instant;
-use crate::admission::{Admission, AdmissionConfig, AdmissionConfigError, Permit, Rejection};
+use lynn_proto::Instant;
+use lynn_proto::admission::{Admission, AdmissionConfig, AdmissionConfigError, Permit, Rejection};
 
 /// An [`Admission`] behind a mutex, locked once per accept and once per close (never per
 /// message).
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr};
-/// use lynn_proto::{Instant, SharedAdmission};
+/// use lynn_proto::Instant;
+/// use lynn_service::SharedAdmission;
 /// use lynn_proto::admission::AdmissionConfig;
 ///
 /// let config = AdmissionConfig { max_per_ip: 1, ..Default::default() };

@@ -1,10 +1,10 @@
 //! [`ServerEvent`]: what a server's event stream yields, the same in every runtime. `C` is
 //! the runtime's request context and `R` its responder; each runtime names
-//! `ServerEvent<S> = lynn_proto::ServerEvent<Context<S>, Responder>`.
+//! `ServerEvent<S> = lynn_service::ServerEvent<Context<S>, Responder>`.
 
-use crate::ConnectionId;
-use crate::error::CloseReason;
-use crate::runtime::PeerAddr;
+use lynn_proto::CloseReason;
+use lynn_proto::ConnectionId;
+use lynn_proto::PeerAddr;
 
 /// Something that happened on the server, from its event stream.
 #[derive(Debug)]

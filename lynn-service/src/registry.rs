@@ -6,7 +6,8 @@
 //! on the request/reply path, which stays inside the connection's own task.
 //!
 //! ```
-//! use lynn_proto::{Registry, Target};
+//! use lynn_service::Target;
+//! use lynn_service::Registry;
 //! use lynn_proto::groups::GroupLimits;
 //!
 //! let mut reg: Registry<&str> = Registry::new(GroupLimits::default());
@@ -23,9 +24,9 @@
 
 use std::collections::HashMap;
 
-use crate::ConnectionId;
-use crate::groups::{GroupError, GroupLimits, Groups};
-use crate::reply::Target;
+use crate::Target;
+use lynn_proto::ConnectionId;
+use lynn_proto::groups::{GroupError, GroupLimits, Groups};
 
 /// Open connections by id, with their group memberships.
 #[derive(Debug)]

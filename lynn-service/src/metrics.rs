@@ -2,12 +2,13 @@
 //! Prometheus text format.
 //!
 //! The core keeps them as plain atomics and renders text; serving that text over HTTP is the
-//! runtime's job. A connection's own counters ([`ConnectionStats`](crate::ConnectionStats))
+//! runtime's job. A connection's own counters ([`ConnectionStats`](lynn_proto::ConnectionStats))
 //! reach them through a [`StatsReport`](crate::StatsReport), which writes to a slot of that
 //! connection's alone (see there for how fresh a reading is).
 //!
 //! ```
-//! use lynn_proto::{CloseReason, Metrics};
+//! use lynn_proto::CloseReason;
+//! use lynn_service::Metrics;
 //!
 //! let metrics = Metrics::default();
 //! metrics.connection_opened();
@@ -20,9 +21,9 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use crate::admission::Rejection;
-use crate::error::CloseReason;
 use crate::stats_report::Reported;
+use lynn_proto::CloseReason;
+use lynn_proto::admission::Rejection;
 
 const CLOSE_LABELS: [&str; 11] = [
     "local",
@@ -172,7 +173,7 @@ impl Metrics {
     /// other method. A runtime serving metrics only accepts, reads, writes this and closes.
     ///
     /// ```
-    /// let m = lynn_proto::Metrics::default();
+    /// let m = lynn_service::Metrics::default();
     /// let ok = m.http_response(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     /// assert!(ok.starts_with(b"HTTP/1.1 200 OK\r\n"));
     /// assert!(m.http_response(b"GET / HTTP/1.1\r\n\r\n").starts_with(b"HTTP/1.1 404"));
@@ -321,7 +322,7 @@ mod tests {
 
     #[test]
     fn every_close_reason_has_its_own_label() {
-        use crate::error::{DecodeError, DecodeErrorKind};
+        use lynn_proto::{DecodeError, DecodeErrorKind};
         let reasons = [
             CloseReason::Local,
             CloseReason::PeerClosed,
@@ -349,8 +350,9 @@ mod tests {
 
     #[test]
     fn renders_reported_stats_and_gauges() {
-        use crate::codec::{self, FrameKind, Marks};
-        use crate::{Connection, ConnectionConfig, Instant, StatsReport};
+        use crate::StatsReport;
+        use lynn_proto::codec::{self, FrameKind, Marks};
+        use lynn_proto::{Connection, ConnectionConfig, Instant};
 
         let now = Instant::now();
         let m = Metrics::default();

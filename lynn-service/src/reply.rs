@@ -1,11 +1,12 @@
 //! [`Reply`]: what a server handler wants sent, and to whom.
 //!
-//! A reply to the sender goes back through the sender's [`Connection`](crate::Connection)
+//! A reply to the sender goes back through the sender's [`Connection`](lynn_proto::Connection)
 //! in request order. Everything else (given connections, a group, everyone) is a
 //! [`Fanout`]: the runtime encodes it once and shares the bytes among the recipients.
 //!
 //! ```
-//! use lynn_proto::{ConnectionId, Reply, Target};
+//! use lynn_proto::ConnectionId;
+//! use lynn_service::{Reply, Target};
 //!
 //! let reply = Reply::to_sender(1, "ok").and(Target::Group("lobby".into()), 7, "joined");
 //! let (to_sender, fanout) = reply.into_parts();
@@ -15,7 +16,7 @@
 
 use bytes::Bytes;
 
-use crate::ConnectionId;
+use lynn_proto::ConnectionId;
 
 /// Recipients of a [`Fanout`].
 #[derive(Clone, Debug, PartialEq, Eq)]
