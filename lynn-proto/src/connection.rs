@@ -99,6 +99,16 @@ impl State {
 /// 4. **Time.** Sleep until [`poll_timeout`](Self::poll_timeout) or the next IO, whichever
 ///    is first; at the deadline call [`handle_timeout`](Self::handle_timeout).
 ///
+/// # Methods by kind
+///
+/// | kind | methods |
+/// |---|---|
+/// | state (no effect) | [`config`](Self::config), [`stats`](Self::stats), [`wants_read`](Self::wants_read), [`wants_write`](Self::wants_write), [`has_events`](Self::has_events), [`is_open`](Self::is_open), [`is_closed`](Self::is_closed), [`in_flight`](Self::in_flight), [`pending_transmit`](Self::pending_transmit), [`send_capacity`](Self::send_capacity), [`buffer_capacity`](Self::buffer_capacity) |
+/// | input from the transport | [`receive_buffer`](Self::receive_buffer) + [`handle_received`](Self::handle_received) (or [`handle_received_inline`](Self::handle_received_inline)), [`handle_bytes`](Self::handle_bytes), [`handle_eof`](Self::handle_eof), [`handle_transport_error`](Self::handle_transport_error), [`handle_written`](Self::handle_written), [`handle_timeout`](Self::handle_timeout) |
+/// | application calls | [`send`](Self::send), [`send_request`](Self::send_request), [`send_encoded`](Self::send_encoded), [`complete`](Self::complete), [`close`](Self::close), [`close_with`](Self::close_with), [`abort`](Self::abort) |
+/// | output to drain | [`poll_event`](Self::poll_event), [`transmit_chunks`](Self::transmit_chunks), [`poll_timeout`](Self::poll_timeout) |
+/// | buffer sharing | [`take_buffers`](Self::take_buffers), [`give_buffers`](Self::give_buffers) |
+///
 /// Optionally, a runtime that drives many connections on one thread brackets each turn
 /// with [`take_buffers`](Self::take_buffers) and [`give_buffers`](Self::give_buffers), so
 /// that they share one pair of buffers (see [`SpareBuffers`]).
