@@ -23,9 +23,10 @@
 //!   [`Outbound`].
 //! - **Counters**: [`Metrics`] (lynn_tcp's metric names in the Prometheus text format), fed
 //!   by each connection's [`StatsReport`].
-//! - **The client side**: what a client's background task publishes to its handles
-//!   ([`client_status`]), its queue of pushes for `recv` ([`Pushes`]), and the entropy of
-//!   its reconnect jitter ([`reconnect_entropy`]).
+//! - **The client**, written once over a [`Runtime`] (connect a [`Transport`], a
+//!   resettable [`Timer`], spawn, the clock): [`Client`], with what its background task
+//!   publishes to its handles ([`client_status`]), its queue of pushes for `recv`
+//!   ([`Pushes`]), and the entropy of its reconnect jitter ([`reconnect_entropy`]).
 //!
 //! ## Handlers without an allocation
 //!
@@ -54,30 +55,34 @@
 
 #![forbid(unsafe_code)]
 
+mod client;
 pub mod client_status;
 pub mod dispatch;
 pub mod pushes;
 pub mod route_table;
+pub mod runtime;
 pub mod switchboard;
 
 mod entropy;
+mod handler_types;
 mod metrics;
 mod registry;
 mod reply;
 mod request_context;
-mod runtime;
 mod seat;
 mod server_event;
 mod stats_report;
 mod sync;
 
+pub use client::Client;
 pub use entropy::reconnect_entropy;
+pub use handler_types::{HandlerError, IntoReply, Outbound};
 pub use metrics::Metrics;
 pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
-pub use runtime::{HandlerError, IntoReply, Outbound};
+pub use runtime::{Runtime, Timer, Transport};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
 pub use stats_report::StatsReport;

@@ -1,79 +1,75 @@
-//! Types the adapters share that are not protocol: what a handler may return
-//! ([`IntoReply`], [`HandlerError`]) and what a connection's task receives from other tasks
-//! ([`Outbound`]).
+//! [`Runtime`]: what the shared client (and, as the adapters thin out, the shared server)
+//! needs from an async runtime: connect a stream, sleep until a deadline, spawn a task, read
+//! the clock. An adapter implements it once for its runtime (a unit struct) and names the
+//! shared types with it (`pub type Client = lynn_service::Client<TokioRuntime>`).
+//!
+//! Everything is static: the per-connection path is generic over the runtime's types, with
+//! no `dyn` and no boxing per operation.
+//!
+//! The stream is poll-based ([`Transport`]: read into a buffer, vectored write), not
+//! readiness-based, so that one drive loop serves what is coming besides sockets: a TLS
+//! session between the socket and the [`Connection`](lynn_proto::Connection) (rustls is
+//! itself sans-IO and sits inside the loop), a multiplexed connection's stream (QUIC's
+//! streams are read and written, not polled for readiness) and a message-based transport
+//! (WebSocket, whose binary messages carry the frames).
 
-use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use thiserror::Error;
+use bytes::BytesMut;
+use lynn_proto::{Endpoint, Instant, SocketOptions};
 
-use crate::reply::Reply;
+/// An async runtime, as the shared client sees it. Cheap to clone (usually a unit struct).
+pub trait Runtime: Clone + Default + Send + Sync + 'static {
+    /// A connected byte stream (TCP or Unix socket).
+    type Stream: Transport;
+    /// A sleep that can be moved to another deadline.
+    type Timer: Timer;
 
-/// A handler failed. Logged and counted by the runtime; the request is completed without a
-/// reply and the connection carries on.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("handler failed: {0}")]
-pub struct HandlerError(pub String);
+    /// Connects to `endpoint`, applying `options` to a TCP socket (a setting the OS refuses
+    /// is logged and skipped, not an error).
+    fn connect(
+        &self,
+        endpoint: Endpoint,
+        options: SocketOptions,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
 
-/// What a handler may return: [`Reply`], `()` (no reply), `Option<Reply>`, or a `Result` of
-/// any of these with an error that can be displayed.
-pub trait IntoReply {
-    /// The reply, or why the handler failed.
-    fn into_reply(self) -> Result<Reply, HandlerError>;
-}
+    /// A timer that is not armed yet.
+    fn timer(&self) -> Self::Timer;
 
-impl IntoReply for Reply {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(self)
+    /// Runs `task` to completion in the background.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+
+    /// The time now. A simulated runtime answers with its virtual clock.
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 }
 
-impl IntoReply for () {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(Reply::none())
-    }
+/// A connected stream: bytes in, bytes out, both polled.
+pub trait Transport: Send + 'static {
+    /// Reads what is available into `buf`'s spare room (growing it if it has none), once.
+    /// `Ok(0)` is the end of the stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+
+    /// Writes a prefix of `bufs`, once; returns how many bytes.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+
+    /// Ends the write side (TCP FIN), best effort: after a graceful close, so the peer sees
+    /// the end of the stream while unread input may still arrive.
+    fn shutdown_write(&mut self);
 }
 
-impl IntoReply for Option<Reply> {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        Ok(self.unwrap_or_default())
-    }
-}
+/// A sleep until a deadline that can be moved.
+pub trait Timer: Send + Unpin + 'static {
+    /// Fires at `deadline` from now on (earlier or later than before).
+    fn reset(&mut self, deadline: Instant);
 
-impl<R: IntoReply, E: fmt::Display> IntoReply for Result<R, E> {
-    fn into_reply(self) -> Result<Reply, HandlerError> {
-        self.map_err(|e| HandlerError(e.to_string()))?.into_reply()
-    }
-}
-
-/// A message for a connection's task, sent through its bounded outbound channel by other
-/// connections, broadcasts, or the server handle.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outbound {
-    /// Encode and send one message frame.
-    Message {
-        /// Method id.
-        method: u16,
-        /// Body.
-        body: Bytes,
-    },
-    /// Send bytes that already hold whole frames (a broadcast encoded once, shared).
-    Encoded(Bytes),
-    /// Close gracefully: flush, then close with [`CloseReason::Local`](lynn_proto::CloseReason::Local).
-    Close,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn into_reply_variants() {
-        assert_eq!(().into_reply(), Ok(Reply::none()));
-        let r = Reply::to_sender(1, "x");
-        assert_eq!(Some(r.clone()).into_reply(), Ok(r.clone()));
-        assert_eq!(Ok::<_, String>(r.clone()).into_reply(), Ok(r));
-        let e = Err::<Reply, _>("boom").into_reply().unwrap_err();
-        assert_eq!(e, HandlerError("boom".into()));
-    }
+    /// Ready once the deadline passed; registers `cx` to be woken then otherwise.
+    fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }

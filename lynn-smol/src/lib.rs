@@ -58,8 +58,9 @@
 //!   allocation): the fastest path, for handlers that never wait.
 //! - **Client.** A [`Client`]'s background task (socket, heartbeats, reply matching,
 //!   reconnects) must run whether or not the caller polls anything, so it runs on a small
-//!   executor of this crate with its own threads (started on first use, at most 4). Dropping
-//!   the last `Client` clone cancels its task.
+//!   executor of this crate with its own threads (started on first use, at most 4). When
+//!   the last `Client` clone is dropped it closes the connection and ends. It is the client
+//!   every async adapter shares, [`lynn_service::Client`], on [`SmolRuntime`].
 //! - **Sends from elsewhere.** [`ServerHandle`] reaches any connection through its bounded
 //!   outbound channel; broadcasts are encoded once and share their bytes.
 //!
@@ -94,12 +95,8 @@
 //!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
-mod client;
-mod client_task;
-mod command;
 mod conn_task;
 mod context;
-mod dial;
 mod doorbell;
 #[cfg(target_os = "linux")]
 mod edge;
@@ -108,15 +105,19 @@ mod handle;
 mod handler;
 mod metrics_http;
 mod pump;
+pub mod runtime;
 mod server;
-mod session;
 mod spawn;
 mod stream;
 mod tasks;
 #[cfg(test)]
 mod test_waker;
 
-pub use client::Client;
+pub use runtime::SmolRuntime;
+
+/// A connection to a lynn server over async-io: the shared client
+/// ([`lynn_service::Client`]) on [`SmolRuntime`].
+pub type Client = lynn_service::Client<SmolRuntime>;
 pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;

@@ -169,15 +169,9 @@ impl Pump {
         Poll::Pending
     }
 
-    /// Acts on what [`poll_io`](Self::poll_io) reported. Returns the time, read from the
-    /// clock once (after the read, for a read), for the caller's loop turn.
-    pub(crate) fn on_wake(&mut self, wake: IoWake, conn: &mut Connection) -> Instant {
-        self.on_wake_with(wake, conn, |conn, now| conn.handle_received(now))
-    }
-
-    /// [`on_wake`](Self::on_wake) with `received` in place of
-    /// `Connection::handle_received` after a read (a server answers messages in place with
-    /// `handle_received_inline`).
+    /// Acts on what [`poll_io`](Self::poll_io) reported, with `received` called after a
+    /// read (a server answers messages in place with `handle_received_inline`). Returns the
+    /// time, read from the clock once (after the read, for a read), for the loop turn.
     #[inline]
     pub(crate) fn on_wake_with(
         &mut self,

@@ -134,7 +134,7 @@ impl Stream {
     }
 
     #[inline]
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.get_ref().read(buf),
             #[cfg(unix)]
@@ -156,7 +156,7 @@ impl Stream {
     }
 
     #[inline]
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
             #[cfg(unix)]

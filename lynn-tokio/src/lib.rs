@@ -66,8 +66,9 @@
 //!   are answered and flushed), waits up to `shutdown_timeout`, then drops the rest.
 //! - **Client.** [`Client::connect`] / [`Client::connect_with`] make one bounded attempt;
 //!   a background task then owns the connection, sends heartbeats, matches replies to
-//!   [`Client::request`]s, and reconnects per the policy. Dropping the last handle cancels
-//!   it. Addresses are `host:port`, or `unix:/path` for a Unix socket.
+//!   [`Client::request`]s, and reconnects per the policy. When the last handle is dropped
+//!   it closes the connection (flushing what was queued) and ends. It is the client every
+//!   async adapter shares, [`lynn_service::Client`], on [`TokioRuntime`]. Addresses are `host:port`, or `unix:/path` for a Unix socket.
 //! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names; with
 //!   `config.metrics_addr` set they are served at `GET /metrics` (see
 //!   [`Server::metrics_addr`]).
@@ -99,13 +100,17 @@
 //!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
-mod client;
 mod metrics_http;
+pub mod runtime;
 mod server;
 mod stream;
 mod timer;
 
-pub use client::Client;
+pub use runtime::TokioRuntime;
+
+/// A connection to a lynn server over tokio: the shared client ([`lynn_service::Client`])
+/// on [`TokioRuntime`]. Its background task runs on the tokio runtime `connect` is called on.
+pub type Client = lynn_service::Client<TokioRuntime>;
 pub use server::{
     Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
 };

@@ -14,10 +14,13 @@ use tokio::net::{TcpSocket, TcpStream, UnixStream};
 /// own).
 const MAX_CHUNKS: usize = 16;
 
-/// A connected stream socket.
+/// A connected stream socket: the [`Transport`](lynn_service::Transport) of
+/// [`TokioRuntime`](crate::TokioRuntime).
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub enum Stream {
+    /// A TCP socket.
     Tcp(TcpStream),
+    /// A Unix socket.
     Unix(UnixStream),
 }
 
@@ -55,24 +58,10 @@ impl Stream {
         }
     }
 
-    /// Waits until the socket may have bytes (or EOF) to read ([`poll_readable`]).
-    ///
-    /// [`poll_readable`]: Self::poll_readable
-    pub(crate) async fn readable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.poll_readable(cx)).await
-    }
-
-    /// Waits until the socket may accept bytes ([`poll_writable`]).
-    ///
-    /// [`poll_writable`]: Self::poll_writable
-    pub(crate) async fn writable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.poll_writable(cx)).await
-    }
-
     /// Reads once into `buf`. A read that leaves spare room in `buf` drained the socket, so
     /// the socket's read readiness is cleared (as tokio's own `AsyncRead` does): the next
     /// `readable()` waits for the reactor instead of costing a read that would block.
-    fn read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+    pub(crate) fn read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         let spare = buf.capacity() - buf.len();
         let mut got = None;
         let mut read = || {
@@ -105,16 +94,24 @@ impl Stream {
         }
     }
 
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.try_write_vectored(bufs),
             Stream::Unix(s) => s.try_write_vectored(bufs),
         }
     }
 
-    /// Connects to `addr`: `unix:/path` for a Unix socket, else `host:port`.
-    pub(crate) async fn connect(addr: &str, opts: &SocketOptions) -> io::Result<Stream> {
-        match Endpoint::parse(addr) {
+    /// Ends the write side (FIN), best effort.
+    pub(crate) fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    /// Connects to `endpoint`, applying `opts` to a TCP socket.
+    pub(crate) async fn connect(endpoint: Endpoint, opts: &SocketOptions) -> io::Result<Stream> {
+        match endpoint {
             Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Endpoint::Tcp(addr) => {
                 let stream = TcpStream::connect(addr).await?;

@@ -16,9 +16,10 @@ use std::task::{Context, Poll};
 use lynn_proto::Instant;
 use tokio::time::Sleep;
 
-/// A timer armed at the next deadline of a state machine.
+/// A timer armed at the next deadline of a state machine: the
+/// [`Timer`](lynn_service::Timer) of [`TokioRuntime`](crate::TokioRuntime).
 #[derive(Debug)]
-pub(crate) struct Timer {
+pub struct Timer {
     sleep: Pin<Box<Sleep>>,
     /// When the sleep fires (at or before `deadline`).
     armed: Instant,

@@ -1,72 +1,81 @@
-//! The client: [`Client::connect`] → `send` / `request` / `recv` → `close`.
+//! [`Client`]: a connection to a lynn server over any [`Runtime`], written once. An
+//! adapter names it with its runtime (`pub type Client = lynn_service::Client<TokioRuntime>`).
+//!
+//! [`Client::connect_with`] → `send` / `try_send` / `request` / `recv` → `close`. A
+//! background task (spawned on the runtime) owns the connection, its heartbeats and
+//! timeouts, the reconnect policy and the offline queue; handles talk to it through one
+//! bounded channel and get typed answers.
 
-mod worker;
+mod io;
+mod session;
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use lynn_proto::client_calls::Call;
 use lynn_proto::reconnect::Reconnect;
-use lynn_proto::{ClientConfig, ClientError, ConfigError, Instant, Message};
-use lynn_service::Metrics;
-use lynn_service::Pushes;
-use lynn_service::client_status::ClientStatus;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use lynn_proto::{ClientConfig, ClientError, ConfigError, Message};
 
-use crate::stream::Stream;
-use worker::{Command, Worker};
+use crate::client_status::ClientStatus;
+use crate::runtime::Runtime;
+use crate::{Metrics, Pushes};
+use session::{Command, Session};
 
 /// Calls waiting for the background task before `send`/`request` wait for room (and
 /// `try_send` fails with [`ClientError::QueueFull`]).
 const COMMAND_QUEUE: usize = 256;
 
 struct Inner {
-    commands: mpsc::Sender<Command>,
+    commands: async_channel::Sender<Command>,
     pushes: Arc<Pushes>,
     status: Arc<ClientStatus>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The last handle is gone: cancel the background task, which closes the socket.
-        self.task.abort();
-    }
 }
 
 /// A connection to a lynn server, with heartbeats and automatic reconnect. Cheap to clone;
-/// dropping the last clone cancels the background task and closes the socket.
-#[derive(Clone)]
-pub struct Client {
+/// when the last clone is dropped, the background task closes the connection (flushing
+/// what was queued) and ends.
+pub struct Client<R: Runtime> {
     inner: Arc<Inner>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: Arc::clone(&self.inner),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("connected", &self.is_connected())
             .finish()
     }
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// Connects to `addr` (`host:port`, or `unix:/path`) with default settings: one attempt
     /// bounded by the connect timeout.
-    pub async fn connect(addr: impl Into<String>) -> Result<Client, ClientError> {
+    pub async fn connect(addr: impl Into<String>) -> Result<Self, ClientError> {
         let config = ClientConfig::builder().addr(addr).build()?;
-        Client::connect_with(config).await
+        Self::connect_with(config).await
     }
 
     /// Connects with `config`: one attempt bounded by `config.connect_timeout`; after that
     /// the reconnect policy takes over whenever the connection is lost.
-    pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
+    pub async fn connect_with(config: ClientConfig) -> Result<Self, ClientError> {
         config.validate()?;
+        let rt = R::default();
         let mut reconnect = match &config.reconnect {
             Some(policy) => {
                 let policy = policy
                     .clone()
-                    .with_distinct_seed(lynn_service::reconnect_entropy());
+                    .with_distinct_seed(crate::reconnect_entropy());
                 Some(Reconnect::new(policy).map_err(|e| ConfigError {
                     field: "reconnect",
                     problem: e.to_string(),
@@ -74,63 +83,58 @@ impl Client {
             }
             None => None,
         };
-        let stream = worker::dial(&config).await?;
+        let stream = session::dial(&rt, &config).await?;
         if let Some(policy) = reconnect.as_mut() {
-            let now = Instant::now();
+            let now = rt.now();
             let _ = policy.poll(now);
             policy.handle_connected(now);
         }
-        Ok(Client::start(config, reconnect, stream))
-    }
-
-    fn start(config: ClientConfig, reconnect: Option<Reconnect>, stream: Stream) -> Client {
-        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (commands, command_rx) = async_channel::bounded(COMMAND_QUEUE);
         let pushes = Arc::new(Pushes::new(config.incoming_queue, config.push_full));
         let status = Arc::new(ClientStatus::default());
         status.set_connected(true);
-        let worker = Worker::new(
+        let session = Session::new(
+            rt.clone(),
             config,
             reconnect,
             command_rx,
             pushes.clone(),
             status.clone(),
         );
-        let task = tokio::spawn(worker.run(stream));
-        Client {
+        rt.spawn(session.run(stream));
+        Ok(Client {
             inner: Arc::new(Inner {
                 commands,
                 pushes,
                 status,
-                task,
             }),
-        }
+            runtime: PhantomData,
+        })
     }
 
     /// Sends one message. Waits while the send queue is full (the server reads slowly).
     /// While disconnected it is kept in the offline queue (if `config.offline_queue`
     /// allows) or refused with [`ClientError::Disconnected`].
     pub async fn send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
-        let (ack, rx) = oneshot::channel();
-        let body = body.into();
+        let (ack, rx) = async_channel::bounded(1);
         let call = Call::Send {
             method,
-            body,
+            body: body.into(),
             wait: true,
             ack,
         };
         self.command(Command::Call(call)).await?;
-        rx.await.map_err(|_| self.inner.status.error())?
+        rx.recv().await.map_err(|_| self.inner.status.error())?
     }
 
     /// Like [`send`](Self::send), but never waits for room: when the send queue (or the
     /// queue of calls to the background task) is full it fails at once with
     /// [`ClientError::QueueFull`]. It only waits for the task's answer.
     pub async fn try_send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
-        let (ack, rx) = oneshot::channel();
-        let body = body.into();
+        let (ack, rx) = async_channel::bounded(1);
         let call = Call::Send {
             method,
-            body,
+            body: body.into(),
             wait: false,
             ack,
         };
@@ -138,10 +142,10 @@ impl Client {
             .commands
             .try_send(Command::Call(call))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => self.inner.status.error(),
+                async_channel::TrySendError::Full(_) => ClientError::QueueFull,
+                async_channel::TrySendError::Closed(_) => self.inner.status.error(),
             })?;
-        rx.await.map_err(|_| self.inner.status.error())?
+        rx.recv().await.map_err(|_| self.inner.status.error())?
     }
 
     /// Sends a request and waits for its reply: the reply tagged with its correlation id
@@ -151,15 +155,14 @@ impl Client {
     /// [`ClientError::Timeout`] `config.request_timeout` after it was sent; see
     /// [`lynn_proto::client_calls`] for what a timeout does to other requests in each mode.
     pub async fn request(&self, method: u16, body: impl Into<Bytes>) -> Result<Bytes, ClientError> {
-        let (waiter, rx) = oneshot::channel();
-        let body = body.into();
+        let (waiter, rx) = async_channel::bounded(1);
         let call = Call::Request {
             method,
-            body,
+            body: body.into(),
             waiter,
         };
         self.command(Command::Call(call)).await?;
-        rx.await.map_err(|_| self.inner.status.error())?
+        rx.recv().await.map_err(|_| self.inner.status.error())?
     }
 
     /// The next message that is not a reply to a request (a push); `None` once the client
@@ -179,11 +182,11 @@ impl Client {
         self.inner.status.metrics()
     }
 
-    /// Closes gracefully: queued output is flushed, the socket closed, no reconnect.
+    /// Closes gracefully: queued output is flushed, the connection closed, no reconnect.
     pub async fn close(&self) {
-        let (done, rx) = oneshot::channel();
+        let (done, rx) = async_channel::bounded(1);
         if self.command(Command::Close { done }).await.is_ok() {
-            let _ = rx.await;
+            let _ = rx.recv().await;
         }
     }
 
