@@ -61,8 +61,8 @@
 //! | signal | 1 with [`Server::serve_with_shutdown`] | runs the signal closure |
 //!
 //! So a server uses `1 + pool + 2 × connections (+2)` threads, and connections are bounded
-//! by admission (`max_connections`, `max_connections_per_ip`, rates). A client uses two
-//! threads: its driver and its reader.
+//! by admission (`max_connections`, `max_connections_per_ip`, rates). A client uses one
+//! thread, and shares async-io's reactor thread with every other client of the process.
 //!
 //! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
 //! connection thread waits on one channel that carries everything: bytes from the reader,
@@ -109,13 +109,16 @@
 //! ## Client
 //!
 //! [`Client::connect`]`(addr)?.request(1, "hi")?` is all a script needs. The client is a
-//! cloneable handle; dropping the last clone stops its threads and closes the socket.
-//! [`Client::send`] and [`Client::request`] are answered by the driver thread (a round
-//! trip per call, which is what lets them return typed errors). Pushes are read with
-//! [`Client::recv`] / [`Client::recv_timeout`]; beyond `incoming_queue` of them, `push_full`
-//! drops the oldest (default), the newest, or stops reading from the server. Heartbeats, request timeouts, reconnect with
-//! back-off (each client gets its own jitter seed) and the offline queue are driven by
-//! the core's state machines. While redialling, commands wait up to `connect_timeout`.
+//! cloneable handle over the client every adapter shares ([`lynn_service::Client`] on
+//! [`BlockingRuntime`]): its background task runs on a thread of its own over async-io's
+//! reactor, and each call blocks the calling thread until the task answers (which is what
+//! lets calls return typed errors). Dropping the last clone closes the connection. Pushes
+//! are read with [`Client::recv`] / [`Client::recv_timeout`]; beyond `incoming_queue` of
+//! them, `push_full` drops the oldest (default), the newest, or stops reading from the
+//! server. Heartbeats, request timeouts, reconnect with back-off (each client gets its own
+//! jitter seed) and the offline queue are driven by the core's state machines; calls are
+//! served while a reconnect attempt dials.
+//!
 //! ## The API shared by every adapter
 //!
 //! lynn-tokio, lynn-smol and lynn-blocking offer the same names with the same meaning;
@@ -148,15 +151,14 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod client_driver;
 mod conn;
 mod context;
-mod dial;
 mod events;
 mod handle;
 mod io;
 mod metrics_http;
 mod pool;
+pub mod runtime;
 mod server;
 mod spawn;
 mod stream;
@@ -165,6 +167,7 @@ pub use client::Client;
 pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
 pub use handle::ServerHandle;
+pub use runtime::BlockingRuntime;
 pub use server::{Server, ServerBuilder};
 
 /// The protocol crate, re-exported (for the rest of its configs, the codec, ...).

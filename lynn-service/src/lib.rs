@@ -59,6 +59,8 @@ mod client;
 pub mod client_status;
 pub mod dispatch;
 pub mod pushes;
+#[cfg(feature = "async-io")]
+pub mod reactor;
 pub mod route_table;
 pub mod runtime;
 pub mod switchboard;

@@ -170,7 +170,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             #[cfg(not(unix))]
             Endpoint::Unix(_) => return Err(io::Error::from(io::ErrorKind::Unsupported).into()),
         };
-        let listener = Async::<TcpListener>::bind(resolve(&addr).await?)?;
+        let listener = Async::<TcpListener>::bind(lynn_service::reactor::resolve(&addr).await?)?;
         let local = PeerAddr::Tcp(listener.get_ref().local_addr()?);
         self.finish(Listener::Tcp(listener), local).await
     }
@@ -188,7 +188,9 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         let router = self.table.build(&config)?;
         let admission = SharedAdmission::new(config.admission.clone())?;
         let metrics_listener = match &config.metrics_addr {
-            Some(addr) => Some(Async::<TcpListener>::bind(resolve(addr).await?)?),
+            Some(addr) => Some(Async::<TcpListener>::bind(
+                lynn_service::reactor::resolve(addr).await?,
+            )?),
             None => None,
         };
         let handle = ServerHandle::new(&config, admission);
@@ -210,18 +212,6 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             metrics_listener,
         })
     }
-}
-
-/// Resolves `host:port` to its first address.
-pub(crate) async fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    if let Ok(a) = addr.parse() {
-        return Ok(a);
-    }
-    async_net::resolve(addr)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
 }
 
 enum Listener {

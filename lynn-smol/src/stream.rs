@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::task::{Context, Poll};
 
 use async_io::Async;
-use lynn_proto::{Connection, Instant, SocketOptions, SocketSetting};
+use lynn_proto::{Connection, Instant, SocketOptions};
 
 #[cfg(target_os = "linux")]
 use crate::edge::{Registered, Socket};
@@ -28,8 +28,10 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A connected, non-blocking stream.
+/// A server's connected, non-blocking stream (on Linux always `Edge`: the server's own
+/// epoll; the client uses `lynn_service::reactor`'s streams).
 #[derive(Debug)]
+#[cfg_attr(target_os = "linux", allow(dead_code))]
 pub(crate) enum Stream {
     /// TCP.
     Tcp(Async<TcpStream>),
@@ -93,21 +95,7 @@ impl Stream {
             #[cfg(unix)]
             Stream::Unix(_) => return,
         };
-        let sock = socket2::SockRef::from(tcp);
-        for setting in opts.settings() {
-            let res = match setting {
-                SocketSetting::NoDelay(on) => sock.set_tcp_nodelay(on),
-                SocketSetting::KeepAlive(Some(idle)) => {
-                    sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
-                }
-                SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
-                SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
-                SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
-            };
-            if let Err(e) = res {
-                tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
-            }
-        }
+        lynn_service::reactor::apply_options(tcp, opts);
     }
 
     /// Polls for readability (async-io semantics: ready once per reactor event).

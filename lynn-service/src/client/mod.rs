@@ -172,6 +172,15 @@ impl<R: Runtime> Client<R> {
         self.inner.pushes.recv().await
     }
 
+    /// [`recv`](Self::recv) for a thread: blocks it until a push comes or `deadline`
+    /// (`None`: no deadline) passes.
+    pub fn recv_deadline(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Message, crate::pushes::RecvError> {
+        self.inner.pushes.recv_deadline(deadline)
+    }
+
     /// Whether the connection is up now.
     pub fn is_connected(&self) -> bool {
         self.inner.status.is_connected()

@@ -1,0 +1,172 @@
+//! Streams and timers on async-io's reactor (feature `async-io`), for the adapters that
+//! bring no reactor of their own: lynn-smol (on the caller's executor) and lynn-blocking (a
+//! thread per task). Their [`Runtime`](crate::Runtime)s differ only in how they spawn.
+
+use std::future::Future;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use async_io::Async;
+use bytes::BytesMut;
+use lynn_proto::{Endpoint, Instant, SocketOptions, SocketSetting};
+
+use crate::runtime::Transport;
+
+/// A connected, non-blocking stream registered with async-io's reactor.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP.
+    Tcp(Async<TcpStream>),
+    /// A Unix domain socket.
+    #[cfg(unix)]
+    Unix(Async<UnixStream>),
+}
+
+impl Stream {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_readable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_readable(cx),
+        }
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_writable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_writable(cx),
+        }
+    }
+}
+
+/// Connects to `endpoint` (resolving a host name first) and applies `options` to a TCP
+/// socket.
+pub async fn connect(endpoint: Endpoint, options: SocketOptions) -> io::Result<Stream> {
+    match endpoint {
+        #[cfg(unix)]
+        Endpoint::Unix(path) => Ok(Stream::Unix(Async::<UnixStream>::connect(path).await?)),
+        #[cfg(not(unix))]
+        Endpoint::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        Endpoint::Tcp(addr) => {
+            let stream = Async::<TcpStream>::connect(resolve(&addr).await?).await?;
+            apply_options(stream.get_ref(), &options);
+            Ok(Stream::Tcp(stream))
+        }
+    }
+}
+
+/// The first address of `addr` (`host:port`), resolved off the calling thread.
+pub async fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Ok(a);
+    }
+    async_net::resolve(addr)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
+}
+
+/// Applies `options` to a TCP socket; a setting the OS refuses is logged and skipped.
+pub fn apply_options(tcp: &TcpStream, options: &SocketOptions) {
+    let sock = socket2::SockRef::from(tcp);
+    for setting in options.settings() {
+        let res = match setting {
+            SocketSetting::NoDelay(on) => sock.set_tcp_nodelay(on),
+            SocketSetting::KeepAlive(Some(idle)) => {
+                sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
+            }
+            SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
+            SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
+            SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
+        };
+        if let Err(e) = res {
+            tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.poll_readable(cx))?;
+            // Into the spare room, zeroed first: std's `Read` wants initialised memory.
+            let start = buf.len();
+            buf.resize(buf.capacity().max(start + 1), 0);
+            let room = &mut buf[start..];
+            let res = match self {
+                Stream::Tcp(s) => s.get_ref().read(room),
+                #[cfg(unix)]
+                Stream::Unix(s) => s.get_ref().read(room),
+            };
+            buf.truncate(start + *res.as_ref().unwrap_or(&0));
+            match res {
+                // The readiness was stale: wait for the reactor.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.poll_writable(cx))?;
+            let res = match self {
+                Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
+                #[cfg(unix)]
+                Stream::Unix(s) => s.get_ref().write_vectored(bufs),
+            };
+            match res {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    fn shutdown_write(&mut self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+        };
+    }
+}
+
+/// An async-io timer, moved only when the deadline changes (each move re-registers it with
+/// the reactor).
+#[derive(Debug)]
+pub struct Timer {
+    timer: async_io::Timer,
+    at: Option<Instant>,
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Timer {
+            timer: async_io::Timer::never(),
+            at: None,
+        }
+    }
+}
+
+impl crate::runtime::Timer for Timer {
+    fn reset(&mut self, deadline: Instant) {
+        if self.at != Some(deadline) {
+            self.at = Some(deadline);
+            self.timer.set_at(deadline);
+        }
+    }
+
+    fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(|_| ())
+    }
+}
