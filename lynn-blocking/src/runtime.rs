@@ -1,34 +1,19 @@
-//! [`BlockingRuntime`]: the shared layer's [`Runtime`] for programs without an async
-//! runtime: streams and timers on async-io's reactor ([`lynn_service::reactor`]), and a
-//! thread per task that blocks on it.
+//! [`BlockingRuntime`]: the shared layer's [`Runtime`](lynn_service::Runtime) for programs
+//! without an async runtime: async-io's streams and timers ([`lynn_service::reactor`]), and
+//! a thread per task that blocks on them.
 
 use std::future::Future;
-use std::io;
 
-use lynn_proto::{Endpoint, SocketOptions};
-use lynn_service::Runtime;
-use lynn_service::reactor::{self, Stream, Timer};
+use lynn_service::reactor::{Reactor, Spawn};
 
-/// Threads, as lynn's shared client sees them: each task runs on a thread of its own.
+/// Threads, as lynn's shared client sees them.
+pub type BlockingRuntime = Reactor<Threads>;
+
+/// Runs each task on a thread of its own.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct BlockingRuntime;
+pub struct Threads;
 
-impl Runtime for BlockingRuntime {
-    type Stream = Stream;
-    type Timer = Timer;
-
-    fn connect(
-        &self,
-        endpoint: Endpoint,
-        options: SocketOptions,
-    ) -> impl Future<Output = io::Result<Stream>> + Send + 'static {
-        reactor::connect(endpoint, options)
-    }
-
-    fn timer(&self) -> Timer {
-        Timer::default()
-    }
-
+impl Spawn for Threads {
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let started = std::thread::Builder::new()
             .name("lynn-client".into())

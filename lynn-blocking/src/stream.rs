@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use lynn_proto::{PeerAddr, SocketOptions, SocketSetting};
+use lynn_proto::{PeerAddr, SocketOptions};
 
 /// A connected socket, TCP or Unix.
 #[derive(Debug)]
@@ -64,21 +64,7 @@ impl Stream {
     /// refuses is logged and skipped.
     pub(crate) fn apply(&self, opts: &SocketOptions) {
         let Stream::Tcp(s) = self else { return };
-        let sock = socket2::SockRef::from(s);
-        for setting in opts.settings() {
-            let res = match setting {
-                SocketSetting::NoDelay(on) => sock.set_nodelay(on),
-                SocketSetting::KeepAlive(Some(idle)) => {
-                    sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
-                }
-                SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
-                SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
-                SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
-            };
-            if let Err(e) = res {
-                log::debug!("socket option {} not applied: {e}", setting.name());
-            }
-        }
+        lynn_service::apply_socket_options(s, opts);
     }
 }
 

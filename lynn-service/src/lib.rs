@@ -73,6 +73,7 @@ mod reply;
 mod request_context;
 mod seat;
 mod server_event;
+mod socket;
 mod stats_report;
 mod sync;
 
@@ -87,6 +88,7 @@ pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
 pub use runtime::{Runtime, Timer, Transport};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
+pub use socket::{SocketHandle, apply_socket_options};
 pub use stats_report::StatsReport;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 

@@ -1,6 +1,7 @@
-//! Streams and timers on async-io's reactor (feature `async-io`), for the adapters that
-//! bring no reactor of their own: lynn-smol (on the caller's executor) and lynn-blocking (a
-//! thread per task). Their [`Runtime`](crate::Runtime)s differ only in how they spawn.
+//! [`Reactor`]: a [`Runtime`] of streams and timers on async-io's reactor (feature
+//! `async-io`), for the adapters that bring no reactor of their own. They differ only in
+//! how they run a task ([`Spawn`]): lynn-smol on its client executor, lynn-blocking on a
+//! thread per task.
 
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
@@ -12,9 +13,40 @@ use std::task::{Context, Poll, ready};
 
 use async_io::Async;
 use bytes::BytesMut;
-use lynn_proto::{Endpoint, Instant, SocketOptions, SocketSetting};
+use lynn_proto::{Endpoint, Instant, SocketOptions};
 
-use crate::runtime::Transport;
+use crate::runtime::{Runtime, Transport};
+
+/// How a [`Reactor`] runtime runs a task in the background.
+pub trait Spawn: Clone + Default + Send + Sync + 'static {
+    /// Runs `task` to completion in the background.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+}
+
+/// The [`Runtime`] of async-io's streams and timers, running tasks with `S`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reactor<S>(pub S);
+
+impl<S: Spawn> Runtime for Reactor<S> {
+    type Stream = Stream;
+    type Timer = Timer;
+
+    fn connect(
+        &self,
+        endpoint: Endpoint,
+        options: SocketOptions,
+    ) -> impl Future<Output = io::Result<Stream>> + Send + 'static {
+        connect(endpoint, options)
+    }
+
+    fn timer(&self) -> Timer {
+        Timer::default()
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.spawn(task);
+    }
+}
 
 /// A connected, non-blocking stream registered with async-io's reactor.
 #[derive(Debug)]
@@ -54,7 +86,7 @@ pub async fn connect(endpoint: Endpoint, options: SocketOptions) -> io::Result<S
         Endpoint::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
         Endpoint::Tcp(addr) => {
             let stream = Async::<TcpStream>::connect(resolve(&addr).await?).await?;
-            apply_options(stream.get_ref(), &options);
+            crate::apply_socket_options(stream.get_ref(), &options);
             Ok(Stream::Tcp(stream))
         }
     }
@@ -70,25 +102,6 @@ pub async fn resolve(addr: &str) -> io::Result<SocketAddr> {
         .into_iter()
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr}: no address")))
-}
-
-/// Applies `options` to a TCP socket; a setting the OS refuses is logged and skipped.
-pub fn apply_options(tcp: &TcpStream, options: &SocketOptions) {
-    let sock = socket2::SockRef::from(tcp);
-    for setting in options.settings() {
-        let res = match setting {
-            SocketSetting::NoDelay(on) => sock.set_tcp_nodelay(on),
-            SocketSetting::KeepAlive(Some(idle)) => {
-                sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
-            }
-            SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
-            SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
-            SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
-        };
-        if let Err(e) = res {
-            tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
-        }
-    }
 }
 
 impl Transport for Stream {

@@ -1,36 +1,20 @@
-//! [`SmolRuntime`]: the shared layer's [`Runtime`] over async-io (streams and timers of
-//! [`lynn_service::reactor`]), with the crate's client executor for the client's
-//! background task.
+//! [`SmolRuntime`]: the shared layer's [`Runtime`](lynn_service::Runtime) over async-io
+//! ([`lynn_service::reactor`]), running a client's background task on the crate's client
+//! executor.
 
 use std::future::Future;
-use std::io;
 
-use lynn_proto::{Endpoint, SocketOptions};
-use lynn_service::Runtime;
-use lynn_service::reactor::{self, Stream, Timer};
+use lynn_service::reactor::{Reactor, Spawn};
 
-/// async-io, as lynn's shared client sees it. A client's background task runs on the
-/// crate's own small executor, so it makes progress under smol, async-std or a plain
-/// `block_on` alike.
+/// async-io, as lynn's shared client sees it.
+pub type SmolRuntime = Reactor<ClientExecutor>;
+
+/// Runs tasks on the crate's own small executor, so that a client makes progress under
+/// smol, async-std or a plain `block_on` alike.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SmolRuntime;
+pub struct ClientExecutor;
 
-impl Runtime for SmolRuntime {
-    type Stream = Stream;
-    type Timer = Timer;
-
-    fn connect(
-        &self,
-        endpoint: Endpoint,
-        options: SocketOptions,
-    ) -> impl Future<Output = io::Result<Stream>> + Send + 'static {
-        reactor::connect(endpoint, options)
-    }
-
-    fn timer(&self) -> Timer {
-        Timer::default()
-    }
-
+impl Spawn for ClientExecutor {
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         match crate::spawn::spawn(task) {
             Ok(task) => task.detach(),

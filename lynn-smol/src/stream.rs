@@ -95,7 +95,7 @@ impl Stream {
             #[cfg(unix)]
             Stream::Unix(_) => return,
         };
-        lynn_service::reactor::apply_options(tcp, opts);
+        lynn_service::apply_socket_options(tcp, opts);
     }
 
     /// Polls for readability (async-io semantics: ready once per reactor event).

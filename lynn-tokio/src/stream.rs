@@ -6,7 +6,7 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use lynn_proto::{Connection, Endpoint, Instant, PeerAddr, SocketOptions, SocketSetting};
+use lynn_proto::{Connection, Endpoint, Instant, PeerAddr, SocketOptions};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 
 /// Most chunks handed to one vectored write. Small: both arrays are initialised on every
@@ -151,21 +151,7 @@ impl Stream {
 /// Applies `opts` to an accepted or connected TCP socket; a setting the OS refuses is
 /// logged and skipped.
 pub(crate) fn apply_options(stream: &TcpStream, opts: &SocketOptions) {
-    let sock = socket2::SockRef::from(stream);
-    for setting in opts.settings() {
-        let res = match setting {
-            SocketSetting::NoDelay(on) => sock.set_nodelay(on),
-            SocketSetting::KeepAlive(Some(idle)) => {
-                sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
-            }
-            SocketSetting::KeepAlive(None) => sock.set_keepalive(false),
-            SocketSetting::RecvBufferSize(n) => sock.set_recv_buffer_size(n),
-            SocketSetting::SendBufferSize(n) => sock.set_send_buffer_size(n),
-        };
-        if let Err(e) = res {
-            tracing::debug!(option = setting.name(), error = %e, "socket option not applied");
-        }
-    }
+    lynn_service::apply_socket_options(stream, opts);
 }
 
 /// A TCP listener with `SO_REUSEADDR`, so a restarted server can take its port back at once.
