@@ -85,7 +85,7 @@ pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
-pub use runtime::{Runtime, Timer, Transport};
+pub use runtime::{Runtime, Timer, Transport, poll_io};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
 pub use socket::{SocketHandle, apply_socket_options};

@@ -9,13 +9,13 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use async_io::Async;
 use bytes::BytesMut;
 use lynn_proto::{Endpoint, Instant, SocketOptions};
 
-use crate::runtime::{Runtime, Transport};
+use crate::runtime::{Runtime, Transport, poll_io};
 
 /// How a [`Reactor`] runtime runs a task in the background.
 pub trait Spawn: Clone + Default + Send + Sync + 'static {
@@ -106,24 +106,24 @@ pub async fn resolve(addr: &str) -> io::Result<SocketAddr> {
 
 impl Transport for Stream {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.poll_readable(cx))?;
-            // Into the spare room, zeroed first: std's `Read` wants initialised memory.
-            let start = buf.len();
-            buf.resize(buf.capacity().max(start + 1), 0);
-            let room = &mut buf[start..];
-            let res = match self {
-                Stream::Tcp(s) => s.get_ref().read(room),
-                #[cfg(unix)]
-                Stream::Unix(s) => s.get_ref().read(room),
-            };
-            buf.truncate(start + *res.as_ref().unwrap_or(&0));
-            match res {
-                // The readiness was stale: wait for the reactor.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
+        let this = &*self;
+        poll_io(
+            cx,
+            |cx| this.poll_readable(cx),
+            || {
+                // Into the spare room, zeroed first: std's `Read` wants initialised memory.
+                let start = buf.len();
+                buf.resize(buf.capacity().max(start + 1), 0);
+                let room = &mut buf[start..];
+                let res = match this {
+                    Stream::Tcp(s) => s.get_ref().read(room),
+                    #[cfg(unix)]
+                    Stream::Unix(s) => s.get_ref().read(room),
+                };
+                buf.truncate(start + *res.as_ref().unwrap_or(&0));
+                res
+            },
+        )
     }
 
     fn poll_write_vectored(
@@ -131,18 +131,16 @@ impl Transport for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.poll_writable(cx))?;
-            let res = match self {
+        let this = &*self;
+        poll_io(
+            cx,
+            |cx| this.poll_writable(cx),
+            || match this {
                 Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
                 #[cfg(unix)]
                 Stream::Unix(s) => s.get_ref().write_vectored(bufs),
-            };
-            match res {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
+            },
+        )
     }
 
     fn shutdown_write(&mut self) {

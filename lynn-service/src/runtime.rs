@@ -65,6 +65,25 @@ pub trait Transport: Send + 'static {
     fn shutdown_write(&mut self);
 }
 
+/// One non-blocking IO operation on a socket whose readiness is polled: waits for
+/// readiness with `poll_ready`, tries `op`, and on `WouldBlock` (the readiness was stale;
+/// the runtime clears it) waits again. For [`Transport`] implementations over a reactor.
+pub fn poll_io<T>(
+    cx: &mut Context<'_>,
+    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        if let Err(e) = std::task::ready!(poll_ready(cx)) {
+            return Poll::Ready(Err(e));
+        }
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            res => return Poll::Ready(res),
+        }
+    }
+}
+
 /// A sleep until a deadline that can be moved.
 pub trait Timer: Send + Unpin + 'static {
     /// Fires at `deadline` from now on (earlier or later than before).

@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use lynn_proto::{Endpoint, Instant, SocketOptions};
-use lynn_service::{Runtime, Transport};
+use lynn_service::{Runtime, Transport, poll_io};
 
 pub use crate::stream::Stream;
 pub use crate::timer::Timer;
@@ -43,14 +43,8 @@ impl Runtime for TokioRuntime {
 
 impl Transport for Stream {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.poll_readable(cx))?;
-            match self.read_buf(buf) {
-                // The readiness was stale (and is cleared): wait for the reactor.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
+        let this = &*self;
+        poll_io(cx, |cx| this.poll_readable(cx), || this.read_buf(buf))
     }
 
     fn poll_write_vectored(
@@ -58,13 +52,12 @@ impl Transport for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.poll_writable(cx))?;
-            match self.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
+        let this = &*self;
+        poll_io(
+            cx,
+            |cx| this.poll_writable(cx),
+            || this.try_write_vectored(bufs),
+        )
     }
 
     fn shutdown_write(&mut self) {
