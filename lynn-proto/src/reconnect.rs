@@ -276,15 +276,30 @@ impl Reconnect {
     pub fn handle_disconnected(&mut self, now: Instant) {
         if let State::Connected { since } = self.state {
             if now.saturating_duration_since(since) >= self.config.stable_after {
-                self.attempts = 0;
-                let delay = self.backoff(1);
-                self.state = State::Waiting {
-                    deadline: after(now, delay),
-                };
+                self.restart(now);
             } else {
                 self.fail(now);
             }
         }
+    }
+
+    /// The client itself gave up a connection that worked, at `now` (for example its reply
+    /// order was lost after a request timed out): not a failure, however short the
+    /// connection. The failure count restarts from zero.
+    pub fn handle_replaced(&mut self, now: Instant) {
+        if let State::Connected { .. } = self.state {
+            self.restart(now);
+        }
+    }
+
+    /// After a connection that counts as good: the count restarts, the next attempt
+    /// follows the first delay.
+    fn restart(&mut self, now: Instant) {
+        self.attempts = 0;
+        let delay = self.backoff(1);
+        self.state = State::Waiting {
+            deadline: after(now, delay),
+        };
     }
 
     /// Stops for good (the client was closed): every later `poll` returns `Step::Stopped`.
@@ -621,5 +636,25 @@ mod tests {
             (p.poll(t0 + ms(1000)), p.poll_timeout()),
             (Step::Stopped, None)
         );
+    }
+
+    #[test]
+    fn replaced_connections_never_count_as_failures() {
+        let mut p = policy(0, Some(2));
+        let mut now = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(p.poll(now), Step::Connect);
+            p.handle_connected(now);
+            now += ms(10); // far shorter than `stable_after`
+            p.handle_replaced(now);
+            assert_eq!(p.attempts(), 0);
+            now = p.poll_timeout().expect("waits before the next connect");
+            p.handle_timeout(now);
+        }
+        // A short connection that ends by itself still counts.
+        assert_eq!(p.poll(now), Step::Connect);
+        p.handle_connected(now);
+        p.handle_disconnected(now + ms(10));
+        assert_eq!(p.attempts(), 1);
     }
 }

@@ -129,7 +129,12 @@ impl<R: Runtime> Session<R> {
                 match (ended, self.reconnect.as_mut()) {
                     (Ended::Lost(reason), Some(policy)) => {
                         tracing::debug!(%reason, "connection lost; reconnecting");
-                        policy.handle_disconnected(self.rt.now());
+                        if reason == CloseReason::CorrelationLost {
+                            // Given up by the client, not failed: no flapping to back off.
+                            policy.handle_replaced(self.rt.now());
+                        } else {
+                            policy.handle_disconnected(self.rt.now());
+                        }
                     }
                     (Ended::Lost(reason), None) => {
                         return self.end(ClientEnd::Closed(Some(reason)));
