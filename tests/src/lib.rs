@@ -5,6 +5,8 @@
 //! - [`app`]: the handlers every scenario needs, described once for every runtime.
 //! - [`runtime`]: the traits an adapter implements to join the suite; [`runtimes`] holds
 //!   the impls for lynn-tokio, lynn-smol and lynn-blocking.
+//! - [`sim`]: a deterministic simulated runtime (in-memory streams, virtual clock, seeded
+//!   task order) for the shared client.
 //! - [`scenarios`]: the scenarios, each a generic function over the runtime(s) it drives.
 //! - [`conformance!`] and [`cross_runtime!`]: instantiate the scenario list as `#[test]`s,
 //!   per runtime and for every client × server pair.
@@ -15,6 +17,7 @@ pub mod raw_server;
 pub mod runtime;
 pub mod runtimes;
 pub mod scenarios;
+pub mod sim;
 pub mod support;
 
 mod suite;
