@@ -63,10 +63,12 @@ pub mod pushes;
 pub mod reactor;
 pub mod route_table;
 pub mod runtime;
+pub mod server;
 pub mod switchboard;
 
 mod entropy;
 mod handler_types;
+mod lazy_timer;
 mod metrics;
 mod registry;
 mod reply;
@@ -80,15 +82,18 @@ mod sync;
 pub use client::Client;
 pub use entropy::reconnect_entropy;
 pub use handler_types::{HandlerError, IntoReply, Outbound};
+pub use lazy_timer::LazyTimer;
 pub use metrics::Metrics;
 pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
 pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
-pub use runtime::{Runtime, Timer, Transport, poll_io};
+pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
-pub use socket::{SocketHandle, apply_socket_options};
+pub use socket::{SocketHandle, apply_socket_options, listen_tcp};
+#[cfg(unix)]
+pub use socket::{listen_unix, unix_peer};
 pub use stats_report::StatsReport;
 pub use sync::{Route, SyncFn, answer_inline, answer_request, sync};
 

@@ -5,17 +5,17 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 #[cfg(unix)]
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_io::Async;
 use bytes::BytesMut;
-use lynn_proto::{Endpoint, Instant, SocketOptions};
+use lynn_proto::{Endpoint, Instant, PeerAddr, SocketOptions};
 
-use crate::runtime::{Runtime, Transport, poll_io};
+use crate::runtime::{Runtime, Transport};
 
 /// How a [`Reactor`] runtime runs a task in the background.
 pub trait Spawn: Clone + Default + Send + Sync + 'static {
@@ -30,6 +30,7 @@ pub struct Reactor<S>(pub S);
 impl<S: Spawn> Runtime for Reactor<S> {
     type Stream = Stream;
     type Timer = Timer;
+    type Listener = Listener;
 
     fn connect(
         &self,
@@ -37,6 +38,21 @@ impl<S: Spawn> Runtime for Reactor<S> {
         options: SocketOptions,
     ) -> impl Future<Output = io::Result<Stream>> + Send + 'static {
         connect(endpoint, options)
+    }
+
+    fn bind(
+        &self,
+        endpoint: Endpoint,
+        backlog: u32,
+    ) -> impl Future<Output = io::Result<Listener>> + Send + 'static {
+        bind(endpoint, backlog)
+    }
+
+    fn adopt(&self, stream: Stream, options: &SocketOptions) -> io::Result<Stream> {
+        if let Stream::Tcp(s) = &stream {
+            crate::apply_socket_options(s.get_ref(), options);
+        }
+        Ok(stream)
     }
 
     fn timer(&self) -> Timer {
@@ -56,24 +72,6 @@ pub enum Stream {
     /// A Unix domain socket.
     #[cfg(unix)]
     Unix(Async<UnixStream>),
-}
-
-impl Stream {
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Stream::Tcp(s) => s.poll_readable(cx),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.poll_readable(cx),
-        }
-    }
-
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Stream::Tcp(s) => s.poll_writable(cx),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.poll_writable(cx),
-        }
-    }
 }
 
 /// Connects to `endpoint` (resolving a host name first) and applies `options` to a TCP
@@ -105,42 +103,42 @@ pub async fn resolve(addr: &str) -> io::Result<SocketAddr> {
 }
 
 impl Transport for Stream {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        let this = &*self;
-        poll_io(
-            cx,
-            |cx| this.poll_readable(cx),
-            || {
-                // Into the spare room, zeroed first: std's `Read` wants initialised memory.
-                let start = buf.len();
-                buf.resize(buf.capacity().max(start + 1), 0);
-                let room = &mut buf[start..];
-                let res = match this {
-                    Stream::Tcp(s) => s.get_ref().read(room),
-                    #[cfg(unix)]
-                    Stream::Unix(s) => s.get_ref().read(room),
-                };
-                buf.truncate(start + *res.as_ref().unwrap_or(&0));
-                res
-            },
-        )
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_readable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_readable(cx),
+        }
     }
 
-    fn poll_write_vectored(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = &*self;
-        poll_io(
-            cx,
-            |cx| this.poll_writable(cx),
-            || match this {
-                Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
-                #[cfg(unix)]
-                Stream::Unix(s) => s.get_ref().write_vectored(bufs),
-            },
-        )
+    fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        // Into the spare room, zeroed first: std's `Read` wants initialised memory.
+        let start = buf.len();
+        buf.resize(buf.capacity().max(start + 1), 0);
+        let room = &mut buf[start..];
+        let res = match self {
+            Stream::Tcp(s) => s.get_ref().read(room),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().read(room),
+        };
+        buf.truncate(start + *res.as_ref().unwrap_or(&0));
+        res
+    }
+
+    fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_writable(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_writable(cx),
+        }
+    }
+
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.get_ref().write_vectored(bufs),
+        }
     }
 
     fn shutdown_write(&mut self) {
@@ -149,6 +147,74 @@ impl Transport for Stream {
             #[cfg(unix)]
             Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
         };
+    }
+}
+
+/// A listening socket registered with async-io's reactor.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(Async<TcpListener>),
+    /// A Unix domain socket.
+    #[cfg(unix)]
+    Unix(Async<UnixListener>),
+}
+
+/// Listens at `endpoint` (resolving a host name first) with a queue of `backlog`.
+pub async fn bind(endpoint: Endpoint, backlog: u32) -> io::Result<Listener> {
+    match endpoint {
+        #[cfg(unix)]
+        Endpoint::Unix(path) => Ok(Listener::Unix(Async::new(crate::listen_unix(
+            path, backlog,
+        )?)?)),
+        #[cfg(not(unix))]
+        Endpoint::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        Endpoint::Tcp(addr) => {
+            let addr = resolve(&addr).await?;
+            Ok(Listener::Tcp(Async::new(crate::listen_tcp(
+                addr, backlog,
+            )?)?))
+        }
+    }
+}
+
+impl crate::runtime::Listener for Listener {
+    type Accepted = Stream;
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, PeerAddr)>> {
+        match self {
+            Listener::Tcp(l) => poll_accept(cx, l, |l| {
+                let (s, addr) = l.accept()?;
+                Ok((Stream::Tcp(Async::new(s)?), PeerAddr::Tcp(addr)))
+            }),
+            #[cfg(unix)]
+            Listener::Unix(l) => poll_accept(cx, l, |l| {
+                let (s, addr) = l.accept()?;
+                Ok((Stream::Unix(Async::new(s)?), crate::unix_peer(&addr)))
+            }),
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<PeerAddr> {
+        match self {
+            Listener::Tcp(l) => Ok(PeerAddr::Tcp(l.get_ref().local_addr()?)),
+            #[cfg(unix)]
+            Listener::Unix(l) => Ok(crate::unix_peer(&l.get_ref().local_addr()?)),
+        }
+    }
+}
+
+fn poll_accept<L, T>(
+    cx: &mut Context<'_>,
+    listener: &Async<L>,
+    accept: impl Fn(&L) -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        std::task::ready!(listener.poll_readable(cx))?;
+        match accept(listener.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            res => return Poll::Ready(res),
+        }
     }
 }
 

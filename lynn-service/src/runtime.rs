@@ -1,34 +1,53 @@
-//! [`Runtime`]: what the shared client (and, as the adapters thin out, the shared server)
-//! needs from an async runtime: connect a stream, sleep until a deadline, spawn a task, read
-//! the clock. An adapter implements it once for its runtime (a unit struct) and names the
-//! shared types with it (`pub type Client = lynn_service::Client<TokioRuntime>`).
+//! [`Runtime`]: what the shared server and client need from an async runtime: listen and
+//! accept, adopt an accepted socket into the task that owns it, connect, sleep until a
+//! deadline, spawn, read the clock. An adapter implements it once for its runtime and names
+//! the shared types with it (`pub type Client = lynn_service::Client<TokioRuntime>`).
 //!
 //! Everything is static: the per-connection path is generic over the runtime's types, with
 //! no `dyn` and no boxing per operation.
 //!
-//! The stream is poll-based ([`Transport`]: read into a buffer, vectored write), not
-//! readiness-based, so that one drive loop serves what is coming besides sockets: a TLS
-//! session between the socket and the [`Connection`](lynn_proto::Connection) (rustls is
-//! itself sans-IO and sits inside the loop), a multiplexed connection's stream (QUIC's
-//! streams are read and written, not polled for readiness) and a message-based transport
-//! (WebSocket, whose binary messages carry the frames).
+//! A stream ([`Transport`]) reports readiness and reads and writes without blocking, as
+//! tokio's and async-io's sockets do. A drive loop waits for readiness holding no buffer
+//! (an idle connection holds none), then reads straight into the connection's receive
+//! buffer. What is coming besides plain sockets fits the same shape: a TLS session sits
+//! between the socket and the [`Connection`](lynn_proto::Connection) inside the drive loop
+//! (rustls is itself sans-IO), and a multiplexed connection's stream (QUIC) or a
+//! message-based transport (WebSocket) implements readiness over its own buffer.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use lynn_proto::{Endpoint, Instant, SocketOptions};
+use lynn_proto::{Endpoint, Instant, PeerAddr, SocketOptions};
 
-/// An async runtime, as the shared client sees it. Cheap to clone (usually a unit struct).
+/// An async runtime, as the shared server and client see it. Cheap to clone.
 pub trait Runtime: Clone + Default + Send + Sync + 'static {
     /// A connected byte stream (TCP or Unix socket).
     type Stream: Transport;
     /// A sleep that can be moved to another deadline.
     type Timer: Timer;
+    /// A listening socket.
+    type Listener: Listener;
 
-    /// Connects to `endpoint`, applying `options` to a TCP socket (a setting the OS refuses
-    /// is logged and skipped, not an error).
+    /// Listens at `endpoint` (a host name is resolved first) with a queue of `backlog`
+    /// connections not yet accepted.
+    fn bind(
+        &self,
+        endpoint: Endpoint,
+        backlog: u32,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send + 'static;
+
+    /// Turns an accepted socket into the stream of the connection's task; called in that
+    /// task, so a runtime with several reactors registers it with the one it runs on.
+    /// Applies `options` to a TCP socket (a setting the OS refuses is logged and skipped).
+    fn adopt(
+        &self,
+        accepted: <Self::Listener as Listener>::Accepted,
+        options: &SocketOptions,
+    ) -> io::Result<Self::Stream>;
+
+    /// Connects to `endpoint`, applying `options` to a TCP socket.
     fn connect(
         &self,
         endpoint: Endpoint,
@@ -47,39 +66,70 @@ pub trait Runtime: Clone + Default + Send + Sync + 'static {
     }
 }
 
-/// A connected stream: bytes in, bytes out, both polled.
-pub trait Transport: Send + 'static {
+/// A listening socket.
+pub trait Listener: Send + Sync + 'static {
+    /// An accepted socket on its way to the task that will own it
+    /// ([`Runtime::adopt`]).
+    type Accepted: Send + 'static;
+
+    /// The next connection and where it comes from.
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Accepted, PeerAddr)>>;
+
+    /// The address peers connect to.
+    fn local_addr(&self) -> io::Result<PeerAddr>;
+}
+
+/// A connected stream: readiness to wait on, and reads and writes that never block.
+///
+/// A `try_` call that finds nothing to do returns `WouldBlock` and clears the readiness it
+/// consumed, so the next `poll_*_ready` waits for the runtime's next report.
+pub trait Transport: Send + Unpin + 'static {
+    /// Ready when a read may make progress (bytes, the end of the stream, or an error).
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Whether readiness to read was reported and not consumed since: a loop may read
+    /// without polling. A hint: `false` (the default) costs only a poll.
+    fn read_ready(&self) -> bool {
+        false
+    }
+
     /// Reads what is available into `buf`'s spare room (growing it if it has none), once.
     /// `Ok(0)` is the end of the stream.
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+    fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize>;
+
+    /// Ready when a write may make progress.
+    fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
     /// Writes a prefix of `bufs`, once; returns how many bytes.
-    fn poll_write_vectored(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>>;
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 
     /// Ends the write side (TCP FIN), best effort: after a graceful close, so the peer sees
     /// the end of the stream while unread input may still arrive.
     fn shutdown_write(&mut self);
-}
 
-/// One non-blocking IO operation on a socket whose readiness is polled: waits for
-/// readiness with `poll_ready`, tries `op`, and on `WouldBlock` (the readiness was stale;
-/// the runtime clears it) waits again. For [`Transport`] implementations over a reactor.
-pub fn poll_io<T>(
-    cx: &mut Context<'_>,
-    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
-    mut op: impl FnMut() -> io::Result<T>,
-) -> Poll<io::Result<T>> {
-    loop {
-        if let Err(e) = std::task::ready!(poll_ready(cx)) {
-            return Poll::Ready(Err(e));
+    /// Waits for readiness and reads once (see [`try_read`](Self::try_read)).
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.poll_read_ready(cx))?;
+            match self.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
         }
-        match op() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            res => return Poll::Ready(res),
+    }
+
+    /// Waits for readiness and writes once (see [`try_write_vectored`](Self::try_write_vectored)).
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.poll_write_ready(cx))?;
+            match self.try_write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
         }
     }
 }

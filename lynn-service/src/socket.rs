@@ -33,3 +33,45 @@ pub fn apply_socket_options(socket: &impl SocketHandle, options: &SocketOptions)
         }
     }
 }
+
+/// A TCP listener bound at `addr`, non-blocking, with `SO_REUSEADDR` (a restarted server
+/// takes its port back at once) and a queue of `backlog` connections not yet accepted (the
+/// kernel caps it at `net.core.somaxconn`).
+pub fn listen_tcp(
+    addr: std::net::SocketAddr,
+    backlog: u32,
+) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog_arg(backlog))?;
+    Ok(socket.into())
+}
+
+/// A Unix domain socket listener bound at `path`, non-blocking, with a queue of `backlog`.
+#[cfg(unix)]
+pub fn listen_unix(
+    path: impl AsRef<std::path::Path>,
+    backlog: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    socket.listen(backlog_arg(backlog))?;
+    Ok(std::os::unix::net::UnixListener::from(
+        std::os::fd::OwnedFd::from(socket),
+    ))
+}
+
+fn backlog_arg(backlog: u32) -> i32 {
+    i32::try_from(backlog).unwrap_or(i32::MAX)
+}
+
+/// The peer of an accepted Unix stream, with its path when it has one.
+#[cfg(unix)]
+pub fn unix_peer(addr: &std::os::unix::net::SocketAddr) -> lynn_proto::PeerAddr {
+    lynn_proto::PeerAddr::Unix(addr.as_pathname().map(|p| p.display().to_string()))
+}

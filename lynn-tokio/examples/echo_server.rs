@@ -16,7 +16,7 @@
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
 //! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
 
-use lynn_tokio::{Context, Server, ServerConfig};
+use lynn_tokio::{Context, Server, ServerConfig, TokioRuntime};
 
 fn addr_arg(default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -45,7 +45,7 @@ async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
         builder
     } else {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        builder.workers(cpus)
+        builder.runtime(TokioRuntime::with_workers(cpus)?)
     };
     let builder = if std::env::args().any(|a| a == "--async") {
         builder.fallback(|ctx: Context| async move {

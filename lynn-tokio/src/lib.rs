@@ -37,41 +37,24 @@
 //!
 //! ## How it runs
 //!
-//! - **Server.** [`Server::builder`] takes a [`ServerConfig`],
-//!   routes (`async fn(Context<S>) -> impl IntoReply`, or with
-//!   [`ServerBuilder::route_sync`] a synchronous `fn(&mut SyncContext<S>)` that answers in
-//!   place, the fastest path), optional state, a fallback, or an
-//!   [event stream](ServerBuilder::event_stream). [`ServerBuilder::bind`] (TCP) or
-//!   [`ServerBuilder::bind_unix`] gives a [`Server`]; [`Server::serve`] or
-//!   [`Server::serve_with_shutdown`] runs it. A [`ServerHandle`] (also in every
-//!   [`Context`]) sends to any connection, broadcasts, manages groups and shuts down.
-//! - **One task per connection** owns the socket and its `lynn_proto::Connection`. It reads
-//!   only after readiness, straight into the connection's receive buffer (idle connections
-//!   hold no buffer), runs that connection's handlers inside itself (up to
-//!   `max_in_flight`; replies leave in request order), writes all ready output with one
-//!   vectored write, and keeps one timer at the connection's next deadline.
+//! This crate is tokio's implementation of the runtime trait lynn's shared layer is written
+//! over ([`TokioRuntime`]), and names the shared types with it: the server
+//! ([`lynn_service::server`]: one task per connection, handlers run inside it, bounded
+//! inboxes between connections, admission, graceful shutdown) and the client
+//! ([`lynn_service::Client`]: one background task that owns the connection, heartbeats,
+//! matches replies, reconnects per the policy).
+//!
 //! - **Where connections run.** By default each connection's task is spawned on the
-//!   runtime that calls `serve`. With [`ServerBuilder::workers`]`(n)` they run on `n`
-//!   threads of the server's own, each with a single-threaded runtime, handed out in turn:
-//!   a connection never changes thread, and a busy thread serves its ready connections in
-//!   turn (tokio's multi-threaded scheduler, when saturated, leaves some connections
-//!   waiting 100+ ms; see `BENCHMARKS.md`). The echo example uses one worker per CPU.
-//! - **Sends between connections** go through a bounded outbound channel per connection.
-//!   The registry (id → channel sender) is locked once per direct send or fanout, never
-//!   per recipient and never on the request/reply path. A broadcast is encoded once and
-//!   its bytes shared; a recipient whose queue is full is skipped, not waited for.
-//! - **Admission** (connection limits, per-IP limits, connection rate) is checked once per
-//!   accept; the slot is released on every exit path of the connection.
-//! - **Shutdown** stops accepting, closes every connection gracefully (requests in flight
-//!   are answered and flushed), waits up to `shutdown_timeout`, then drops the rest.
-//! - **Client.** [`Client::connect`] / [`Client::connect_with`] make one bounded attempt;
-//!   a background task then owns the connection, sends heartbeats, matches replies to
-//!   [`Client::request`]s, and reconnects per the policy. When the last handle is dropped
-//!   it closes the connection (flushing what was queued) and ends. It is the client every
-//!   async adapter shares, [`lynn_service::Client`], on [`TokioRuntime`]. Addresses are `host:port`, or `unix:/path` for a Unix socket.
+//!   runtime that calls `serve`. With [`ServerBuilder::runtime`]`(`[`TokioRuntime::with_workers`]`(n)?)`
+//!   they run on `n` threads of the server's own, each with a single-threaded runtime,
+//!   handed out in turn: a connection never changes thread, and a busy thread serves its
+//!   ready connections in turn (tokio's multi-threaded scheduler, when saturated, leaves
+//!   some connections waiting 100+ ms; see `BENCHMARKS.md`). The echo example uses one
+//!   worker per CPU.
 //! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names; with
 //!   `config.metrics_addr` set they are served at `GET /metrics` (see
 //!   [`Server::metrics_addr`]).
+//!
 //! ## The API shared by every adapter
 //!
 //! lynn-tokio, lynn-smol and lynn-blocking offer the same names with the same meaning;
@@ -100,19 +83,22 @@
 //!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
-mod metrics_http;
 pub mod runtime;
-mod server;
 mod stream;
 mod timer;
+mod workers;
 
 pub use runtime::TokioRuntime;
 
 /// A connection to a lynn server over tokio: the shared client ([`lynn_service::Client`])
 /// on [`TokioRuntime`]. Its background task runs on the tokio runtime `connect` is called on.
 pub type Client = lynn_service::Client<TokioRuntime>;
-pub use server::{
-    Context, Responder, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
+/// A bound server over tokio, ready to `serve` ([`lynn_service::server::Server`]).
+pub type Server<S = ()> = lynn_service::server::Server<S, TokioRuntime>;
+/// Collects routes and options for a [`Server`] ([`lynn_service::server::ServerBuilder`]).
+pub type ServerBuilder<S = ()> = lynn_service::server::ServerBuilder<S, TokioRuntime>;
+pub use lynn_service::server::{
+    Context, Responder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
 };
 
 /// The protocol crate, re-exported (for the rest of its configs, the codec, ...).

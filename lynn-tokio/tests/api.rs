@@ -51,7 +51,7 @@ async fn state_after_routes_fails_bind() {
 #[tokio::test]
 async fn event_stream_replaces_a_later_fallback() {
     bounded(async {
-        let (builder, mut events) = Server::builder(config().build().unwrap()).event_stream(8);
+        let (builder, events) = Server::builder(config().build().unwrap()).event_stream(8);
         let server = builder
             .fallback(|ctx: Context| async move { ctx.reply("fallback") })
             .bind()

@@ -70,7 +70,7 @@ async fn broadcast_reaches_every_recipient_exactly_once() {
 #[tokio::test]
 async fn event_stream_mode() {
     bounded(async {
-        let (builder, mut events) = Server::builder(config().build().unwrap()).event_stream(16);
+        let (builder, events) = Server::builder(config().build().unwrap()).event_stream(16);
         let srv = spawn(builder.bind().await.unwrap());
         let client = Client::connect(srv.addr.to_string()).await.unwrap();
         let Some(ServerEvent::Connected { id, .. }) = events.recv().await else {

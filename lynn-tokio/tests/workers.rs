@@ -1,5 +1,5 @@
-//! `ServerBuilder::workers`: connections run on the server's own worker threads, spread
-//! over them in turn; zero workers is a configuration error.
+//! `TokioRuntime::with_workers`: connections run on the server's own worker threads,
+//! spread over them in turn; zero workers is an error.
 
 mod common;
 
@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use lynn_proto::ServerError;
-use lynn_tokio::{Client, Context, Server};
+use lynn_tokio::{Client, Context, Server, TokioRuntime};
 
 /// Answers with the name of the thread the handler runs on.
 async fn thread_name(ctx: Context) -> lynn_tokio::Reply {
@@ -23,7 +22,7 @@ async fn thread_name(ctx: Context) -> lynn_tokio::Reply {
 async fn connections_run_on_the_workers_in_turn() {
     bounded(async {
         let server = Server::builder(config().build().unwrap())
-            .workers(2)
+            .runtime(TokioRuntime::with_workers(2).unwrap())
             .route(1, thread_name)
             .route(2, echo)
             .bind()
@@ -55,18 +54,10 @@ async fn connections_run_on_the_workers_in_turn() {
     .await;
 }
 
-#[tokio::test]
-async fn zero_workers_fails_bind() {
-    bounded(async {
-        let err = Server::builder(config().build().unwrap())
-            .workers(0)
-            .route(1, echo)
-            .bind()
-            .await
-            .unwrap_err();
-        assert!(matches!(err, ServerError::Config(e) if e.field == "workers"));
-    })
-    .await;
+#[test]
+fn zero_workers_is_an_error() {
+    let err = TokioRuntime::with_workers(0).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 /// One worker thread and a peer that never stops sending (messages for a method without a
@@ -83,7 +74,7 @@ async fn a_peer_that_never_stops_sending_does_not_starve_its_worker() {
         let mut cfg = config().build().unwrap();
         cfg.connection.read_chunk = 64;
         let server = Server::builder(cfg)
-            .workers(1)
+            .runtime(TokioRuntime::with_workers(1).unwrap())
             .route(1, echo)
             .bind()
             .await

@@ -17,6 +17,7 @@ use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Endpoint, M
 use super::io;
 use crate::StatsReport;
 use crate::client_status::{ClientEnd, ClientStatus};
+use crate::lazy_timer::LazyTimer;
 use crate::pushes::{EventListener, Offer, Pushes};
 use crate::runtime::{Runtime, Timer};
 
@@ -263,7 +264,7 @@ impl<R: Runtime> Session<R> {
         metrics.connection_opened();
         self.calls.connected(&mut conn, self.rt.now());
         let mut turn = Turn {
-            timer: self.rt.timer(),
+            timer: LazyTimer::new(self.rt.timer()),
             stalled: None,
             closing: false,
             done: false,
@@ -364,8 +365,8 @@ impl<R: Runtime> Session<R> {
             .flatten()
             .min();
         if let Some(deadline) = deadline {
-            turn.timer.reset(deadline);
-            if deadline <= now || turn.timer.poll_elapsed(cx).is_ready() {
+            turn.timer.set(Some(deadline));
+            if deadline <= now || turn.timer.poll_at(cx, None).is_ready() {
                 let now = self.rt.now();
                 conn.handle_timeout(now);
                 let unread = turn.stalled.is_some().then(|| self.pushes.len());
@@ -383,7 +384,7 @@ impl<R: Runtime> Session<R> {
 
 /// The state of one connection's loop besides the connection.
 struct Turn<T> {
-    timer: T,
+    timer: LazyTimer<T>,
     /// A push `recv`'s full queue refused, and a wake-up for when there may be room.
     stalled: Option<(Message, EventListener)>,
     /// The user asked to close: the connection drains, then the client ends.

@@ -53,7 +53,7 @@ async fn run(app: App, ctx: Context) -> lynn_tokio::Reply {
 }
 
 /// Answers every message of the event stream until the server is gone.
-async fn answer_events(app: App, mut events: ServerEvents) {
+async fn answer_events(app: App, events: ServerEvents) {
     while let Some(event) = events.recv().await {
         if let ServerEvent::Message { ctx, responder } = event {
             responder.reply(ctx.reply(app.event_reply(ctx.body())));
@@ -87,7 +87,8 @@ impl Runtime for TokioWorkersRuntime {
     }
 
     fn start_server(config: ServerConfig, app: App) -> Result<TokioServer, ServerError> {
-        start_server(Server::builder(config).workers(2), app)
+        let rt = lynn_tokio::TokioRuntime::with_workers(2).map_err(ServerError::Io)?;
+        start_server(Server::builder(config).runtime(rt), app)
     }
 
     fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {

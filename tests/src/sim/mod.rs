@@ -22,7 +22,7 @@ use std::time::Duration;
 use lynn_proto::{Endpoint, Instant, SocketOptions};
 use lynn_service::Runtime;
 
-pub use net::SimStream;
+pub use net::{SimListener, SimStream};
 pub use server::serve;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -60,6 +60,8 @@ struct World {
     /// Timers by deadline, with the wakers waiting on them.
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
+    /// The last simulated port handed to a listener bound at port 0.
+    next_port: u16,
     net: net::Net,
 }
 
@@ -95,6 +97,7 @@ impl Sim {
             ready: Arc::default(),
             timers: BTreeMap::new(),
             next_timer: 0,
+            next_port: 20000,
             net: net::Net::default(),
         };
         WORLD.with(|w| *w.borrow_mut() = Some(world));
@@ -194,6 +197,11 @@ fn advance() -> bool {
     }
 }
 
+/// Stops listening at `addr`, if the world is still there (a listener may outlive it).
+fn unlisten(addr: &str) {
+    let _ = WORLD.with(|w| w.borrow_mut().as_mut().map(|w| w.net.unlisten(addr)));
+}
+
 /// The simulated runtime (the world is the calling thread's [`Sim`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimRuntime;
@@ -201,6 +209,37 @@ pub struct SimRuntime;
 impl Runtime for SimRuntime {
     type Stream = SimStream;
     type Timer = SimTimer;
+    type Listener = SimListener;
+
+    /// Listens at `endpoint`'s address; port 0 takes the next free simulated port.
+    #[allow(clippy::manual_async_fn)]
+    fn bind(
+        &self,
+        endpoint: Endpoint,
+        _backlog: u32,
+    ) -> impl Future<Output = std::io::Result<SimListener>> + Send + 'static {
+        let addr = match endpoint {
+            Endpoint::Tcp(a) => a,
+            Endpoint::Unix(p) => p,
+        };
+        async move {
+            Ok(with(|w| {
+                let addr = match addr.strip_suffix(":0") {
+                    Some(host) => {
+                        w.next_port += 1;
+                        format!("{host}:{}", w.next_port)
+                    }
+                    None => addr,
+                };
+                let backlog = w.net.listen(&addr);
+                SimListener::new(addr, backlog)
+            }))
+        }
+    }
+
+    fn adopt(&self, stream: SimStream, _options: &SocketOptions) -> std::io::Result<SimStream> {
+        Ok(stream)
+    }
 
     #[allow(clippy::manual_async_fn)]
     fn connect(

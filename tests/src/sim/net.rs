@@ -49,14 +49,23 @@ fn pair() -> (SimStream, SimStream) {
 }
 
 impl lynn_service::Transport for SimStream {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut pipe = self.rx.lock().unwrap();
-        if pipe.bytes.is_empty() {
-            if pipe.closed {
-                return Poll::Ready(Ok(0));
-            }
+        if pipe.bytes.is_empty() && !pipe.closed {
             pipe.reader = Some(cx.waker().clone());
             return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        let mut pipe = self.rx.lock().unwrap();
+        if pipe.bytes.is_empty() {
+            return if pipe.closed {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
         }
         let most = 1 + (super::random() % 4096) as usize;
         let n = most.min(pipe.bytes.len());
@@ -68,22 +77,26 @@ impl lynn_service::Transport for SimStream {
         if let Some(w) = pipe.writer.take() {
             w.wake();
         }
-        Poll::Ready(Ok(n))
+        Ok(n)
     }
 
-    fn poll_write_vectored(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut pipe = self.tx.lock().unwrap();
+        if !pipe.reader_gone && pipe.bytes.len() >= PIPE_CAPACITY {
+            pipe.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let mut pipe = self.tx.lock().unwrap();
         if pipe.reader_gone {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            return Err(io::ErrorKind::BrokenPipe.into());
         }
         let room = PIPE_CAPACITY - pipe.bytes.len();
         if room == 0 {
-            pipe.writer = Some(cx.waker().clone());
-            return Poll::Pending;
+            return Err(io::ErrorKind::WouldBlock.into());
         }
         let mut n = 0;
         for b in bufs {
@@ -94,7 +107,7 @@ impl lynn_service::Transport for SimStream {
         if let Some(w) = pipe.reader.take() {
             w.wake();
         }
-        Poll::Ready(Ok(n))
+        Ok(n)
     }
 
     fn shutdown_write(&mut self) {
@@ -166,5 +179,52 @@ pub(super) fn poll_accept(backlog: &Mutex<Backlog>, cx: &mut Context<'_>) -> Pol
             b.waker = Some(cx.waker().clone());
             Poll::Pending
         }
+    }
+}
+
+/// A listening address of the simulation: the [`Listener`](lynn_service::Listener) of
+/// [`SimRuntime`](super::SimRuntime). Stops listening when dropped.
+pub struct SimListener {
+    addr: String,
+    backlog: Arc<Mutex<Backlog>>,
+}
+
+impl SimListener {
+    pub(super) fn new(addr: String, backlog: Arc<Mutex<Backlog>>) -> Self {
+        SimListener { addr, backlog }
+    }
+}
+
+impl std::fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimListener({})", self.addr)
+    }
+}
+
+impl lynn_service::Listener for SimListener {
+    type Accepted = SimStream;
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(SimStream, lynn_proto::PeerAddr)>> {
+        poll_accept(&self.backlog, cx).map(|s| {
+            let peer = lynn_proto::PeerAddr::Tcp(([127, 0, 0, 2], 40000).into());
+            Ok((s, peer))
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<lynn_proto::PeerAddr> {
+        let addr = self
+            .addr
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, self.addr.clone()))?;
+        Ok(lynn_proto::PeerAddr::Tcp(addr))
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        super::unlisten(&self.addr);
     }
 }

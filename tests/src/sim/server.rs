@@ -30,7 +30,7 @@ pub struct Listening(String);
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        let _ = super::WORLD.with(|w| w.borrow_mut().as_mut().map(|w| w.net.unlisten(&self.0)));
+        super::unlisten(&self.0);
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`Inbox`]: what reaches one connection task from outside — commands (sends from other
-//! connections, broadcasts, `ServerHandle::send`) and the request to close.
+//! connections, broadcasts, `ServerHandle::send`), the request to close and, when a
+//! shutdown runs out of time, the order to stop.
 //!
 //! Two costs shaped it. Memory: it allocates nothing until the first command, so an idle
 //! connection pays a few words (a bounded tokio mpsc channel allocates ~1.8 KiB up front).
@@ -11,22 +12,30 @@
 //! when each checked both signals).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use lynn_service::Outbound;
-use lynn_service::switchboard::Refused;
+
+use crate::Outbound;
+use crate::switchboard::Refused;
 
 /// What [`Inbox::poll_next`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
-    /// A close was requested.
+    /// A graceful close was requested.
     Close,
+    /// Stop now: the shutdown timed out.
+    Abort,
     /// Commands were moved into the batch.
     Commands,
 }
+
+/// How far the task was asked to end (the `ending` level).
+const OPEN: u8 = 0;
+const CLOSE: u8 = 1;
+const ABORT: u8 = 2;
 
 /// A bounded command queue and a close flag for one connection task.
 #[derive(Debug)]
@@ -35,7 +44,8 @@ pub(crate) struct Inbox {
     /// Commands in `queue`, readable without the lock.
     queued: AtomicUsize,
     capacity: usize,
-    close: AtomicBool,
+    /// `OPEN`, `CLOSE` or `ABORT`; only ever raised.
+    ending: AtomicU8,
     /// The task has ended: further commands are refused.
     gone: AtomicBool,
     waker: AtomicWaker,
@@ -52,7 +62,7 @@ impl Inbox {
             queue: Mutex::new(VecDeque::new()),
             queued: AtomicUsize::new(0),
             capacity,
-            close: AtomicBool::new(false),
+            ending: AtomicU8::new(OPEN),
             gone: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             armed: AtomicBool::new(false),
@@ -93,58 +103,75 @@ impl Inbox {
     /// once (nothing in flight, nothing to flush), which then hangs up, so a check after it
     /// could see the task gone because of this very request.
     pub(crate) fn request_close(&self) -> bool {
+        self.raise(CLOSE)
+    }
+
+    /// Orders the task to stop at once, dropping its handlers and unsent output. Returns
+    /// whether the task was still there.
+    pub(crate) fn abort(&self) -> bool {
+        self.raise(ABORT)
+    }
+
+    fn raise(&self, level: u8) -> bool {
         if self.gone.load(Ordering::Acquire) {
             return false;
         }
-        self.close.store(true, Ordering::Release);
+        self.ending.fetch_max(level, Ordering::AcqRel);
         self.wake();
         true
     }
 
-    /// Polls for whichever is asked for: a close request (`close`, checked first) or
-    /// queued commands (`take`: moved into `batch`, empty on entry, in order).
+    /// Polls for an order to end beyond what the task already handles (`closing`: it
+    /// handles a close request; an abort is still looked for; checked first) and, if
+    /// `take`, for queued commands (moved into `batch`, empty on entry, in order).
     ///
     /// While armed, a poll costs one atomic load: nothing came since a check that looked
     /// for everything and found nothing, and that check's waker is still registered. Only a
-    /// poll that asks for everything arms; one that asks for less registers each time (a
-    /// signal it skipped did not disarm anything).
+    /// poll that takes commands arms; one that does not registers each time (commands it
+    /// skipped did not disarm anything).
     #[inline]
     pub(crate) fn poll_next(
         &self,
         cx: &mut Context<'_>,
         batch: &mut VecDeque<Outbound>,
-        close: bool,
+        closing: bool,
         take: bool,
     ) -> Poll<Signal> {
         if self.armed.load(Ordering::SeqCst) {
             return Poll::Pending;
         }
-        self.poll_unarmed(cx, batch, close, take)
+        self.poll_unarmed(cx, batch, closing, take)
     }
 
     fn poll_unarmed(
         &self,
         cx: &mut Context<'_>,
         batch: &mut VecDeque<Outbound>,
-        close: bool,
+        closing: bool,
         take: bool,
     ) -> Poll<Signal> {
-        let found = self.check(batch, close, take);
+        let found = self.check(batch, closing, take);
         if found.is_ready() {
             return found;
         }
         // Armed before registering: a wake in between clears it again (the next poll then
         // checks once more), and its signal is seen by the check below.
-        if close && take {
+        if take {
             self.armed.store(true, Ordering::SeqCst);
         }
         self.waker.register(cx.waker());
-        self.check(batch, close, take)
+        self.check(batch, closing, take)
     }
 
-    fn check(&self, batch: &mut VecDeque<Outbound>, close: bool, take: bool) -> Poll<Signal> {
-        if close && self.close.load(Ordering::Acquire) {
-            Poll::Ready(Signal::Close)
+    fn check(&self, batch: &mut VecDeque<Outbound>, closing: bool, take: bool) -> Poll<Signal> {
+        let handled = if closing { CLOSE } else { OPEN };
+        let ending = self.ending.load(Ordering::Acquire);
+        if ending > handled {
+            Poll::Ready(if ending == ABORT {
+                Signal::Abort
+            } else {
+                Signal::Close
+            })
         } else if take && self.try_take(batch) {
             Poll::Ready(Signal::Commands)
         } else {
@@ -190,7 +217,7 @@ mod tests {
     }
 
     fn poll_next(inbox: &Inbox, batch: &mut VecDeque<Outbound>, waker: &Waker) -> Poll<Signal> {
-        inbox.poll_next(&mut Context::from_waker(waker), batch, true, true)
+        inbox.poll_next(&mut Context::from_waker(waker), batch, false, true)
     }
 
     #[test]
@@ -207,12 +234,12 @@ mod tests {
         // Not taking commands now (earlier ones still unapplied): pending, not armed.
         assert!(
             inbox
-                .poll_next(&mut cx, &mut batch, true, false)
+                .poll_next(&mut cx, &mut batch, false, false)
                 .is_pending()
         );
         assert!(
             inbox
-                .poll_next(&mut cx, &mut batch, true, false)
+                .poll_next(&mut cx, &mut batch, false, false)
                 .is_pending()
         );
         assert_eq!(
@@ -260,6 +287,36 @@ mod tests {
         assert_eq!(
             poll_next(&inbox, &mut batch, &w2),
             Poll::Ready(Signal::Close)
+        );
+    }
+
+    #[test]
+    fn a_closing_task_still_hears_an_abort() {
+        let inbox = Inbox::new(4);
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut batch = VecDeque::new();
+        assert!(inbox.request_close());
+        assert_eq!(
+            inbox.poll_next(&mut cx, &mut batch, false, true),
+            Poll::Ready(Signal::Close)
+        );
+        // Closing: the close request is handled, so it is not reported again.
+        assert!(
+            inbox
+                .poll_next(&mut cx, &mut batch, true, true)
+                .is_pending()
+        );
+        assert!(inbox.abort());
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the abort wakes the task"
+        );
+        assert_eq!(
+            inbox.poll_next(&mut cx, &mut batch, true, true),
+            Poll::Ready(Signal::Abort)
         );
     }
 

@@ -11,12 +11,13 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use lynn_proto::{Request, RequestId};
-use lynn_service::dispatch::{self, FinishProblem, HandlerOutcome};
-use lynn_service::{Fanout, HandlerError, Reply};
 
 use super::Task;
+use crate::dispatch::{self, FinishProblem, HandlerOutcome};
+use crate::runtime::Runtime;
 use crate::server::Context;
 use crate::server::handler::{HandlerFuture, Pending, Route};
+use crate::{Fanout, HandlerError, Reply};
 
 /// How a handler future ended: its result, or the panic it raised.
 pub(super) type Outcome = Result<Result<Reply, HandlerError>, Box<dyn Any + Send>>;
@@ -44,7 +45,7 @@ fn outcome_of(outcome: Outcome) -> HandlerOutcome {
     }
 }
 
-impl<S: Send + Sync + 'static> Task<'_, S> {
+impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     pub(super) fn dispatch(&mut self, req: Request) {
         let now = self.now;
         let app = self.app;
@@ -57,7 +58,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             Route::Async(h) => h,
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn.
-                let outcome = lynn_service::answer_request(h, &self.scope, &req);
+                let outcome = crate::answer_request(h, &self.scope, &req);
                 return self.complete(req.id, outcome);
             }
         };
@@ -73,7 +74,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
                 let fut = handler.call(ctx);
                 let limit = limit.clone();
                 let fut: HandlerFuture = Box::pin(async move {
-                    let _permit = limit.acquire_owned().await;
+                    let _permit = limit.acquire_arc().await;
                     fut.await
                 });
                 Err(Pending::Boxed(fut))
@@ -111,8 +112,8 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     }
 
     /// Logs a finished request's problem and routes its fanout (usually it has neither).
-    /// Always inlined and taken apart: as a call, or dropped whole, it cost ~25
-    /// instructions per request answered at once.
+    /// Always inlined and taken apart: as a call, or dropped whole, it costs measurably
+    /// per request answered at once.
     #[inline(always)]
     fn after_finish(&mut self, done: dispatch::Finished) {
         let dispatch::Finished { fanout, problem } = done;

@@ -1,11 +1,11 @@
 //! Handlers: user `async fn`s boxed behind one trait, and synchronous handlers that answer
-//! in place ([`lynn_service`], shared with lynn-smol). A handler that is ready on its first
+//! in place. A handler that is ready on its first
 //! poll (an echo) runs in a future box the connection keeps (`FutureSlots`) and costs no
 //! allocation; a synchronous one needs no future at all.
 
 use std::sync::Arc;
 
-pub(crate) use lynn_service::{FutureSlots, HandlerFn, HandlerFuture, Pending, Route};
+pub(crate) use crate::{FutureSlots, HandlerFn, HandlerFuture, Pending, Route};
 
 use super::{Context, ServerHandle, SyncContext};
 
@@ -18,7 +18,7 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> HandlerFuture + Send + Sync + 'static,
 {
-    Route::Async(Arc::new(lynn_service::from_fn(f)))
+    Route::Async(Arc::new(crate::from_fn(f)))
 }
 
 /// Boxes `f` (an `async fn(Context<S>) -> impl IntoReply` or an equivalent closure).
@@ -27,16 +27,16 @@ where
     S: Send + Sync + 'static,
     F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = R> + Send + 'static,
-    R: lynn_service::IntoReply,
+    R: crate::IntoReply,
 {
-    Route::Async(Arc::new(lynn_service::boxed(f)))
+    Route::Async(Arc::new(crate::boxed(f)))
 }
 
 /// Boxes `f`, a `fn(&mut SyncContext<S>) -> impl SyncOutcome`.
 pub(crate) fn sync<S, F, R>(f: F) -> Handler<S>
 where
     F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
-    R: lynn_service::SyncOutcome,
+    R: crate::SyncOutcome,
 {
-    Route::Sync(lynn_service::sync(f))
+    Route::Sync(crate::sync(f))
 }

@@ -1,4 +1,19 @@
-//! The server: [`Server::builder`] → [`ServerBuilder`] → [`Server`] → `serve`.
+//! The server, written once for every runtime: [`Server::builder`] → [`ServerBuilder`] →
+//! [`Server`] → `serve`.
+//!
+//! - **One task per connection** owns the socket and its `lynn_proto::Connection`. It reads
+//!   only after readiness, straight into the connection's receive buffer (idle connections
+//!   hold no buffer), runs that connection's handlers inside itself (up to
+//!   `max_in_flight`; replies leave in request order), writes all ready output with one
+//!   vectored write, and keeps one timer at the connection's next deadline.
+//! - **Sends between connections** go through a bounded inbox per connection. The
+//!   connection table (id → inbox) is locked once per direct send or fanout, never per
+//!   recipient and never on the request/reply path. A broadcast is encoded once and its
+//!   bytes shared; a recipient whose queue is full is skipped, not waited for.
+//! - **Admission** (connection limits, per-IP limits, connection rate) is checked once per
+//!   accept; the slot is released on every exit path of the connection.
+//! - **Shutdown** stops accepting, closes every connection gracefully (requests in flight
+//!   are answered and flushed), waits up to `shutdown_timeout`, then ends the rest.
 
 mod builder;
 mod context;
@@ -6,17 +21,18 @@ mod events;
 mod handle;
 mod handler;
 mod inbox;
-mod listener;
+mod io;
+mod metrics_http;
 mod serve;
 mod task;
-mod workers;
 
 use std::sync::Arc;
 
+use async_lock::Semaphore;
+use lynn_proto::ConnectionConfig;
 use lynn_proto::router::Router;
-use lynn_proto::{ConnectionConfig, SocketOptions};
-use lynn_service::Metrics;
-use tokio::sync::{Semaphore, mpsc};
+
+use crate::Metrics;
 
 pub use builder::ServerBuilder;
 pub use context::{Context, SyncContext};
@@ -27,26 +43,27 @@ pub use serve::Server;
 use handler::Handler;
 
 /// What every connection task of one server shares (one `Arc`).
-pub(crate) struct App<S> {
+pub(crate) struct App<S, R> {
     pub(crate) router: Router<Handler<S>>,
     /// Some route is synchronous: received messages are offered to be answered in place.
     /// Without one, offering each message costs a route lookup for nothing.
     pub(crate) sync_routes: bool,
     pub(crate) state: Arc<S>,
-    pub(crate) events: Option<mpsc::Sender<ServerEvent<S>>>,
+    pub(crate) events: Option<async_channel::Sender<ServerEvent<S>>>,
     pub(crate) handle: ServerHandle,
     /// The global handler limit (`max_concurrent_handlers`), if any.
     pub(crate) limit: Option<Arc<Semaphore>>,
     /// One copy for every connection (each `Connection` reads its limits from it).
     pub(crate) connection: Arc<ConnectionConfig>,
     pub(crate) outbound_queue: usize,
-    pub(crate) socket: SocketOptions,
+    pub(crate) socket: lynn_proto::SocketOptions,
+    pub(crate) rt: R,
 }
 
-impl<S> App<S> {
+impl<S, R> App<S, R> {
     /// Whether `router` has a synchronous route or fallback.
     pub(crate) fn has_sync_route(router: &Router<Handler<S>>) -> bool {
-        let sync = |h: Option<&Handler<S>>| matches!(h, Some(handler::Route::Sync(_)));
+        let sync = |h: Option<&Handler<S>>| matches!(h, Some(crate::Route::Sync(_)));
         router.methods().any(|m| sync(router.get(m))) || sync(router.fallback())
     }
 
@@ -79,8 +96,8 @@ mod tests {
 
     #[test]
     fn a_sync_route_or_fallback_is_found() {
-        assert!(!App::has_sync_route(&routes(false, false)));
-        assert!(App::has_sync_route(&routes(true, false)));
-        assert!(App::has_sync_route(&routes(false, true)));
+        assert!(!App::<(), ()>::has_sync_route(&routes(false, false)));
+        assert!(App::<(), ()>::has_sync_route(&routes(true, false)));
+        assert!(App::<(), ()>::has_sync_route(&routes(false, true)));
     }
 }

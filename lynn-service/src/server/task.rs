@@ -5,7 +5,7 @@ mod requests;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -15,18 +15,21 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::{
     CloseReason, Connection, Event, Instant, PeerAddr, RequestId, SendError, SpareBuffers,
 };
-use lynn_service::Outbound;
-use lynn_service::StatsReport;
-use lynn_service::switchboard::Registration;
 
 use self::requests::{Outcome, Running};
 use super::context::Scope;
 use super::handle::Entry;
 use super::handler::FutureSlots;
 use super::inbox::{Inbox, Signal};
+use super::io;
+use super::serve::Live;
 use super::{App, ServerEvent};
-use crate::stream::{self, StdStream, Stream};
-use crate::timer::Timer;
+use crate::runtime::{Listener, Runtime, Transport};
+use crate::switchboard::Registration;
+use crate::{LazyTimer, Outbound, StatsReport};
+
+/// The socket a listener of runtime `R` accepted.
+pub(crate) type Accepted<R> = <<R as Runtime>::Listener as Listener>::Accepted;
 
 thread_local! {
     /// The buffers the connections polled on this thread take turns using: one pair that
@@ -38,18 +41,10 @@ thread_local! {
 /// worker's other tasks run.
 const TURNS_PER_POLL: u32 = 64;
 
-/// The socket a connection task starts with.
-pub(crate) enum Socket {
-    /// Registered with the reactor of the runtime the task runs on.
-    Registered(Stream),
-    /// Detached from the accepting runtime's reactor: the task registers it with its own
-    /// (a worker's). Done here rather than in a wrapping future, which would cost a state
-    /// machine resume on every poll of the task.
-    Detached(io::Result<StdStream>),
-}
-
 /// Runs the connection until it closes; its registration (table entry, admission seat)
-/// is given back on every exit path.
+/// is given back on every exit path. The accepted socket is adopted here, in the task
+/// (a runtime with several reactors registers it with the one the task runs on), rather
+/// than in a wrapping future, which would cost a state machine resume on every poll.
 ///
 /// A function returning an `async` block rather than an `async fn`, and the drive loop a
 /// future of its own ([`Drive`]): an `async fn` keeps a copy of each argument beside the
@@ -57,23 +52,24 @@ pub(crate) enum Socket {
 /// `Result<Connection, _>` for the connection's life; together ~500 bytes of every
 /// connection's task that no turn reads.
 #[allow(clippy::manual_async_fn)]
-pub(crate) fn run<S: Send + Sync + 'static>(
-    app: Arc<App<S>>,
-    socket: Socket,
+pub(crate) fn run<S: Send + Sync + 'static, R: Runtime>(
+    app: Arc<App<S, R>>,
+    accepted: Accepted<R>,
     peer: PeerAddr,
     registration: Registration<Entry>,
     inbox: Arc<Inbox>,
+    live: Live,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
-        let stream = match socket {
-            Socket::Registered(stream) => stream,
-            Socket::Detached(detached) => match detached.and_then(Stream::from_std) {
-                Ok(stream) => stream,
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "connection not moved to its worker");
-                    return;
-                }
-            },
+        // Counts the task out of the server's when it ends or is dropped.
+        let _live = live;
+        let stream = match app.rt.adopt(accepted, &app.socket) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "accepted connection not adopted");
+                give_back(&inbox, registration, &CloseReason::Transport(e.kind()));
+                return;
+            }
         };
         let id = registration.id();
         if let Some(events) = &app.events {
@@ -84,7 +80,7 @@ pub(crate) fn run<S: Send + Sync + 'static>(
             let _ = events.send(event).await;
         }
         let reason = 'run: {
-            let conn = match Connection::new(app.connection.clone(), Instant::now()) {
+            let conn = match Connection::new(app.connection.clone(), app.rt.now()) {
                 Ok(conn) => conn,
                 Err(e) => {
                     tracing::error!(error = %e, "connection config refused");
@@ -121,18 +117,18 @@ fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &Clos
 
 /// The drive loop as one future that holds the [`Task`] and the socket, so that what a
 /// turn reads sits together.
-struct Drive<'a, S> {
-    task: Task<'a, S>,
-    stream: Stream,
+struct Drive<'a, S, R: Runtime> {
+    task: Task<'a, S, R>,
+    stream: R::Stream,
     inbox: &'a Inbox,
 }
 
-impl<'a, S: Send + Sync + 'static> Drive<'a, S> {
+impl<'a, S: Send + Sync + 'static, R: Runtime> Drive<'a, S, R> {
     fn new(
-        app: &'a App<S>,
+        app: &'a App<S, R>,
         scope: Arc<Scope<S>>,
         conn: Connection,
-        stream: Stream,
+        stream: R::Stream,
         inbox: &'a Inbox,
     ) -> Self {
         let task = Task {
@@ -141,10 +137,10 @@ impl<'a, S: Send + Sync + 'static> Drive<'a, S> {
             conn,
             handlers: FuturesUnordered::new(),
             slots: FutureSlots::default(),
-            now: Instant::now(),
+            now: app.rt.now(),
             batch: VecDeque::new(),
             report: StatsReport::default(),
-            timer: Timer::new(),
+            timer: LazyTimer::new(app.rt.timer()),
             closing: false,
             settled: None,
         };
@@ -156,7 +152,7 @@ impl<'a, S: Send + Sync + 'static> Drive<'a, S> {
     }
 }
 
-impl<S: Send + Sync + 'static> Future for Drive<'_, S> {
+impl<S: Send + Sync + 'static, R: Runtime> Future for Drive<'_, S, R> {
     type Output = CloseReason;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<CloseReason> {
@@ -180,13 +176,13 @@ enum Woke {
     /// The socket may accept bytes.
     Writable,
     /// Waiting on the socket failed.
-    Failed(io::Error),
+    Failed(std::io::Error),
     /// The timer fired.
     Timer,
 }
 
-struct Task<'a, S> {
-    app: &'a App<S>,
+struct Task<'a, S, R: Runtime> {
+    app: &'a App<S, R>,
     scope: Arc<Scope<S>>,
     conn: Connection,
     handlers: FuturesUnordered<Running>,
@@ -200,7 +196,7 @@ struct Task<'a, S> {
     /// are taken until it is applied.
     batch: VecDeque<Outbound>,
     report: StatsReport,
-    timer: Timer,
+    timer: LazyTimer<R::Timer>,
     /// A close was requested: the inbox's close flag is not watched any more.
     closing: bool,
     /// `Some(write_blocked)` once events are drained, output is written (or a write would
@@ -209,14 +205,14 @@ struct Task<'a, S> {
     settled: Option<bool>,
 }
 
-impl<S: Send + Sync + 'static> Task<'_, S> {
+impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     /// Runs the connection until it closes: after every wake-up, drains events and
     /// finished handlers and writes everything, then waits for the next wake-up. One
     /// future for the whole connection (`poll_fn` over this), no `select!` per turn.
     fn poll_drive(
         &mut self,
         cx: &mut TaskContext<'_>,
-        stream: &Stream,
+        stream: &mut R::Stream,
         inbox: &Inbox,
     ) -> Poll<CloseReason> {
         // Whether `self.now` was read after a wake-up handled in this poll (see
@@ -243,6 +239,10 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             }
             turns += 1;
             let woke = match self.poll_wake(cx, stream, inbox, write_blocked, woken) {
+                Poll::Ready(Woke::Inbox(Signal::Abort)) => {
+                    self.finish_metrics();
+                    return Poll::Ready(CloseReason::Local);
+                }
                 Poll::Ready(woke) => woke,
                 Poll::Pending => return Poll::Pending,
             };
@@ -256,7 +256,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     /// Drains events and finished handlers, writes everything and sets the timer. Written
     /// bytes may make events (`Writable`, or the end of a graceful close): drains again
     /// then. Returns whether a write would block, or the close reason.
-    fn settle(&mut self, stream: &Stream) -> Result<bool, CloseReason> {
+    fn settle(&mut self, stream: &mut R::Stream) -> Result<bool, CloseReason> {
         let write_blocked = loop {
             if let Some(reason) = self.drain() {
                 return Err(reason);
@@ -264,7 +264,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             // Counted before written: a peer that sees a reply finds the message it
             // answers counted.
             self.report.report(&self.conn, self.app.metrics());
-            let blocked = stream::flush(stream, &mut self.conn, self.now);
+            let blocked = io::flush(stream, &mut self.conn, self.now);
             if !self.conn.has_events() {
                 break blocked;
             }
@@ -276,49 +276,44 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
         Ok(write_blocked)
     }
 
-    fn on_wake(&mut self, woke: Woke, stream: &Stream) {
-        match woke {
+    fn on_wake(&mut self, woke: Woke, stream: &mut R::Stream) {
+        if let Woke::Read = woke {
             // The clock is read after the read.
-            Woke::Read => self.read(stream),
-            Woke::Handler(done) => {
-                self.now = Instant::now();
-                self.finish(done);
+            return self.read(stream);
+        }
+        self.now = self.app.rt.now();
+        match woke {
+            Woke::Read => {}
+            Woke::Handler(done) => self.finish(done),
+            Woke::Inbox(Signal::Close) => {
+                self.closing = true;
+                self.conn.close(self.now);
             }
-            Woke::Inbox(signal) => {
-                self.now = Instant::now();
-                match signal {
-                    Signal::Close => {
-                        self.closing = true;
-                        self.conn.close(self.now);
-                    }
-                    Signal::Commands => self.apply_batch(),
-                }
-            }
-            Woke::Writable => self.now = Instant::now(),
-            Woke::Failed(e) => {
-                self.now = Instant::now();
-                self.conn.handle_transport_error(e.kind(), self.now);
-            }
-            Woke::Timer => {
-                self.now = Instant::now();
-                self.conn.handle_timeout(self.now);
-            }
+            // Handled by the caller.
+            Woke::Inbox(Signal::Abort) => {}
+            Woke::Inbox(Signal::Commands) => self.apply_batch(),
+            Woke::Writable => {}
+            Woke::Failed(e) => self.conn.handle_transport_error(e.kind(), self.now),
+            Woke::Timer => self.conn.handle_timeout(self.now),
         }
     }
 
     /// Reads what the socket has and answers the messages of synchronous routes in place.
-    fn read(&mut self, stream: &Stream) {
+    fn read(&mut self, stream: &mut R::Stream) {
         let (app, scope) = (self.app, &*self.scope);
+        let rt = &app.rt;
         self.now = if app.sync_routes {
             // Looked up once per read, not per message.
             let (router, metrics) = (&app.router, app.metrics());
-            stream::read_into_with(stream, &mut self.conn, |conn, now| {
+            io::read_into(stream, &mut self.conn, rt, |conn, now| {
                 conn.handle_received_inline(now, |msg| {
-                    lynn_service::answer_inline(router, scope, metrics, msg)
+                    crate::answer_inline(router, scope, metrics, msg)
                 });
             })
         } else {
-            stream::read_into(stream, &mut self.conn)
+            io::read_into(stream, &mut self.conn, rt, |conn, now| {
+                conn.handle_received(now)
+            })
         };
     }
 
@@ -330,7 +325,7 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
     fn poll_wake(
         &mut self,
         cx: &mut TaskContext<'_>,
-        stream: &Stream,
+        stream: &mut R::Stream,
         inbox: &Inbox,
         write_blocked: bool,
         woken: bool,
@@ -341,23 +336,21 @@ impl<S: Send + Sync + 'static> Task<'_, S> {
             return Poll::Ready(Woke::Handler(done));
         }
         let take = self.batch.is_empty();
-        if (!self.closing || take)
-            && let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, !self.closing, take)
-        {
+        if let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, self.closing, take) {
             return Poll::Ready(Woke::Inbox(signal));
         }
         if self.conn.wants_read() {
             // Readiness the reactor already reported is taken as it is: polling it would
-            // check the same bit behind tokio's budget (~65 instructions per response in
-            // the echo benchmark's model 1); `TURNS_PER_POLL` stands in for the budget.
+            // check the same bit behind the runtime's budget (tokio's);
+            // `TURNS_PER_POLL` stands in for the budget.
             if stream.read_ready() {
                 return Poll::Ready(Woke::Read);
             }
-            if let Poll::Ready(res) = stream.poll_readable(cx) {
+            if let Poll::Ready(res) = stream.poll_read_ready(cx) {
                 return Poll::Ready(res.map_or_else(Woke::Failed, |()| Woke::Read));
             }
         }
-        if write_blocked && let Poll::Ready(res) = stream.poll_writable(cx) {
+        if write_blocked && let Poll::Ready(res) = stream.poll_write_ready(cx) {
             return Poll::Ready(res.map_or_else(Woke::Failed, |()| Woke::Writable));
         }
         if self.timer.is_armed() && self.timer.poll_at(cx, woken.then_some(self.now)).is_ready() {

@@ -1,38 +1,35 @@
 //! [`ServerBuilder`]: routes, state, fallback, event stream; then bind.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use lynn_proto::{ConfigError, Endpoint, ServerConfig, ServerError};
-use lynn_service::Metrics;
-use lynn_service::SharedAdmission;
-use lynn_service::route_table::RouteTable;
-use lynn_service::switchboard::Switchboard;
-use lynn_service::{IntoReply, SyncOutcome};
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, mpsc, watch};
+use async_lock::Semaphore;
+use lynn_proto::{Endpoint, ServerConfig, ServerError};
 
 use super::events::{self, ServerEvent, ServerEvents};
 use super::handle::{ServerHandle, Shared};
 use super::handler::{self, Handler};
-use super::listener::Listener;
 use super::{App, Context, Server, SyncContext};
-use crate::stream;
+use crate::route_table::RouteTable;
+use crate::runtime::Runtime;
+use crate::switchboard::Switchboard;
+use crate::{IntoReply, Metrics, SharedAdmission, SyncOutcome};
+
+/// Connections a listener queues before they are accepted.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// Collects routes and options for a [`Server`]. Created by [`Server::builder`].
 #[must_use]
-pub struct ServerBuilder<S = ()> {
+pub struct ServerBuilder<S, R> {
     config: ServerConfig,
     state: Arc<S>,
     table: RouteTable<Handler<S>>,
-    events: Option<mpsc::Sender<ServerEvent<S>>>,
-    /// Worker threads for connections; `None`: connections run on the serving runtime.
-    workers: Option<usize>,
+    events: Option<async_channel::Sender<ServerEvent<S>>>,
+    rt: R,
 }
 
-impl<S> std::fmt::Debug for ServerBuilder<S> {
+impl<S, R> std::fmt::Debug for ServerBuilder<S, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("addr", &self.config.addr)
@@ -41,14 +38,14 @@ impl<S> std::fmt::Debug for ServerBuilder<S> {
     }
 }
 
-impl ServerBuilder<()> {
+impl<R: Runtime> ServerBuilder<(), R> {
     pub(crate) fn new(config: ServerConfig) -> Self {
         ServerBuilder {
             config,
             state: Arc::new(()),
             table: RouteTable::new(),
             events: None,
-            workers: None,
+            rt: R::default(),
         }
     }
 
@@ -56,25 +53,32 @@ impl ServerBuilder<()> {
     /// without state, and only before `route`, `fallback` and `event_stream` (they are
     /// typed by the state); otherwise `bind` fails with [`ServerError::Config`] (field
     /// `"state"`).
-    pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
+    pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T, R> {
         ServerBuilder {
             config: self.config,
             state: Arc::new(state),
             table: self.table.with_state(),
             events: None,
-            workers: self.workers,
+            rt: self.rt,
         }
     }
 }
 
-impl<S: Send + Sync + 'static> ServerBuilder<S> {
+impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
+    /// The runtime the server runs on (by default `R::default()`): for example tokio's
+    /// with worker threads of its own.
+    pub fn runtime(mut self, rt: R) -> Self {
+        self.rt = rt;
+        self
+    }
+
     /// Routes `method` to `handler`, an `async fn(Context<S>) -> impl IntoReply`. A second
     /// route for the same method makes `bind` fail with [`ServerError::Route`].
-    pub fn route<F, Fut, R>(mut self, method: u16, handler: F) -> Self
+    pub fn route<F, Fut, T>(mut self, method: u16, handler: F) -> Self
     where
         F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoReply,
+        Fut: Future<Output = T> + Send + 'static,
+        T: IntoReply,
     {
         self.table.route(method, handler::boxed(handler));
         self
@@ -82,11 +86,11 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
 
     /// The handler for methods without a route. An event stream, if set (before or
     /// after), replaces it.
-    pub fn fallback<F, Fut, R>(mut self, handler: F) -> Self
+    pub fn fallback<F, Fut, T>(mut self, handler: F) -> Self
     where
         F: Fn(Context<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoReply,
+        Fut: Future<Output = T> + Send + 'static,
+        T: IntoReply,
     {
         self.table.fallback(handler::boxed(handler));
         self
@@ -117,10 +121,10 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     ///     .await
     /// # }
     /// ```
-    pub fn route_sync<F, R>(mut self, method: u16, handler: F) -> Self
+    pub fn route_sync<F, T>(mut self, method: u16, handler: F) -> Self
     where
-        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
-        R: SyncOutcome,
+        F: Fn(&mut SyncContext<'_, '_, S>) -> T + Send + Sync + 'static,
+        T: SyncOutcome,
     {
         self.table.route(method, handler::sync(handler));
         self
@@ -128,10 +132,10 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
 
     /// A synchronous handler (see [`route_sync`](Self::route_sync)) for methods without a
     /// route. An event stream, if set (before or after), replaces it.
-    pub fn fallback_sync<F, R>(mut self, handler: F) -> Self
+    pub fn fallback_sync<F, T>(mut self, handler: F) -> Self
     where
-        F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
-        R: SyncOutcome,
+        F: Fn(&mut SyncContext<'_, '_, S>) -> T + Send + Sync + 'static,
+        T: SyncOutcome,
     {
         self.table.fallback(handler::sync(handler));
         self
@@ -147,84 +151,35 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         (self, rx)
     }
 
-    /// Runs connections on `n` worker threads, each with its own single-threaded tokio
-    /// runtime, instead of spawning them on the runtime that calls `serve`. Accepted
-    /// connections go to the workers in turn and stay on theirs; the accept loop, the
-    /// metrics endpoint and the event stream stay on the serving runtime. `n` must be at
-    /// least 1 (else `bind` fails with [`ServerError::Config`], field `"workers"`).
-    ///
-    /// Use it for many connections per core: a connection's task never moves, and a busy
-    /// worker serves its ready connections in turn (see `BENCHMARKS.md`: under saturation
-    /// tokio's multi-threaded scheduler leaves some connections waiting 100+ ms). Even
-    /// service has a small price at saturation: with 1,024 busy connections on one core
-    /// the multi-threaded scheduler answered 1–3 % more requests per second in the echo
-    /// benchmark (interleaved runs, round 10), because the connections it keeps serving
-    /// stay in the CPU's caches, while its p99 latency was six to seven times the
-    /// single-threaded scheduler's. Leave `workers` out when peak throughput matters more
-    /// than the latency of the least served connection. Inside a handler, `tokio::spawn`
-    /// spawns on that connection's worker, and `tokio::task::block_in_place` is not
-    /// available (single-threaded runtime).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), lynn_tokio::ServerError> {
-    /// use lynn_tokio::{Context, Server, ServerConfig};
-    ///
-    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    /// let config = ServerConfig::builder().addr("127.0.0.1:9177").build()?;
-    /// Server::builder(config)
-    ///     .workers(cores)
-    ///     .fallback(|ctx: Context| async move { ctx.reply(ctx.body().clone()) })
-    ///     .bind()
-    ///     .await?
-    ///     .serve()
-    ///     .await
-    /// # }
-    /// ```
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = Some(n);
-        self
-    }
-
     /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
     /// endpoint if configured.
-    pub async fn bind(self) -> Result<Server<S>, ServerError> {
-        match Endpoint::parse(&self.config.addr) {
-            Endpoint::Tcp(addr) => {
-                let listener = stream::listen_tcp(resolve(&addr).await?)?;
-                self.finish(Listener::Tcp(listener)).await
-            }
-            Endpoint::Unix(path) => self.bind_unix(path).await,
-        }
+    pub async fn bind(self) -> Result<Server<S, R>, ServerError> {
+        let endpoint = Endpoint::parse(&self.config.addr);
+        self.bind_at(endpoint).await
     }
 
     /// Binds a Unix domain socket listener at `path`.
-    pub async fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S>, ServerError> {
-        let listener = UnixListener::bind(path)?;
-        self.finish(Listener::Unix(listener)).await
+    pub async fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S, R>, ServerError> {
+        let path = path.as_ref().display().to_string();
+        self.bind_at(Endpoint::Unix(path)).await
     }
 
-    async fn finish(self, listener: Listener) -> Result<Server<S>, ServerError> {
+    async fn bind_at(self, endpoint: Endpoint) -> Result<Server<S, R>, ServerError> {
         let config = self.config;
-        if self.workers == Some(0) {
-            return Err(ServerError::Config(ConfigError {
-                field: "workers",
-                problem: "must be at least 1".into(),
-            }));
-        }
         let router = self.table.build(&config)?;
         let admission = SharedAdmission::new(config.admission.clone())?;
+        let listener = self.rt.bind(endpoint, LISTEN_BACKLOG).await?;
         let metrics_listener = match &config.metrics_addr {
-            Some(a) => Some(TcpListener::bind(resolve(a).await?).await?),
+            Some(a) => Some(self.rt.bind(Endpoint::Tcp(a.clone()), 64).await?),
             None => None,
         };
-        let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             board: Arc::new(Switchboard::new(&config, Arc::new(Metrics::default()))),
             admission,
-            shutdown,
+            shutdown: Default::default(),
         });
         let app = App {
-            sync_routes: App::has_sync_route(&router),
+            sync_routes: App::<S, R>::has_sync_route(&router),
             router,
             state: self.state,
             events: self.events,
@@ -235,23 +190,13 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
             connection: Arc::new(config.connection.clone()),
             outbound_queue: config.outbound_queue,
             socket: config.socket.clone(),
+            rt: self.rt,
         };
         Server::new(
             Arc::new(app),
             listener,
             metrics_listener,
             config.shutdown_timeout,
-            self.workers,
         )
     }
-}
-
-/// The first address `addr` resolves to.
-async fn resolve(addr: &str) -> Result<SocketAddr, ServerError> {
-    tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
-        ServerError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{addr} resolves to no address"),
-        ))
-    })
 }

@@ -1,18 +1,18 @@
 //! [`ServerHandle`]: reach connections from anywhere (handlers, other tasks, other threads).
 //!
-//! The connection table is lynn-service's [`Switchboard`]; this crate only supplies what it
-//! keeps per connection ([`Entry`]: its bounded [`Inbox`] of commands and close request, the peer).
+//! The connection table is a [`Switchboard`] of [`Entry`]s: per connection, its bounded
+//! [`Inbox`] of commands and close request, and the peer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use event_listener::Event;
 use lynn_proto::groups::GroupError;
 use lynn_proto::{ConnectionId, PeerAddr, SendToError};
-use lynn_service::Metrics;
-use lynn_service::SharedAdmission;
-use lynn_service::switchboard::{Mailbox, Refused, Switchboard};
-use lynn_service::{Outbound, Target};
-use tokio::sync::watch;
+
+use crate::switchboard::{Mailbox, Refused, Switchboard};
+use crate::{Metrics, Outbound, SharedAdmission, Target};
 
 use super::inbox::Inbox;
 
@@ -42,12 +42,36 @@ impl Mailbox for Entry {
 pub(crate) struct Shared {
     pub(crate) board: Arc<Switchboard<Entry>>,
     pub(crate) admission: SharedAdmission,
-    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) shutdown: ShutdownSignal,
 }
 
-/// Completes once a shutdown has started (or the server is gone).
-pub(crate) async fn shutdown_started(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|started| *started).await;
+/// Whether a shutdown has started, and a wake-up for when it does.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownSignal {
+    started: AtomicBool,
+    event: Event,
+}
+
+impl ShutdownSignal {
+    fn start(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Completes once a shutdown has started.
+    pub(crate) async fn started(&self) {
+        while !self.is_started() {
+            let listener = self.event.listen();
+            if self.is_started() {
+                return;
+            }
+            listener.await;
+        }
+    }
 }
 
 /// A cheap, cloneable handle to a running server.
@@ -94,7 +118,7 @@ impl ServerHandle {
             .board
             .fanout(&target, method, &body.into())
             .unwrap_or_else(|e| {
-                tracing::warn!(method, error = %e, "fanout refused");
+                tracing::warn!(method, error = %e, "fanout not sent");
                 0
             })
     }
@@ -128,12 +152,12 @@ impl ServerHandle {
     /// Starts a graceful shutdown of the whole server: stop accepting, let requests in
     /// flight finish, flush, close. [`Server::serve`](super::Server::serve) returns when done.
     pub fn shutdown(&self) {
-        self.shared.shutdown.send_replace(true);
+        self.shared.shutdown.start();
     }
 
     /// Whether a shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
-        *self.shared.shutdown.borrow()
+        self.shared.shutdown.is_started()
     }
 
     /// The server's counters (render with [`Metrics::render`]).

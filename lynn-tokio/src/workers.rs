@@ -1,6 +1,6 @@
-//! Worker threads for [`ServerBuilder::workers`](super::ServerBuilder::workers): each runs
-//! its own single-threaded tokio runtime, and accepted connections are handed to them in
-//! turn.
+//! Worker threads for [`TokioRuntime::with_workers`](crate::TokioRuntime::with_workers):
+//! each runs its own single-threaded tokio runtime, and accepted connections are handed to
+//! them in turn.
 //!
 //! Why: a connection never moves between threads, so nothing is stolen or re-queued, and a
 //! saturated worker serves its ready connections in the order they became ready. Under
@@ -10,6 +10,7 @@
 //! `BENCHMARKS.md`).
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use tokio::runtime::{Builder, Handle};
@@ -22,12 +23,18 @@ pub(crate) struct Workers {
     /// Dropped with `Workers`: each worker's `block_on` then returns and its runtime (and
     /// any task a handler spawned on it) is dropped on its own thread.
     _stop: Vec<oneshot::Sender<()>>,
-    next: usize,
+    next: AtomicUsize,
 }
 
 impl Workers {
     /// Starts `n` (at least 1) worker threads named `lynn-worker-{i}`.
     pub(crate) fn start(n: usize) -> io::Result<Self> {
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "workers: must be at least 1",
+            ));
+        }
         let mut handles = Vec::with_capacity(n);
         let mut stop = Vec::with_capacity(n);
         for i in 0..n {
@@ -46,14 +53,13 @@ impl Workers {
         Ok(Workers {
             handles,
             _stop: stop,
-            next: 0,
+            next: AtomicUsize::new(0),
         })
     }
 
     /// The runtime of the next worker, round robin.
-    pub(crate) fn next(&mut self) -> &Handle {
-        let i = self.next;
-        self.next = (i + 1) % self.handles.len();
+    pub(crate) fn next(&self) -> &Handle {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         &self.handles[i]
     }
 }
