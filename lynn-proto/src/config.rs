@@ -77,12 +77,41 @@ pub struct ConnectionConfig {
     /// Bytes of free space to offer a read: the receive buffer is topped up to this much
     /// free space whenever less than a quarter of it is free.
     pub read_chunk: usize,
+    /// How a connection that closes on its side (a graceful close, an invalid frame) waits
+    /// for the peer before the socket is closed. `None`: close at once once flushed, which
+    /// resets the connection (and discards replies the peer has not read yet) if input is
+    /// still arriving.
+    pub linger: Option<Linger>,
+}
+
+/// A lingering close, as nginx and Apache do it. Closing a socket whose peer is still
+/// sending makes the kernel answer with a reset, and a reset makes the peer's kernel drop
+/// what it received and the peer has not read yet: the replies owed to it. So once its
+/// output is flushed, a connection closing on its side ends its write side (the peer sees
+/// the end of the stream after the last reply), then reads and discards input until the
+/// peer's end of stream, `timeout`, or `max_bytes`, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linger {
+    /// Longest wait for the peer's end of stream (default 2 s).
+    pub timeout: Duration,
+    /// Most bytes read and discarded (default 1 MiB).
+    pub max_bytes: u64,
+}
+
+impl Default for Linger {
+    fn default() -> Self {
+        Linger {
+            timeout: Duration::from_secs(2),
+            max_bytes: 1024 * 1024,
+        }
+    }
 }
 
 impl ConnectionConfig {
-    /// Server-side defaults: 180 s idle timeout (lynn_tcp's heartbeat timeout), no heartbeat
-    /// sending, 16 requests in flight per connection, 1 MiB send queue, buffers released
-    /// after 5 s of quiet.
+    /// Server-side defaults: 180 s idle timeout (lynn_tcp's heartbeat timeout), a partial
+    /// frame closed after 30 s without further bytes, no heartbeat sending, 16 requests in
+    /// flight per connection, 1 MiB send queue, buffers released after 5 s of quiet, a
+    /// lingering close of up to 2 s and 1 MiB.
     pub fn server() -> Self {
         ConnectionConfig {
             marks: Marks::default(),
@@ -91,7 +120,7 @@ impl ConnectionConfig {
             heartbeat_interval: None,
             idle_timeout: Some(Duration::from_secs(180)),
             liveness: Liveness::AnyFrame,
-            read_timeout: None,
+            read_timeout: Some(Duration::from_secs(30)),
             write_timeout: Some(Duration::from_secs(60)),
             release_buffers_after: Some(Duration::from_secs(5)),
             send_queue_limit: 1024 * 1024,
@@ -99,6 +128,7 @@ impl ConnectionConfig {
             max_in_flight: 16,
             max_queued_events: 64,
             read_chunk: 16 * 1024,
+            linger: Some(Linger::default()),
         }
     }
 
@@ -145,6 +175,7 @@ impl ConnectionConfig {
             ("read_timeout", self.read_timeout),
             ("write_timeout", self.write_timeout),
             ("release_buffers_after", self.release_buffers_after),
+            ("linger", self.linger.map(|l| l.timeout)),
         ] {
             if d == Some(Duration::ZERO) {
                 return err(field, "must be positive (use None to disable)");

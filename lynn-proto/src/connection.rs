@@ -16,6 +16,8 @@ use crate::sendq::SendQueue;
 use crate::spare::SpareBuffers;
 use crate::stats::ConnectionStats;
 
+mod linger;
+
 /// Largest step by which the receive buffer grows ahead of a large frame's bytes.
 const MAX_READ_RESERVE: usize = 64 * 1024;
 
@@ -64,6 +66,9 @@ enum State {
         reason: Box<CloseReason>,
         eof: bool,
     },
+    /// Closed on this side and flushed: lingering for the peer's end of stream (see
+    /// [`Linger`](crate::Linger)). Boxed like `Draining`'s reason.
+    Lingering(Box<linger::Lingering>),
     /// The `Closed` event has been queued.
     Closed,
 }
@@ -237,10 +242,11 @@ impl Connection {
     /// while the send queue is at its bound.
     #[inline]
     pub fn wants_read(&self) -> bool {
-        matches!(self.state, State::Open)
+        (matches!(self.state, State::Open)
             && self.events.len() < self.config.max_queued_events
             && self.sendq.len() < self.config.send_queue_limit
-            && self.in_flight < self.in_flight_cap
+            && self.in_flight < self.in_flight_cap)
+            || matches!(self.state, State::Lingering(_))
     }
 
     /// Whether output is queued.
@@ -310,6 +316,19 @@ impl Connection {
         self.sendq.give_staging(&mut spare.staging);
     }
 
+    /// Bytes the receive buffer holds for a frame larger than `read_chunk` (0 while it is
+    /// not grown for one): what a server budgets across connections
+    /// ([`FrameBudget`](crate::FrameBudget)), since a peer can make every connection hold
+    /// up to `max_frame_len` by sending the start of a large frame and stalling.
+    #[inline]
+    pub fn large_frame_bytes(&self) -> usize {
+        if self.recv_grown {
+            self.recv.capacity()
+        } else {
+            0
+        }
+    }
+
     /// Bytes reserved by the receive buffer and the send queue: what this connection holds
     /// beyond its fixed size, for memory accounting. Not counted: message bodies still held
     /// by the application and shared chunks queued for sending (they are not owned here).
@@ -344,6 +363,15 @@ impl Connection {
         &mut self.recv
     }
 
+    /// [`receive_buffer`](Self::receive_buffer), with what it then holds for a large frame
+    /// ([`large_frame_bytes`](Self::large_frame_bytes)): for a runtime that budgets that
+    /// memory before it reads into it.
+    #[inline]
+    pub fn reserve_receive(&mut self) -> (usize, &mut BytesMut) {
+        self.receive_buffer();
+        (self.large_frame_bytes(), &mut self.recv)
+    }
+
     /// Processes the bytes appended to [`receive_buffer`](Self::receive_buffer).
     pub fn handle_received(&mut self, now: Instant) {
         self.handle_received_with(now, None::<&mut fn(&mut InlineMessage<'_>) -> Inline>);
@@ -375,8 +403,7 @@ impl Connection {
         let new = self.recv.len().saturating_sub(self.recv_seen);
         if !self.decoding() {
             // Input after close is not accepted (nor counted), nor kept.
-            self.recv = BytesMut::new();
-            self.recv_seen = 0;
+            self.discard_input(new);
             return;
         }
         self.stats.bytes_received += new as u64;
@@ -399,6 +426,9 @@ impl Connection {
     /// [`CloseReason::PeerClosedMidFrame`] if a frame was cut short).
     pub fn handle_eof(&mut self, now: Instant) {
         self.tick(now);
+        if let State::Lingering(_) = self.state {
+            return self.end_linger();
+        }
         if matches!(self.state, State::Open) {
             self.state = State::draining(CloseReason::PeerClosed, true);
             self.decode_more();
@@ -406,9 +436,14 @@ impl Connection {
         self.settle();
     }
 
-    /// The socket failed: the connection closes at once with [`CloseReason::Transport`].
+    /// The socket failed: the connection closes at once with [`CloseReason::Transport`]
+    /// (or, while lingering, with the reason it was closing for: a peer that resets rather
+    /// than closes is what lingering waits for too).
     pub fn handle_transport_error(&mut self, kind: io::ErrorKind, now: Instant) {
         self.tick(now);
+        if let State::Lingering(_) = self.state {
+            return self.end_linger();
+        }
         self.abort(CloseReason::Transport(kind));
     }
 
@@ -655,6 +690,7 @@ impl Connection {
         } else {
             earlier(self.read_deadline(), self.write_deadline())
         };
+        let buffers = earlier(buffers, self.linger_deadline());
         earlier(
             earlier(self.heartbeat_deadline(), self.idle_deadline()),
             buffers,
@@ -667,6 +703,9 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        if due(self.linger_deadline()) {
+            self.end_linger();
+        }
         if due(self.write_deadline()) {
             self.abort(CloseReason::WriteTimeout);
         } else if due(self.read_deadline()) {
@@ -1076,7 +1115,15 @@ impl Connection {
             && self.sendq.is_empty()
         {
             let reason = CloseReason::clone(reason);
-            self.abort(reason);
+            // Lingering waits for the peer's end of stream: not when that is what ended it.
+            let peer_done = matches!(
+                reason,
+                CloseReason::PeerClosed | CloseReason::PeerClosedMidFrame { .. }
+            );
+            match self.config.linger {
+                Some(linger) if !peer_done => self.start_linger(reason, linger),
+                _ => self.abort(reason),
+            }
         }
     }
 

@@ -140,6 +140,10 @@ pub enum CloseReason {
     /// longer be matched to their requests; the client closed the connection.
     #[error("reply order lost after a request timed out")]
     CorrelationLost,
+    /// A large frame still arriving would have held more memory than the server's
+    /// [`FrameBudget`](crate::FrameBudget) allows, under its close policy.
+    #[error("a large partial frame exceeded the server's frame memory budget")]
+    FrameBudget,
 }
 
 impl CloseReason {
@@ -157,6 +161,7 @@ impl CloseReason {
             CloseReason::UnknownMethod { .. } => "unknown_method",
             CloseReason::Transport(_) => "transport_error",
             CloseReason::CorrelationLost => "correlation_lost",
+            CloseReason::FrameBudget => "frame_budget",
         }
     }
 
@@ -169,6 +174,7 @@ impl CloseReason {
                 | CloseReason::IdleTimeout
                 | CloseReason::ReadTimeout
                 | CloseReason::UnknownMethod { .. }
+                | CloseReason::FrameBudget
         )
     }
 }

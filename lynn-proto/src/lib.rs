@@ -107,6 +107,7 @@ pub mod stats;
 mod config;
 mod connection;
 mod error;
+mod frame_budget;
 mod id;
 mod lazy_deque;
 mod pending;
@@ -117,11 +118,12 @@ mod socket_setting;
 mod spare;
 
 pub use codec::{CorrelationId, Frame, FrameKind, Marks};
-pub use config::{ConnectionConfig, Liveness, SendFull};
+pub use config::{ConnectionConfig, Linger, Liveness, SendFull};
 pub use connection::{Connection, Event, Request, RequestId};
 pub use error::{
     CloseReason, CompleteError, ConfigError, DecodeError, DecodeErrorKind, EncodeError, SendError,
 };
+pub use frame_budget::{FrameBudget, FrameLedger, OverBudget};
 pub use id::ConnectionId;
 pub use inline::{Inline, InlineMessage};
 pub use pending::{Expired, PendingRequests, ReplyMatch};

@@ -25,6 +25,7 @@ use crate::admission::{Admission, AdmissionConfig, Rate};
 use crate::codec::Marks;
 use crate::config::{ConnectionConfig, Liveness, SendFull};
 use crate::error::ConfigError;
+use crate::frame_budget::FrameBudget;
 use crate::groups::GroupLimits;
 use crate::reconnect::{Reconnect, ReconnectConfig};
 use crate::router::UnknownMethod;
@@ -80,6 +81,13 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Where to serve Prometheus metrics over HTTP, if anywhere.
     pub metrics_addr: Option<String>,
+    /// Connections the listener queues before they are accepted. `None` (the default): the
+    /// larger of 1,024 and what the system allows (`net.core.somaxconn` on Linux), so a
+    /// burst of connects is queued rather than reset.
+    pub listen_backlog: Option<u32>,
+    /// Bounds on the memory large frames still arriving may hold, per IP address and in
+    /// total (default 64 MiB and 256 MiB; a connection over them stops reading).
+    pub frame_budget: FrameBudget,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +103,8 @@ impl Default for ServerConfig {
             outbound_queue: 1024,
             shutdown_timeout: Duration::from_secs(30),
             metrics_addr: None,
+            listen_backlog: None,
+            frame_budget: FrameBudget::default(),
         }
     }
 }
@@ -298,6 +308,17 @@ impl ServerConfigBuilder {
     /// Serve Prometheus metrics over HTTP at this address.
     pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
         self.0.metrics_addr = Some(addr.into());
+        self
+    }
+    /// Bounds on the memory of large frames still arriving (see [`FrameBudget`]).
+    pub fn frame_budget(mut self, budget: FrameBudget) -> Self {
+        self.0.frame_budget = budget;
+        self
+    }
+    /// Connections the listener queues before they are accepted (default: the larger of
+    /// 1,024 and the system's cap).
+    pub fn listen_backlog(mut self, n: u32) -> Self {
+        self.0.listen_backlog = Some(n);
         self
     }
     /// Replaces the admission settings wholesale.

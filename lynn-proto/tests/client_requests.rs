@@ -84,8 +84,14 @@ impl Pair {
         loop {
             let mut moved = move_bytes(&mut self.client, &mut self.server, self.now);
             while let Some(e) = self.server.poll_event() {
-                if let Event::Message(req) = e {
-                    self.held.push(req);
+                match e {
+                    Event::Message(req) => self.held.push(req),
+                    // The server's socket closes: the client reads the end of the stream.
+                    Event::Closed(_) => {
+                        self.client.handle_eof(self.now);
+                        moved = true;
+                    }
+                    _ => {}
                 }
             }
             moved |= move_bytes(&mut self.server, &mut self.client, self.now);
@@ -154,6 +160,12 @@ fn move_bytes(from: &mut Connection, to: &mut Connection, now: Instant) -> bool 
         let bytes: Vec<u8> = chunks[..n].concat();
         to.handle_bytes(&bytes, now);
         from.handle_written(bytes.len(), now);
+        moved = true;
+    }
+    // A closing side ends its write side once flushed (a lingering close): the other side
+    // sees the end of the stream.
+    if !from.wants_write() && from.poll_shutdown_write() {
+        to.handle_eof(now);
         moved = true;
     }
     moved
@@ -364,6 +376,11 @@ fn short_tagged_frame_is_invalid() {
             0xd9, 0x23, 8, 0, 0, 0, 0, 0, 0, 0, kind, 1, 0, 7, 0, 0, 0x27, 0x1e,
         ];
         server.handle_bytes(&bad, now);
+        // Nothing was owed: the write side ends at once, and the connection lingers until
+        // the peer's end of stream.
+        assert!(server.poll_shutdown_write());
+        assert_eq!(server.poll_event(), None);
+        server.handle_eof(now);
         match server.poll_event() {
             Some(Event::Closed(CloseReason::Protocol(e))) => assert_eq!(
                 e.kind,

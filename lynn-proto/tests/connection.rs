@@ -12,7 +12,9 @@ use lynn_proto::{
     EncodeError, Event, FrameKind, Instant, Liveness, Marks, Request, RequestId, SendError,
     SendFull, SpareBuffers,
 };
-use support::{drain, flush, frame, heartbeat, messages, msg, output, pump};
+use support::{
+    drain, flush, frame, heartbeat, messages, msg, output, peer_answers_the_close, pump,
+};
 
 const NS: Duration = Duration::from_nanos(1);
 
@@ -292,6 +294,7 @@ fn invalid_frame_after_two_good_ones() {
         flush(&mut server, t),
         [msg(1, b"r0"), msg(2, b"r1")].concat()
     );
+    peer_answers_the_close(&mut server, t);
     assert_eq!(
         drain(&mut server),
         vec![Event::Closed(CloseReason::Protocol(DecodeError {
@@ -325,6 +328,7 @@ fn invalid_frame_closes_at_once_when_nothing_is_pending() {
     let t = Instant::now();
     let mut server = open(server_cfg(), t);
     server.handle_bytes(&[0x00, 0x23], t);
+    peer_answers_the_close(&mut server, t);
     assert_eq!(
         drain(&mut server),
         vec![Event::Closed(CloseReason::Protocol(DecodeError {
@@ -341,6 +345,7 @@ fn invalid_frame_closes_at_once_when_nothing_is_pending() {
     client.handle_bytes(&[msg(1, b"a"), vec![0, 0]].concat(), t);
     assert!(!client.is_closed(), "the good message comes first");
     assert!(matches!(client.poll_event(), Some(Event::Message(_))));
+    peer_answers_the_close(&mut client, t);
     assert!(matches!(
         client.poll_event(),
         Some(Event::Closed(CloseReason::Protocol(DecodeError {
@@ -399,6 +404,7 @@ fn invalid_frame_while_in_flight_is_full_still_closes() {
         "the withheld message is still delivered"
     );
     server.complete(RequestId(2), None, t).unwrap();
+    peer_answers_the_close(&mut server, t);
     let events = [events, drain(&mut server)].concat();
     assert_eq!(
         events.last(),
@@ -432,6 +438,8 @@ fn burst_then_invalid_frame_closes_with_default_config() {
             events.push(e);
         }
     }
+    peer_answers_the_close(&mut server, t);
+    events.extend(drain(&mut server));
     assert_eq!(
         messages(&events).len(),
         17,
@@ -862,6 +870,8 @@ fn graceful_close_finishes_in_flight_work_and_flushes() {
     assert_eq!(drain(&mut server), vec![]);
     assert!(!server.is_closed());
     server.handle_written(1, t);
+    assert_eq!(drain(&mut server), vec![]);
+    peer_answers_the_close(&mut server, t);
     assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
     assert!(server.is_closed());
 
@@ -880,6 +890,7 @@ fn graceful_close_of_an_idle_connection_is_immediate() {
     let t = Instant::now();
     let mut server = open(server_cfg(), t);
     server.close(t);
+    peer_answers_the_close(&mut server, t);
     assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
     server.close(t);
     assert_eq!(drain(&mut server), vec![]);
@@ -1157,6 +1168,7 @@ fn close_with_a_reason_answers_earlier_requests_first() {
         .unwrap();
     let wire = flush(&mut server, t);
     assert_eq!(wire, msg(1, b"known"));
+    peer_answers_the_close(&mut server, t);
     assert_eq!(
         drain(&mut server),
         vec![Event::Closed(CloseReason::UnknownMethod { method: 9 })]
@@ -1218,6 +1230,7 @@ fn quiet_connection_frees_its_buffers_at_the_deadline() {
     echo_queued(&mut server, b"last", t + secs(31));
     server.close(t + secs(31));
     flush(&mut server, t + secs(31));
+    peer_answers_the_close(&mut server, t + secs(31));
     assert_eq!(drain(&mut server), [Event::Closed(CloseReason::Local)]);
     assert_eq!(server.buffer_capacity(), 0);
     assert_eq!(server.poll_timeout(), None);
@@ -1377,5 +1390,82 @@ fn a_connection_fits_in_424_bytes() {
         size_of::<Connection>() <= 424,
         "{}",
         size_of::<Connection>()
+    );
+}
+
+/// A connection closing on its side lingers once flushed: its write side ends once, input
+/// is read and discarded (not decoded), and it closes with its reason at the peer's end of
+/// stream, at the linger timeout, or after the linger's byte bound, whichever comes first.
+#[test]
+fn a_local_close_lingers_until_the_peer_ends_the_timeout_or_the_byte_bound() {
+    let t = Instant::now();
+    let linger = lynn_proto::Linger {
+        timeout: secs(2),
+        max_bytes: 100,
+    };
+    let cfg = ConnectionConfig {
+        linger: Some(linger),
+        ..server_cfg()
+    };
+    let bad = [0x00, 0x23];
+
+    // The peer's end of stream.
+    let mut server = open(cfg.clone(), t);
+    server.handle_bytes(&bad, t);
+    assert!(server.is_lingering() && server.wants_read() && !server.is_open());
+    assert_eq!(server.poll_timeout(), Some(t + secs(2)));
+    assert!(server.poll_shutdown_write());
+    assert!(!server.poll_shutdown_write(), "once");
+    server.handle_bytes(&msg(1, b"ignored"), t);
+    assert_eq!(
+        drain(&mut server),
+        vec![],
+        "input while lingering is discarded"
+    );
+    server.handle_eof(t + secs(1));
+    assert!(matches!(
+        drain(&mut server)[..],
+        [Event::Closed(CloseReason::Protocol(_))]
+    ));
+
+    // The timeout.
+    let mut server = open(cfg.clone(), t);
+    server.close(t);
+    server.handle_timeout(t + secs(1));
+    assert!(server.is_lingering());
+    server.handle_timeout(t + secs(2));
+    assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
+
+    // The byte bound.
+    let mut server = open(cfg.clone(), t);
+    server.close(t);
+    server.handle_bytes(&[0u8; 99], t);
+    assert!(server.is_lingering());
+    server.handle_bytes(&[0u8; 1], t);
+    assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
+    assert_eq!(server.buffer_capacity(), 0, "closing frees the buffers");
+
+    // A reset from the peer ends it too, with the reason it was closing for.
+    let mut server = open(cfg.clone(), t);
+    server.close(t);
+    server.handle_transport_error(std::io::ErrorKind::ConnectionReset, t);
+    assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
+
+    // Without lingering, closed at once; and the peer's own end of stream never lingers.
+    let mut server = open(
+        ConnectionConfig {
+            linger: None,
+            ..cfg.clone()
+        },
+        t,
+    );
+    server.close(t);
+    assert!(!server.poll_shutdown_write());
+    assert_eq!(drain(&mut server), vec![Event::Closed(CloseReason::Local)]);
+    let mut server = open(cfg, t);
+    server.handle_eof(t);
+    assert_eq!(
+        drain(&mut server),
+        vec![Event::Closed(CloseReason::PeerClosed)]
     );
 }

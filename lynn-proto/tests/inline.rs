@@ -17,7 +17,7 @@ use lynn_proto::{
     EncodeError, Event, FrameKind, Inline, InlineMessage, Instant, Liveness, Marks, RequestId,
 };
 use proptest::prelude::*;
-use support::{drain, flush, frame, messages, msg, output};
+use support::{drain, flush, frame, messages, msg, output, peer_answers_the_close};
 
 /// Largest body the tests send.
 const MAX_BODY: usize = 300;
@@ -398,6 +398,7 @@ fn invalid_frame_closes_after_flushing_inline_replies() {
             found: 0,
         },
     });
+    peer_answers_the_close(&mut conn, now);
     assert_eq!(drain(&mut conn), [Event::Closed(reason)]);
     assert_eq!(conn.stats().messages_received, 3);
     assert_eq!(conn.stats().invalid_frames, 1);

@@ -229,6 +229,8 @@ mod tests {
             .unwrap();
         let req = request(&mut conn, 9, now);
         assert!(dispatch(&close, &mut conn, req, &metrics, now).is_none());
+        assert!(conn.is_lingering(), "closing: the write side ends first");
+        conn.handle_eof(now);
         assert!(matches!(
             conn.poll_event(),
             Some(Event::Closed(CloseReason::UnknownMethod { method: 9 }))

@@ -91,7 +91,9 @@ pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;
-pub use socket::{SocketHandle, apply_socket_options, listen_tcp};
+pub use socket::{
+    SocketHandle, apply_socket_options, default_backlog, descriptor_budget, listen_tcp,
+};
 #[cfg(unix)]
 pub use socket::{listen_unix, unix_peer};
 pub use stats_report::StatsReport;

@@ -25,7 +25,7 @@ use crate::stats_report::Reported;
 use lynn_proto::CloseReason;
 use lynn_proto::admission::Rejection;
 
-const CLOSE_LABELS: [&str; 11] = [
+const CLOSE_LABELS: [&str; 12] = [
     "local",
     "peer_closed",
     "peer_closed_mid_frame",
@@ -36,6 +36,7 @@ const CLOSE_LABELS: [&str; 11] = [
     "slow_consumer",
     "unknown_method",
     "correlation_lost",
+    "frame_budget",
     "transport_error",
 ];
 
@@ -64,6 +65,10 @@ pub struct Metrics {
     handler_panics: AtomicU64,
     /// Messages received and dropped (a client's late replies and overflowing pushes).
     dropped: AtomicU64,
+    /// Bytes held by large frames still arriving, across connections.
+    frame_bytes: AtomicI64,
+    /// Times a connection stopped reading (or closed) at the frame budget.
+    over_budget: AtomicU64,
 }
 
 fn index(labels: &[&str], label: &str) -> usize {
@@ -125,6 +130,22 @@ impl Metrics {
     /// client's incoming queue.
     pub fn message_dropped(&self) {
         self.dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Bytes held by large frames still arriving moved by `n` (see
+    /// [`FrameBudget`](lynn_proto::FrameBudget)).
+    pub fn frame_bytes_add(&self, n: i64) {
+        self.frame_bytes.fetch_add(n, Relaxed);
+    }
+
+    /// A connection reached the frame budget (it stops reading, or closes).
+    pub fn over_frame_budget(&self) {
+        self.over_budget.fetch_add(1, Relaxed);
+    }
+
+    /// Bytes held by large frames still arriving, now.
+    pub fn frame_bytes(&self) -> i64 {
+        self.frame_bytes.load(Relaxed)
     }
 
     /// Messages dropped so far (see [`message_dropped`](Self::message_dropped)).
@@ -213,6 +234,11 @@ impl Metrics {
                 "Handlers running.",
                 &self.in_flight,
             ),
+            (
+                "lynn_frame_bytes_held",
+                "Bytes held by large frames still arriving.",
+                &self.frame_bytes,
+            ),
         ];
         for (name, help, v) in gauges {
             one(name, "gauge", help, v.load(Relaxed).to_string());
@@ -289,6 +315,11 @@ impl Metrics {
                 "Handlers that panicked.",
                 self.handler_panics.load(Relaxed),
             ),
+            (
+                "lynn_frame_budget_exceeded_total",
+                "Times a connection reached the frame memory budget.",
+                self.over_budget.load(Relaxed),
+            ),
         ];
         for (name, help, v) in counters {
             one(name, "counter", help, v.to_string());
@@ -338,6 +369,7 @@ mod tests {
             CloseReason::SlowConsumer,
             CloseReason::UnknownMethod { method: 3 },
             CloseReason::CorrelationLost,
+            CloseReason::FrameBudget,
             CloseReason::Transport(std::io::ErrorKind::BrokenPipe),
         ];
         let m = Metrics::default();

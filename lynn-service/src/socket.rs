@@ -75,3 +75,25 @@ fn backlog_arg(backlog: u32) -> i32 {
 pub fn unix_peer(addr: &std::os::unix::net::SocketAddr) -> lynn_proto::PeerAddr {
     lynn_proto::PeerAddr::Unix(addr.as_pathname().map(|p| p.display().to_string()))
 }
+
+/// The listen backlog used when none is configured: the larger of 1,024 and the system's
+/// cap on it (`net.core.somaxconn` on Linux), which the kernel applies anyway.
+pub fn default_backlog() -> u32 {
+    let system = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    system.unwrap_or(0).max(1024)
+}
+
+/// Descriptors a server keeps for other uses than its connections (listeners, the
+/// reactor, the metrics endpoint, the application's files).
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// The most connections the process's descriptor limit leaves room for (each connection
+/// is one socket), when the limit is known (`/proc/self/limits` on Linux).
+pub fn descriptor_budget() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+    usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(1)).ok()
+}

@@ -67,6 +67,9 @@ impl Setup {
             max_in_flight: usize::from(self.max_in_flight % 5),
             max_queued_events: 1 + usize::from(self.max_queued_events % 8),
             read_chunk: 1 + usize::from(self.read_chunk % 64),
+            // The model closes at `Closed` after a local close; lingering (reading and
+            // discarding until the peer's end of stream) is covered by the connection tests.
+            linger: None,
         }
     }
 }

@@ -87,3 +87,12 @@ pub fn messages(events: &[Event]) -> Vec<(u64, u16, Bytes)> {
         })
         .collect()
 }
+
+/// A connection that closed on its side and flushed lingers: its write side ends, and a
+/// peer that then closes its own ends the lingering (the `Closed` event follows).
+pub fn peer_answers_the_close(conn: &mut Connection, now: Instant) {
+    assert!(conn.is_lingering(), "lingering after a local close");
+    assert!(conn.poll_shutdown_write(), "the write side ends once");
+    assert!(!conn.poll_shutdown_write());
+    conn.handle_eof(now);
+}

@@ -63,5 +63,8 @@ pub(crate) fn poll_flush<T: Transport>(
             Err(e) => conn.handle_transport_error(e.kind(), now),
         }
     }
+    if conn.poll_shutdown_write() {
+        stream.shutdown_write();
+    }
     changed
 }

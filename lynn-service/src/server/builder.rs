@@ -16,9 +16,6 @@ use crate::runtime::Runtime;
 use crate::switchboard::Switchboard;
 use crate::{IntoReply, Metrics, SharedAdmission, SyncOutcome};
 
-/// Connections a listener queues before they are accepted.
-const LISTEN_BACKLOG: u32 = 1024;
-
 /// Collects routes and options for a [`Server`]. Created by [`Server::builder`].
 #[must_use]
 pub struct ServerBuilder<S, R> {
@@ -167,8 +164,21 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
     async fn bind_at(self, endpoint: Endpoint) -> Result<Server<S, R>, ServerError> {
         let config = self.config;
         let router = self.table.build(&config)?;
-        let admission = SharedAdmission::new(config.admission.clone())?;
-        let listener = self.rt.bind(endpoint, LISTEN_BACKLOG).await?;
+        let mut admission = config.admission.clone();
+        if let Some(most) = crate::descriptor_budget()
+            && admission.max_connections > most
+        {
+            // Informational: the default (100,000) exceeds most systems' default limit.
+            tracing::info!(
+                max_connections = admission.max_connections,
+                clamped_to = most,
+                "max_connections limited by the process's descriptor limit (`ulimit -n`)"
+            );
+            admission.max_connections = most;
+        }
+        let admission = SharedAdmission::new(admission)?;
+        let backlog = config.listen_backlog.unwrap_or_else(crate::default_backlog);
+        let listener = self.rt.bind(endpoint, backlog).await?;
         let metrics_listener = match &config.metrics_addr {
             Some(a) => Some(self.rt.bind(Endpoint::Tcp(a.clone()), 64).await?),
             None => None,
@@ -190,6 +200,7 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
             connection: Arc::new(config.connection.clone()),
             outbound_queue: config.outbound_queue,
             socket: config.socket.clone(),
+            budget: super::budget::SharedBudget::new(config.frame_budget),
             rt: self.rt,
         };
         Server::new(

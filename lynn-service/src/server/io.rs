@@ -16,15 +16,23 @@ const MAX_CHUNKS: usize = 16;
 /// result to the connection: bytes (through `received`: `Connection::handle_received`, or
 /// `handle_received_inline` to answer messages in place), end of stream, or a transport
 /// error. Returns the time read from the clock after the read.
+///
+/// `granted` is what the connection may hold for a large frame
+/// ([`FrameBudget`](lynn_proto::FrameBudget)): a buffer grown past it for a large frame is
+/// not read into; `Err` then says how much it holds, for the caller to budget first.
 #[inline]
 pub(crate) fn read_into<T: Transport, R: Runtime>(
     stream: &mut T,
     conn: &mut Connection,
     rt: &R,
+    granted: usize,
     received: impl FnOnce(&mut Connection, Instant),
-) -> Instant {
+) -> Result<Instant, usize> {
     let fresh = conn.stats().bytes_received == 0;
-    let buf = conn.receive_buffer();
+    let (large, buf) = conn.reserve_receive();
+    if large > granted {
+        return Err(large);
+    }
     let res = stream.try_read(buf);
     if fresh && buf.is_empty() && matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
         // Readiness fires once with nothing to read on a new connection: give the reserved
@@ -41,11 +49,12 @@ pub(crate) fn read_into<T: Transport, R: Runtime>(
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => conn.handle_transport_error(e.kind(), now),
     }
-    now
+    Ok(now)
 }
 
-/// Writes queued output until it is all written or the stream would block. Returns `true`
-/// when output remains and the caller must wait for writability. `now` is the time of the
+/// Writes queued output until it is all written or the stream would block, then ends the
+/// write side if the connection lingers. Returns `true` when output remains and the caller
+/// must wait for writability. `now` is the time of the
 /// caller's loop turn (write progress is timed for the write timeout; a clock read per
 /// write would cost more than the precision is worth).
 pub(crate) fn flush<T: Transport>(stream: &mut T, conn: &mut Connection, now: Instant) -> bool {
@@ -65,6 +74,9 @@ pub(crate) fn flush<T: Transport>(stream: &mut T, conn: &mut Connection, now: In
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => conn.handle_transport_error(e.kind(), now),
         }
+    }
+    if conn.poll_shutdown_write() {
+        stream.shutdown_write();
     }
     false
 }

@@ -15,6 +15,7 @@
 //! - **Shutdown** stops accepting, closes every connection gracefully (requests in flight
 //!   are answered and flushed), waits up to `shutdown_timeout`, then ends the rest.
 
+mod budget;
 mod builder;
 mod context;
 mod events;
@@ -57,6 +58,8 @@ pub(crate) struct App<S, R> {
     pub(crate) connection: Arc<ConnectionConfig>,
     pub(crate) outbound_queue: usize,
     pub(crate) socket: lynn_proto::SocketOptions,
+    /// Memory held by large frames still arriving, across connections.
+    pub(crate) budget: budget::SharedBudget,
     pub(crate) rt: R,
 }
 

@@ -10,10 +10,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use event_listener::EventListener;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::{
-    CloseReason, Connection, Event, Instant, PeerAddr, RequestId, SendError, SpareBuffers,
+    CloseReason, Connection, Event, Instant, OverBudget, PeerAddr, RequestId, SendError,
+    SpareBuffers,
 };
 
 use self::requests::{Outcome, Running};
@@ -143,6 +145,8 @@ impl<'a, S: Send + Sync + 'static, R: Runtime> Drive<'a, S, R> {
             timer: LazyTimer::new(app.rt.timer()),
             closing: false,
             settled: None,
+            frame_held: 0,
+            starved: None,
         };
         Drive {
             task,
@@ -203,6 +207,10 @@ struct Task<'a, S, R: Runtime> {
     /// block) and the timer is set, until the next wake-up: a poll then goes straight to
     /// waiting.
     settled: Option<bool>,
+    /// Bytes of a large frame this connection holds against the server's frame budget.
+    frame_held: usize,
+    /// Paused at the frame budget: a wake-up for when memory is released.
+    starved: Option<EventListener>,
 }
 
 impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
@@ -272,6 +280,10 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
         // And the bytes written (the only counter `flush` moves).
         self.report.report_written(&self.conn, self.app.metrics());
         let _ = SPARE.try_with(|spare| self.conn.give_buffers(&mut spare.borrow_mut()));
+        if self.conn.large_frame_bytes() < self.frame_held {
+            // A large frame completed (or the connection closed): its memory is released.
+            self.resize_frame(self.conn.large_frame_bytes());
+        }
         self.timer.set(self.conn.poll_timeout());
         Ok(write_blocked)
     }
@@ -302,19 +314,60 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     fn read(&mut self, stream: &mut R::Stream) {
         let (app, scope) = (self.app, &*self.scope);
         let rt = &app.rt;
-        self.now = if app.sync_routes {
+        let granted = self.frame_held;
+        let read = if app.sync_routes {
             // Looked up once per read, not per message.
             let (router, metrics) = (&app.router, app.metrics());
-            io::read_into(stream, &mut self.conn, rt, |conn, now| {
+            io::read_into(stream, &mut self.conn, rt, granted, |conn, now| {
                 conn.handle_received_inline(now, |msg| {
                     crate::answer_inline(router, scope, metrics, msg)
                 });
             })
         } else {
-            io::read_into(stream, &mut self.conn, rt, |conn, now| {
+            io::read_into(stream, &mut self.conn, rt, granted, |conn, now| {
                 conn.handle_received(now)
             })
         };
+        match read {
+            Ok(now) => self.now = now,
+            Err(large) => {
+                self.now = rt.now();
+                if self.grow_frame(large) {
+                    self.read(stream);
+                }
+            }
+        }
+    }
+
+    /// Budgets `large` bytes for the frame the connection is receiving. Over the budget, it
+    /// pauses (stops reading until memory is released) or closes, by the server's policy.
+    #[cold]
+    fn grow_frame(&mut self, large: usize) -> bool {
+        let budget = &self.app.budget;
+        if self.resize_frame(large) {
+            return true;
+        }
+        match budget.over() {
+            OverBudget::Close => {
+                self.conn.close_with(CloseReason::FrameBudget, self.now);
+                false
+            }
+            OverBudget::Pause => {
+                // Listening before the second try: a release in between is not missed.
+                let released = budget.listen();
+                if self.resize_frame(large) {
+                    return true;
+                }
+                self.starved = Some(released);
+                false
+            }
+        }
+    }
+
+    fn resize_frame(&mut self, to: usize) -> bool {
+        let (app, ip) = (self.app, self.scope.peer.admission_ip());
+        app.budget
+            .try_resize(ip, &mut self.frame_held, to, app.metrics())
     }
 
     /// Polls what the task waits on, in this order: finished handlers, the inbox (a close
@@ -339,7 +392,13 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
         if let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, self.closing, take) {
             return Poll::Ready(Woke::Inbox(signal));
         }
-        if self.conn.wants_read() {
+        if let Some(released) = &mut self.starved
+            && Pin::new(released).poll(cx).is_ready()
+        {
+            self.starved = None;
+            return Poll::Ready(Woke::Read);
+        }
+        if self.conn.wants_read() && self.starved.is_none() {
             // Readiness the reactor already reported is taken as it is: polling it would
             // check the same bit behind the runtime's budget (tokio's);
             // `TURNS_PER_POLL` stands in for the budget.
@@ -424,6 +483,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     }
 
     fn finish_metrics(&mut self) {
+        self.resize_frame(0);
         self.report.report(&self.conn, self.app.metrics());
         let cancelled = self.handlers.len() as i64;
         if cancelled > 0 {
