@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let config = ClientConfig::builder().addr(addr).build()?;
-    async_io::block_on(async {
+    smol::block_on(async {
         let client = Client::connect_with(config).await?;
         for i in 1..=3u16 {
             let reply = client.request(i, format!("hello #{i}")).await?;

@@ -5,42 +5,65 @@
 //! message in place, from the receive buffer into the send queue. With `--async` it is an
 //! `async fn` handler instead ([`ServerBuilder::fallback`]), for comparison.
 //!
+//! Connections run on smol's global executor (its thread count is `SMOL_THREADS`, 1 by
+//! default); `main` only accepts. With `--threads N` they run on an executor of the
+//! example's own instead ([`SmolRuntime::on`]), run by `N` threads, `main` among them.
+//!
 //! ```text
-//! cargo run -p lynn-smol --example smol_echo_server -- --addr 127.0.0.1:9177 [--async]
+//! cargo run -p lynn-smol --example smol_echo_server -- --addr 127.0.0.1:9177 [--async] [--threads N]
 //! ```
 //!
 //! [`ServerBuilder::fallback_sync`]: lynn_smol::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_smol::ServerBuilder::fallback
+//! [`SmolRuntime::on`]: lynn_smol::SmolRuntime::on
 
-use lynn_smol::{Context, Server, ServerConfig};
+use std::sync::Arc;
+
+use lynn_smol::{Context, Server, ServerConfig, SmolRuntime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:9177".to_string();
     let mut asynchronous = false;
+    let mut threads = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
             "--async" => asynchronous = true,
+            "--threads" => threads = Some(args.next().ok_or("--threads needs a value")?.parse()?),
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: echo_server [--addr HOST:PORT] [--async]"
+                    "unknown argument {other}; usage: smol_echo_server [--addr HOST:PORT] \
+                     [--async] [--threads N]"
                 )
                 .into());
             }
         }
     }
     let config = ServerConfig::builder().addr(addr).build()?;
-    async_io::block_on(async {
-        let builder = Server::builder(config);
-        let builder = if asynchronous {
-            builder.fallback(|ctx: Context| async move { ctx.reply(ctx.body().clone()) })
-        } else {
-            builder.fallback_sync(|ctx| ctx.reply(ctx.body()))
-        };
-        let server = builder.bind().await?;
-        println!("echo server listening on {}", server.local_addr());
-        server.serve().await?;
-        Ok(())
-    })
+    let builder = Server::builder(config);
+    let builder = if asynchronous {
+        builder.fallback(|ctx: Context| async move { ctx.reply(ctx.body().clone()) })
+    } else {
+        builder.fallback_sync(|ctx| ctx.reply(ctx.body()))
+    };
+    let Some(threads) = threads else {
+        return smol::block_on(serve(builder));
+    };
+    let executor = Arc::new(smol::Executor::new());
+    for i in 1..threads {
+        let executor = executor.clone();
+        std::thread::Builder::new()
+            .name(format!("echo-{i}"))
+            .spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())))?;
+    }
+    let builder = builder.runtime(SmolRuntime::on(executor.clone()));
+    smol::block_on(executor.run(serve(builder)))
+}
+
+async fn serve(builder: lynn_smol::ServerBuilder) -> Result<(), Box<dyn std::error::Error>> {
+    let server = builder.bind().await?;
+    println!("echo server listening on {}", server.local_addr());
+    server.serve().await?;
+    Ok(())
 }

@@ -1,11 +1,12 @@
 //! # lynn-smol
 //!
-//! lynn's server and client over [smol]'s building blocks (async-io, async-task,
-//! async-executor, async-channel). Every protocol decision comes from [`lynn_proto`], and
-//! what every adapter shares beyond it (handler dispatch, the connection table, metrics)
-//! from [`lynn_service`]; this crate moves bytes, runs tasks and sleeps. It does not depend
-//! on tokio, and it runs unchanged under `smol::block_on`, `async_std::task::block_on` or a
-//! bare [`async_io::block_on`].
+//! lynn's server and client over [smol]: TCP and Unix sockets on async-io's reactor, tasks
+//! on smol's executor (or one of yours). Every protocol decision (framing, ordering,
+//! heartbeats, timeouts, limits, backpressure, reconnect back-off) comes from
+//! [`lynn_proto`], and what every adapter shares beyond it (the server, the client, handler
+//! dispatch, the connection table, metrics) from [`lynn_service`]; this crate names them
+//! with its runtime. It does not depend on tokio, and it runs under `smol::block_on`,
+//! `async_std::task::block_on` or a bare `async_io::block_on` alike.
 //!
 //! [smol]: https://docs.rs/smol
 //!
@@ -15,58 +16,50 @@
 //! use lynn_smol::{Client, Context, Reply, Server, ServerConfig};
 //!
 //! async fn echo(ctx: Context) -> Reply {
-//!     ctx.reply(ctx.body().clone())
+//!     let body = ctx.body().clone();
+//!     ctx.reply(body)
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! async_io::block_on(async {
+//! smol::block_on(async {
 //!     let config = ServerConfig::builder().addr("127.0.0.1:0").build()?;
 //!     let server = Server::builder(config).route(1, echo).bind().await?;
-//!     let addr = server.local_addr().to_string();
+//!     let addr = server.tcp_addr().expect("a TCP listener");
 //!     let handle = server.handle();
-//!     let run = server.serve();
-//!     let talk = async {
-//!         let client = Client::connect(addr).await?;
-//!         let reply = client.request(1, "hello").await?;
-//!         assert_eq!(&reply[..], b"hello");
-//!         client.close().await;
-//!         handle.shutdown();
-//!         Ok::<_, Box<dyn std::error::Error>>(())
-//!     };
-//!     let (served, talked) = futures_lite::future::zip(run, talk).await;
-//!     served?;
-//!     talked
+//!     let serving = smol::spawn(server.serve());
+//!
+//!     let client = Client::connect(addr.to_string()).await?;
+//!     let reply = client.request(1, "hello").await?;
+//!     assert_eq!(&reply[..], b"hello");
+//!
+//!     client.close().await;
+//!     handle.shutdown(); // graceful: answers what was accepted, flushes, closes
+//!     serving.await?;
+//!     Ok(())
 //! })
 //! # }
 //! ```
 //!
 //! ## How it runs
 //!
-//! - **Server.** [`Server::serve`] runs the accept loop and one task per connection (tasks
-//!   built with async-task, queued by the server itself), and they make progress wherever
-//!   the `serve` future is polled. On Linux the server registers its connections with an
-//!   epoll instance of its own, edge-triggered, and polls it between batches of tasks (no
-//!   `epoll_ctl` per read, as async-io's one-shot registration needs); when idle it sleeps
-//!   in async-io's reactor. So no global runtime is needed, and the server behaves the
-//!   same under any executor. Each connection task owns its socket and its
-//!   [`lynn_proto::Connection`]; its handlers run inside it (up to `max_in_flight` at
-//!   once, panics caught), so the request/reply path takes no lock.
-//!   Routes are `async fn(Context<S>) -> impl IntoReply`, or, with
-//!   [`ServerBuilder::route_sync`] and [`ServerBuilder::fallback_sync`], a synchronous
-//!   `fn(&mut SyncContext<S>)` that answers in place while the connection decodes the
-//!   message (body borrowed from the receive buffer, reply copied into the send queue, no
-//!   allocation): the fastest path, for handlers that never wait.
-//! - **Client.** A [`Client`]'s background task (socket, heartbeats, reply matching,
-//!   reconnects) must run whether or not the caller polls anything, so it runs on a small
-//!   executor of this crate with its own threads (started on first use, at most 4). When
-//!   the last `Client` clone is dropped it closes the connection and ends. It is the client
-//!   every async adapter shares, [`lynn_service::Client`], on [`SmolRuntime`].
-//! - **Sends from elsewhere.** [`ServerHandle`] reaches any connection through its bounded
-//!   outbound channel; broadcasts are encoded once and share their bytes.
+//! This crate is smol's implementation of the runtime trait lynn's shared layer is written
+//! over ([`SmolRuntime`]: async-io's streams and timers, [`lynn_service::reactor`]), and
+//! names the shared types with it: the server ([`lynn_service::server`]: one task per
+//! connection, handlers run inside it, bounded inboxes between connections, admission,
+//! graceful shutdown) and the client ([`lynn_service::Client`]: one background task that
+//! owns the connection, heartbeats, matches replies, reconnects per the policy).
 //!
-//! Options, defaults and errors are the core's: [`ServerConfig`], [`ClientConfig`],
-//! [`ServerError`], [`ClientError`]. See `docs/adapters.md` in the repository for the
-//! behaviour shared with lynn-tokio and lynn-blocking.
+//! - **Where tasks run.** The accept loop runs wherever the `serve` future is polled. Each
+//!   connection's task, the metrics endpoint and a client's background task are spawned on
+//!   smol's global executor (`smol::spawn`; its threads start on first use, as many as
+//!   `SMOL_THREADS` says, 1 by default), so they make progress whatever the caller polls.
+//!   With [`ServerBuilder::runtime`]`(`[`SmolRuntime::on`]`(executor))` a server's
+//!   connections run on an `Arc<smol::Executor>` of yours instead, on the threads that run
+//!   it. A client always uses the global executor.
+//! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names; with
+//!   `config.metrics_addr` set they are served at `GET /metrics` (see
+//!   [`Server::metrics_addr`]).
+//!
 //! ## The API shared by every adapter
 //!
 //! lynn-tokio, lynn-smol and lynn-blocking offer the same names with the same meaning;
@@ -95,33 +88,20 @@
 //!   [`lynn_service::switchboard`]; builder rules, [`lynn_service::route_table`]).
 #![forbid(unsafe_code)]
 
-mod conn_task;
-mod context;
-mod doorbell;
-#[cfg(target_os = "linux")]
-mod edge;
-mod events;
-mod handle;
-mod handler;
-mod metrics_http;
-mod pump;
 pub mod runtime;
-mod server;
-mod spawn;
-mod stream;
-mod tasks;
-#[cfg(test)]
-mod test_waker;
 
 pub use runtime::SmolRuntime;
 
-/// A connection to a lynn server over async-io: the shared client
-/// ([`lynn_service::Client`]) on [`SmolRuntime`].
+/// A connection to a lynn server over smol: the shared client ([`lynn_service::Client`])
+/// on [`SmolRuntime`]. Its background task runs on smol's global executor.
 pub type Client = lynn_service::Client<SmolRuntime>;
-pub use context::{Context, SyncContext};
-pub use events::{Responder, ServerEvent, ServerEvents};
-pub use handle::ServerHandle;
-pub use server::{Server, ServerBuilder};
+/// A bound server over smol, ready to `serve` ([`lynn_service::server::Server`]).
+pub type Server<S = ()> = lynn_service::server::Server<S, SmolRuntime>;
+/// Collects routes and options for a [`Server`] ([`lynn_service::server::ServerBuilder`]).
+pub type ServerBuilder<S = ()> = lynn_service::server::ServerBuilder<S, SmolRuntime>;
+pub use lynn_service::server::{
+    Context, Responder, ServerEvent, ServerEvents, ServerHandle, SyncContext,
+};
 
 /// The protocol crate, re-exported (for the rest of its configs, the codec, ...).
 pub use lynn_proto;

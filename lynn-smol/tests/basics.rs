@@ -1,15 +1,17 @@
 //! Everyday use: echo over a client and over raw bytes, broadcast and groups, the event
-//! stream, Unix sockets, the metrics endpoint, and running under async-std.
+//! stream, Unix sockets, the metrics endpoint, running under async-std, and where
+//! connections run (smol's global executor, or one given with `SmolRuntime::on`).
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::Async;
 use common::{Raw, config, run, spawn, wait_until};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use lynn_proto::codec::FrameKind;
-use lynn_smol::{Client, ClientConfig, Context, Reply, Server, ServerEvent};
+use lynn_smol::{Client, ClientConfig, Context, Reply, Server, ServerEvent, SmolRuntime};
 
 async fn echo(ctx: Context) -> Reply {
     ctx.reply(ctx.body().clone())
@@ -233,4 +235,67 @@ fn runs_under_async_std() {
             .expect("in time")
             .unwrap();
     });
+}
+
+/// Answers with the name of the thread the handler runs on.
+async fn thread_name(ctx: Context) -> Reply {
+    let name = std::thread::current().name().unwrap_or_default().to_owned();
+    ctx.reply(name)
+}
+
+/// The thread names four requests of one connection were answered on.
+fn answered_on(server: &common::Running) -> Vec<String> {
+    run(async {
+        let client = Client::connect(server.addr()).await.unwrap();
+        let mut names = Vec::new();
+        for _ in 0..4 {
+            let name = client.request(1, "").await.unwrap();
+            names.push(String::from_utf8_lossy(&name).into_owned());
+        }
+        client.close().await;
+        names
+    })
+}
+
+#[test]
+fn connections_run_on_smols_global_executor_by_default() {
+    let server = run(Server::builder(config().build().unwrap())
+        .route(1, thread_name)
+        .bind())
+    .unwrap();
+    // The accept loop runs on the test's server thread; connections do not.
+    let server = spawn(server);
+    for name in answered_on(&server) {
+        assert!(name.starts_with("smol-"), "answered on {name:?}");
+    }
+    server.stop();
+}
+
+#[test]
+fn connections_run_on_the_executor_given_to_the_runtime() {
+    let executor = Arc::new(smol::Executor::new());
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let (executor, stopped) = (executor.clone(), stopped.clone());
+            std::thread::Builder::new()
+                .name(format!("own-executor-{i}"))
+                .spawn(move || async_io::block_on(executor.run(stopped.recv())))
+                .unwrap()
+        })
+        .collect();
+    let server = run(Server::builder(config().build().unwrap())
+        .runtime(SmolRuntime::on(executor))
+        .route(1, thread_name)
+        .bind())
+    .unwrap();
+    let server = spawn(server);
+    for name in answered_on(&server) {
+        assert!(name.starts_with("own-executor-"), "answered on {name:?}");
+    }
+    server.stop();
+    drop(stop);
+    for t in threads {
+        let _ = t.join().unwrap();
+    }
 }

@@ -1,6 +1,6 @@
-//! lynn-smol under the suite: each server's `serve` future polled by a thread of its own;
-//! client calls blocked on with `async_io::block_on` (the client's task runs on
-//! lynn-smol's own executor threads).
+//! lynn-smol under the suite: each server's `serve` future (its accept loop) polled by a
+//! thread of its own, its connections and every client's task on smol's global executor
+//! (the adapter's default); client calls blocked on with `async_io::block_on`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
