@@ -1,12 +1,10 @@
 //! Echo server: answers every message with its own method and body (via the fallback).
 //!
-//! By default the echo is an ordinary handler run on the worker pool
-//! ([`ServerBuilder::fallback`]). With `--sync` it is a synchronous handler
-//! ([`ServerBuilder::fallback_sync`]) that runs on each connection's own thread and answers
-//! every message in place. `--sync` is 2× the throughput on one CPU, but with a thousand
-//! busy connections (two thousand threads) the OS scheduler leaves some of them unserved for
-//! seconds, where the pool serves them in turn (`BENCHMARKS.md`); so the pool stays the
-//! default here.
+//! By default the echo is an ordinary handler: a closure that may block, run on a handler
+//! thread ([`ServerBuilder::fallback`]). With `--sync` it is a synchronous handler
+//! ([`ServerBuilder::fallback_sync`]), answered in place inside each connection's task on
+//! the executor threads, with no hop to a handler thread: the faster choice for a handler
+//! that never blocks. Either way the connections themselves take no thread of their own.
 //!
 //! ```text
 //! cargo run -p lynn-blocking --example blocking_echo_server -- --addr 127.0.0.1:9177 [--sync]

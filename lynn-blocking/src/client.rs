@@ -1,5 +1,6 @@
 //! [`Client`]: the shared client ([`lynn_service::Client`]) on [`BlockingRuntime`], with
-//! every call blocking the calling thread. Its background task runs on a thread of its own.
+//! every call blocking the calling thread. Its background task runs on the executor threads
+//! ([`crate::runtime`]).
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use lynn_service::pushes::RecvError;
 use crate::runtime::BlockingRuntime;
 
 /// A lynn client. Cheap to clone (all clones share one connection); when the last clone is
-/// dropped, its thread closes the connection (flushing what was queued) and ends.
+/// dropped, its task closes the connection (flushing what was queued) and ends.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: lynn_service::Client<BlockingRuntime>,
@@ -42,8 +43,8 @@ impl Client {
     }
 
     /// Like [`send`](Self::send), but never blocks for room: when the send queue (or the
-    /// queue of calls to the client's thread) is full it fails at once with
-    /// [`ClientError::QueueFull`]. It only waits for the thread's answer.
+    /// queue of calls to the client's task) is full it fails at once with
+    /// [`ClientError::QueueFull`]. It only waits for the task's answer.
     pub fn try_send(&self, method: u16, body: impl Into<Bytes>) -> Result<(), ClientError> {
         block_on(self.inner.try_send(method, body))
     }

@@ -1,10 +1,10 @@
 //! # lynn-blocking
 //!
-//! A lynn server and client over `std::net` and threads, for programs with no async
-//! runtime. Same protocol, options and names as `lynn-tokio` and `lynn-smol` (see
-//! `docs/adapters.md`); every protocol decision comes from [`lynn_proto`], and what every
-//! adapter shares beyond it (handler dispatch, the connection table, metrics) from
-//! [`lynn_service`].
+//! A lynn server and client for programs with no async runtime: every call blocks, and
+//! handlers are plain closures. Same protocol, options and names as `lynn-tokio` and
+//! `lynn-smol` (see `docs/adapters.md`); every protocol decision comes from
+//! [`lynn_proto`], and what every adapter shares beyond it (the server, the client, handler
+//! dispatch, the connection table, metrics) from [`lynn_service`].
 //!
 //! ## Quick start
 //!
@@ -30,94 +30,87 @@
 //! ```
 //!
 //! Handlers are plain closures `Fn(Context<S>) -> impl IntoReply + Send + Sync + 'static`
-//! returning a [`Reply`], `()`, `Option<Reply>` or a `Result` of those. Shared state comes
-//! from [`ServerBuilder::state`] (call it first). Instead of (or besides) handlers,
-//! [`ServerBuilder::event_stream`] gives a bounded [`ServerEvents`] iterator of
-//! [`ServerEvent`]s: messages for unrouted methods arrive with a [`Responder`].
+//! returning a [`Reply`], `()`, `Option<Reply>` or a `Result` of those; they may block.
+//! Shared state comes from [`ServerBuilder::state`] (call it first). Instead of (or
+//! besides) handlers, [`ServerBuilder::event_stream`] gives a bounded [`ServerEvents`]
+//! iterator of [`ServerEvent`]s: messages for unrouted methods arrive with a
+//! [`Responder`].
 //!
 //! **Synchronous routes.** [`ServerBuilder::route_sync`] and
 //! [`ServerBuilder::fallback_sync`] take a `Fn(&mut SyncContext<S>)` returning `()` or
 //! `Result<(), E: Display>` ([`SyncOutcome`]), for example
-//! `.route_sync(1, |ctx| ctx.reply(ctx.body()))`. They run on the connection's own thread,
-//! not on the worker pool: each message is answered in place while the connection decodes
+//! `.route_sync(1, |ctx| ctx.reply(ctx.body()))`. They run inside the connection's task,
+//! not on a handler thread: each message is answered in place while the connection decodes
 //! it (body borrowed from the receive buffer, reply copied into the send queue), with no
-//! pool job and no channel round trip. They are not counted against the pool
-//! (`max_concurrent_handlers`) nor in `lynn_requests_in_flight`. Use them for handlers
-//! that never block: a slow one stalls its own connection (not the others). Replies still
-//! leave in request order: a sync-route message that comes while pooled requests of its
-//! connection are in flight is handled on the connection thread as it is dispatched, and
-//! its reply waits for theirs. Panics and errors are caught and counted like a pooled
+//! thread hop. They are not counted against `max_concurrent_handlers` nor in
+//! `lynn_requests_in_flight`. Use them only for handlers that never block: a slow one
+//! holds up an executor thread, and with it the other connections that thread serves.
+//! Replies still leave in request order; panics and errors are caught and counted like any
 //! handler's.
 //!
-//! ## Thread model and bounds
+//! ## How it runs
+//!
+//! The server is the one every adapter shares ([`lynn_service::server`]: one task per
+//! connection that owns its socket and its `lynn_proto::Connection`, bounded inboxes
+//! between connections, admission, graceful shutdown), on [`BlockingRuntime`]: async-io's
+//! reactor, and executor threads of this crate's own that run the tasks.
 //!
 //! | thread | how many | what it does |
 //! |---|---|---|
-//! | acceptor | 1 (the caller of [`Server::serve`]) | accept, admission, spawn connections |
-//! | workers | `max_concurrent_handlers`, default 2 × available parallelism | run handlers |
-//! | connection | 1 per connection | socket, `lynn_proto::Connection`, writes, sync routes |
-//! | reader | 1 per connection | blocking reads, one buffer at a time |
-//! | metrics | 1 if `metrics_addr` is set | answers `GET /metrics` |
+//! | acceptor | 1: the caller of [`Server::serve`] | accept loop, admission, shutdown |
+//! | executor | one per available CPU, per process: started with the first server or client, kept for the life of the process | every connection's task (reads, writes, timers, synchronous routes), the metrics endpoint, every client's task |
+//! | handler | at most `max_concurrent_handlers` (default 2 × available parallelism) busy per server; started on demand by the `blocking` crate's pool (at most 500 in all, `BLOCKING_MAX_THREADS`) and kept for reuse | `route` and `fallback` closures |
+//! | async-io | 1 per process | waits on the reactor while no executor thread does |
 //! | signal | 1 with [`Server::serve_with_shutdown`] | runs the signal closure |
 //!
-//! So a server uses `1 + pool + 2 × connections (+2)` threads, and connections are bounded
-//! by admission (`max_connections`, `max_connections_per_ip`, rates). A client uses one
-//! thread, and shares async-io's reactor thread with every other client of the process.
+//! So a connection costs one descriptor (its socket) and one task (its memory: no buffer is
+//! held while it is idle), and no thread: the thread count does not grow with
+//! connections. Connections are bounded by admission (`max_connections`,
+//! `max_connections_per_ip`, rates).
 //!
-//! **Why a reader thread.** `std` cannot wait on a socket and a channel at once. The
-//! connection thread waits on one channel that carries everything: bytes from the reader,
-//! [`Outbound`](lynn_service::Outbound) commands from other threads (sends, broadcasts,
-//! close), and handler completions. Every sender is bounded on its own side (the reader
-//! sends one read at a time, `outbound_queue` caps commands, `max_in_flight` caps
-//! completions), so the channel allocates only for what is queued. Its `recv_timeout` is the core's
-//! `poll_timeout()`, so timers fire on time without polling, and any other thread wakes it
-//! at once with a send. The cost is one thread per connection (a small stack, asleep in
-//! `read`) and one copy of each received chunk from the reader's buffer into the
-//! connection's. Reads are gated: the connection thread hands the reader its single
-//! buffer only while `wants_read()` is true, so a connection that must not read leaves
-//! the bytes in the kernel and TCP pushes back on the peer.
+//! **Handlers.** Each `route` or `fallback` closure is wrapped as an async handler of the
+//! shared server: its connection's task hands it to a handler thread and carries on with
+//! its other messages until it returns, so a blocking handler never holds up an executor
+//! thread. Per connection, at most `max_in_flight` requests run at once and replies leave
+//! in request order; across the server, at most `max_concurrent_handlers` closures run at
+//! once (default 2 × available parallelism) and the others wait their turn (their
+//! connections stop reading once `max_in_flight` is reached: backpressure). A handler
+//! error or panic is caught, counted in the metrics, and completes its request with no
+//! reply; nothing else is affected. Do not block an executor thread (in a synchronous
+//! route) on a [`Client`] call: the clients' tasks run on those threads too.
 //!
-//! **Writes** happen on the connection thread, as one vectored write of the core's queued
-//! chunks, with `SO_SNDTIMEO` of 100 ms: only a peer that does not read makes the thread
-//! come back to its inputs every 100 ms until the core's write timeout closes it.
-//!
-//! **Bounded queues.** The connection channel holds at most `outbound_queue` messages
-//! (a counter refuses more: [`SendToError::QueueFull`](lynn_proto::SendToError)) + one
-//! close + `max_in_flight` completions + one read, so completions never block a worker.
-//! The worker pool's queue holds 16 jobs per worker; a full pool makes connection threads
-//! wait (backpressure). The event stream and the client's push queue are bounded too; a
-//! full event stream makes the connection wait and stop reading, a full push queue does
-//! what `push_full` says.
+//! **Bounded queues.** Each connection's inbox holds at most `outbound_queue` messages
+//! ([`SendToError::QueueFull`](lynn_proto::SendToError) beyond); the event stream and the
+//! client's push queue are bounded too: a full event stream makes the connection wait and
+//! stop reading, a full push queue does what `push_full` says.
 //!
 //! ## Behaviour
 //!
-//! - Per connection, up to `max_in_flight` pooled handlers run at once (synchronous routes
-//!   are answered on the connection thread and not counted); replies leave in request
-//!   order (the core's `complete`). A handler error or panic (caught) is counted in the
-//!   metrics and completes its request with no reply; nothing else is affected.
 //! - [`ServerHandle::broadcast`], [`broadcast_group`](ServerHandle::broadcast_group) and
 //!   [`fanout`](ServerHandle::fanout) encode once and take the table lock once; a full
 //!   recipient is skipped. The request/reply path takes no shared lock.
 //! - Graceful shutdown ([`ServerHandle::shutdown`], or the closure given to
 //!   [`Server::serve_with_shutdown`], the blocking stand-in for a shutdown future): stop
 //!   accepting, close every connection gracefully (accepted requests are answered, output
-//!   is flushed), wait up to `shutdown_timeout`, then force the rest closed.
-//! - The admission permit of a connection is released however it ends (a drop guard).
+//!   is flushed), wait up to `shutdown_timeout`, then stop the rest. A handler closure
+//!   still running then finishes on its thread; its reply is dropped.
+//! - The admission permit of a connection is released however it ends.
 //! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_service::Metrics)).
-//! - Unix sockets: [`ServerBuilder::bind_unix`]; clients connect to `"unix:/path"`.
+//! - Unix sockets: [`ServerBuilder::bind_unix`] (the socket file is removed when `serve`
+//!   returns); clients connect to `"unix:/path"`.
 //!
 //! ## Client
 //!
 //! [`Client::connect`]`(addr)?.request(1, "hi")?` is all a script needs. The client is a
 //! cloneable handle over the client every adapter shares ([`lynn_service::Client`] on
-//! [`BlockingRuntime`]): its background task runs on a thread of its own over async-io's
-//! reactor, and each call blocks the calling thread until the task answers (which is what
-//! lets calls return typed errors). Dropping the last clone closes the connection. Pushes
-//! are read with [`Client::recv`] / [`Client::recv_timeout`]; beyond `incoming_queue` of
-//! them, `push_full` drops the oldest (default), the newest, or stops reading from the
-//! server. Heartbeats, request timeouts, reconnect with back-off (each client gets its own
-//! jitter seed) and the offline queue are driven by the core's state machines; calls are
-//! served while a reconnect attempt dials.
+//! [`BlockingRuntime`]): its background task runs on the executor threads, and each call
+//! blocks the calling thread until the task answers (which is what lets calls return
+//! typed errors). Dropping the last clone closes the connection. Pushes are read with
+//! [`Client::recv`] / [`Client::recv_timeout`]; beyond `incoming_queue` of them,
+//! `push_full` drops the oldest (default), the newest, or stops reading from the server.
+//! Heartbeats, request timeouts, reconnect with back-off (each client gets its own jitter
+//! seed) and the offline queue are driven by the core's state machines; calls are served
+//! while a reconnect attempt dials.
 //!
 //! ## The API shared by every adapter
 //!
@@ -151,22 +144,13 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod conn;
-mod context;
 mod events;
-mod handle;
-mod io;
-mod metrics_http;
-mod pool;
 pub mod runtime;
 mod server;
-mod spawn;
-mod stream;
 
 pub use client::Client;
-pub use context::{Context, SyncContext};
 pub use events::{Responder, ServerEvent, ServerEvents};
-pub use handle::ServerHandle;
+pub use lynn_service::server::{Context, ServerHandle, SyncContext};
 pub use runtime::BlockingRuntime;
 pub use server::{Server, ServerBuilder};
 

@@ -1,71 +1,44 @@
-//! [`ServerBuilder`] and [`Server`]: bind, accept, admit and spawn connection threads.
+//! [`ServerBuilder`] and [`Server`]: the shared server ([`lynn_service::server`]) on
+//! [`BlockingRuntime`], with calls that block the calling thread, and handlers that are
+//! plain closures, each wrapped as an async handler that runs it on a handler thread.
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener};
-#[cfg(unix)]
-use std::os::unix::net::UnixListener;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use lynn_proto::router::Router;
-use lynn_proto::{ConnectionConfig, Endpoint, PeerAddr, ServerConfig, ServerError};
-use lynn_service::Metrics;
-use lynn_service::route_table::RouteTable;
-use lynn_service::switchboard::Switchboard;
-use lynn_service::{IntoReply, SyncOutcome};
-use lynn_service::{Seat, SharedAdmission};
+use async_io::block_on;
+use async_lock::Semaphore;
+use lynn_proto::{PeerAddr, ServerConfig, ServerError};
+use lynn_service::{HandlerError, IntoReply, Reply, SyncOutcome};
 
-use crate::context::{BoxHandler, Context, SyncContext, boxed};
-use crate::events::{ServerEvent, ServerEvents};
-use crate::handle::{HandleInner, ServerHandle, WakeAddr, lock};
-use crate::pool::Pool;
-use crate::stream::Stream;
+use crate::events::ServerEvents;
+use crate::runtime::BlockingRuntime;
+use crate::{Context, ServerHandle, SyncContext};
 
-/// What a method resolves to: a synchronous handler answered on the connection thread
-/// (`Route::Sync`), or a [`Pooled`] route (`Route::Async`).
-pub(crate) type Route<S> = lynn_service::Route<Pooled<S>, S, ServerHandle>;
+/// The shared builder this one wraps.
+type Shared<S> = lynn_service::server::ServerBuilder<S, BlockingRuntime>;
 
-/// A route that leaves the connection thread.
-pub(crate) enum Pooled<S> {
-    /// A handler run on the worker pool.
-    Fn(BoxHandler<S>),
-    /// The event stream.
-    Events,
-}
-
-/// What every connection thread of one server shares.
-pub(crate) struct Shared<S> {
-    pub(crate) config: ServerConfig,
-    /// `config.connection`, one copy for every connection (each `Connection` reads its
-    /// limits from it).
-    pub(crate) connection: Arc<ConnectionConfig>,
-    pub(crate) router: Router<Route<S>>,
-    pub(crate) state: Arc<S>,
-    pub(crate) pool: Pool,
-    pub(crate) events: Option<SyncSender<ServerEvent<S>>>,
-    pub(crate) handle: ServerHandle,
-}
-
-/// Builds a [`Server`]: state, routes, fallback, event stream. See the crate docs.
+/// Builds a [`Server`]: state, routes, fallback, event stream. Created by
+/// [`Server::builder`]; see the crate docs.
 #[must_use]
 pub struct ServerBuilder<S = ()> {
-    config: ServerConfig,
-    state: Arc<S>,
-    table: RouteTable<Route<S>>,
-    events: Option<SyncSender<ServerEvent<S>>>,
+    inner: Shared<S>,
+    /// Bounds the closures of `route` and `fallback` running at once: `Some` only while
+    /// `max_concurrent_handlers` is not set (the shared server bounds them otherwise).
+    limit: Option<Arc<Semaphore>>,
 }
 
 impl<S> fmt::Debug for ServerBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("addr", &self.config.addr)
-            .field("routes", &self.table.len())
-            .field("event_stream", &self.events.is_some())
-            .finish()
+        self.inner.fmt(f)
     }
+}
+
+/// Handler closures that may run at once when `max_concurrent_handlers` is not set: twice
+/// the available parallelism.
+fn default_handler_limit() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 2
 }
 
 impl ServerBuilder<()> {
@@ -75,53 +48,64 @@ impl ServerBuilder<()> {
     /// [`ServerError::Config`] (field `"state"`).
     pub fn state<T: Send + Sync + 'static>(self, state: T) -> ServerBuilder<T> {
         ServerBuilder {
-            config: self.config,
-            state: Arc::new(state),
-            table: self.table.with_state(),
-            events: None,
+            inner: self.inner.state(state),
+            limit: self.limit,
         }
     }
 }
 
 impl<S: Send + Sync + 'static> ServerBuilder<S> {
-    /// Routes `method` to `handler`, run on the worker pool. A method routed twice makes
-    /// `bind` fail with [`ServerError::Route`].
-    pub fn route<F, R>(mut self, method: u16, handler: F) -> Self
-    where
-        F: Fn(Context<S>) -> R + Send + Sync + 'static,
-        R: IntoReply,
-    {
-        self.table
-            .route(method, Route::Async(Pooled::Fn(boxed(handler))));
-        self
+    fn with(self, f: impl FnOnce(Shared<S>) -> Shared<S>) -> Self {
+        ServerBuilder {
+            inner: f(self.inner),
+            limit: self.limit,
+        }
     }
 
-    /// The handler for methods without a route. An event stream, if set (before or
-    /// after), replaces it.
-    pub fn fallback<F, R>(mut self, handler: F) -> Self
+    /// Routes `method` to `handler`, a plain closure that may block. It runs on a handler
+    /// thread, never on the executor threads that run the connections; at most
+    /// `max_concurrent_handlers` of them at once (default: twice the available
+    /// parallelism), the others wait their turn, and each connection has at most
+    /// `max_in_flight` requests running. A method routed twice makes `bind` fail with
+    /// [`ServerError::Route`].
+    pub fn route<F, R>(self, method: u16, handler: F) -> Self
     where
         F: Fn(Context<S>) -> R + Send + Sync + 'static,
         R: IntoReply,
     {
-        self.table
-            .fallback(Route::Async(Pooled::Fn(boxed(handler))));
-        self
+        let (f, limit) = (boxed(handler), self.limit.clone());
+        self.with(|b| {
+            b.route(method, move |ctx| {
+                on_handler_thread(f.clone(), limit.clone(), ctx)
+            })
+        })
+    }
+
+    /// The handler for methods without a route, run like [`route`](Self::route)'s. An
+    /// event stream, if set (before or after), replaces it.
+    pub fn fallback<F, R>(self, handler: F) -> Self
+    where
+        F: Fn(Context<S>) -> R + Send + Sync + 'static,
+        R: IntoReply,
+    {
+        let (f, limit) = (boxed(handler), self.limit.clone());
+        self.with(|b| b.fallback(move |ctx| on_handler_thread(f.clone(), limit.clone(), ctx)))
     }
 
     /// Routes `method` to `handler`, a synchronous `fn(&mut SyncContext<S>)` returning `()`
-    /// or `Result<(), E: Display>`. It runs on the connection's own thread, in place, while
-    /// the connection decodes the message: the body is borrowed from the receive buffer and
-    /// the reply is copied into the send queue, with no pool job, no channel round trip and
-    /// no allocation per message. For handlers that never wait (an echo, a lookup, a game
-    /// move applied to state behind a lock): a slow one delays that connection's other
-    /// messages. Not counted against the pool (`max_concurrent_handlers`) nor in
-    /// `lynn_requests_in_flight`. A message that comes while earlier pooled requests of its
-    /// connection are still in flight is answered by the same handler on the connection
-    /// thread as it is dispatched (its reply is then copied once more, and waits for
+    /// or `Result<(), E: Display>`. It runs on the connection's task (on an executor
+    /// thread), in place, while the connection decodes the message: the body is borrowed
+    /// from the receive buffer and the reply is copied into the send queue, with no handler
+    /// thread, no channel round trip and no allocation per message. For handlers that never
+    /// wait (an echo, a lookup, a game move applied to state behind a lock): a slow one
+    /// delays the connections its executor thread serves. Not counted against
+    /// `max_concurrent_handlers` nor in `lynn_requests_in_flight`. A message that comes
+    /// while earlier requests of its connection are still in flight is answered by the
+    /// same handler as it is dispatched (its reply is then copied once more, and waits for
     /// theirs: replies keep request order). A panic or an `Err` is caught and counted in
     /// the metrics, and the message completes without a reply (one given before the
-    /// failure is withdrawn). A method routed twice (by
-    /// either kind of route) makes `bind` fail with [`ServerError::Route`].
+    /// failure is withdrawn). A method routed twice (by either kind of route) makes `bind`
+    /// fail with [`ServerError::Route`].
     ///
     /// ```
     /// use lynn_blocking::{Client, Server, ServerConfig};
@@ -129,7 +113,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let config = ServerConfig::builder().addr("127.0.0.1:0").build()?;
     /// let server = Server::builder(config)
-    ///     .route_sync(1, |ctx| ctx.reply(ctx.body())) // echo, on the connection thread
+    ///     .route_sync(1, |ctx| ctx.reply(ctx.body())) // echo, in place
     ///     .bind()?;
     /// let addr = server.local_addr().to_string();
     /// let handle = server.handle();
@@ -141,155 +125,102 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn route_sync<F, R>(mut self, method: u16, handler: F) -> Self
+    pub fn route_sync<F, R>(self, method: u16, handler: F) -> Self
     where
         F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
         R: SyncOutcome,
     {
-        self.table
-            .route(method, Route::Sync(lynn_service::sync(handler)));
-        self
+        self.with(|b| b.route_sync(method, handler))
     }
 
     /// A synchronous handler (see [`route_sync`](Self::route_sync)) for methods without a
-    /// route, run on the connection thread. An event stream, if set (before or after),
-    /// replaces it.
-    pub fn fallback_sync<F, R>(mut self, handler: F) -> Self
+    /// route. An event stream, if set (before or after), replaces it.
+    pub fn fallback_sync<F, R>(self, handler: F) -> Self
     where
         F: Fn(&mut SyncContext<'_, '_, S>) -> R + Send + Sync + 'static,
         R: SyncOutcome,
     {
-        self.table
-            .fallback(Route::Sync(lynn_service::sync(handler)));
-        self
+        self.with(|b| b.fallback_sync(handler))
     }
 
     /// Event-stream mode: connections, closes, and every message for a method without a
     /// route arrive on the returned [`ServerEvents`] (bounded by `capacity`, at least 1).
-    /// Replaces any fallback, given before or after. When it is full the connection
-    /// concerned waits; nothing is dropped.
-    pub fn event_stream(mut self, capacity: usize) -> (Self, ServerEvents<S>) {
-        let (tx, rx) = sync_channel(capacity.max(1));
-        self.table.event_stream(Route::Async(Pooled::Events));
-        self.events = Some(tx);
-        (self, ServerEvents { rx })
+    /// Replaces any fallback, given before or after. While it is full the connections
+    /// concerned wait; nothing is dropped.
+    pub fn event_stream(self, capacity: usize) -> (Self, ServerEvents<S>) {
+        let (inner, events) = self.inner.event_stream(capacity);
+        let builder = ServerBuilder {
+            inner,
+            limit: self.limit,
+        };
+        (builder, ServerEvents(events))
     }
 
     /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
-    /// endpoint if configured.
+    /// endpoint if configured. Blocks while a host name is resolved.
     pub fn bind(self) -> Result<Server<S>, ServerError> {
-        let addr = match Endpoint::parse(&self.config.addr) {
-            Endpoint::Tcp(addr) => addr,
-            #[cfg(unix)]
-            Endpoint::Unix(path) => return self.bind_unix(path),
-            #[cfg(not(unix))]
-            Endpoint::Unix(_) => {
-                return Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into());
-            }
-        };
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let wake = match addr {
-            a if a.ip().is_unspecified() && a.is_ipv4() => {
-                SocketAddr::from(([127, 0, 0, 1], a.port()))
-            }
-            a if a.ip().is_unspecified() => {
-                SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], a.port()))
-            }
-            a => a,
-        };
-        self.finish(Listener::Tcp(listener), WakeAddr::Tcp(wake))
+        block_on(self.inner.bind()).map(|inner| Server { inner })
     }
 
     /// Binds a Unix socket at `path` (which must not exist; it is removed when `serve`
     /// returns).
-    #[cfg(unix)]
     pub fn bind_unix(self, path: impl AsRef<Path>) -> Result<Server<S>, ServerError> {
-        let path = path.as_ref().to_path_buf();
-        let listener = UnixListener::bind(&path)?;
-        self.finish(Listener::Unix(listener, path.clone()), WakeAddr::Unix(path))
-    }
-
-    fn finish(self, listener: Listener, wake: WakeAddr) -> Result<Server<S>, ServerError> {
-        let config = self.config;
-        let router = self.table.build(&config)?;
-        let admission = SharedAdmission::new(config.admission.clone())?;
-        let metrics_listener = match &config.metrics_addr {
-            Some(a) => Some(TcpListener::bind(a)?),
-            None => None,
-        };
-        let pool = Pool::new(
-            config
-                .max_concurrent_handlers
-                .unwrap_or_else(Pool::default_size),
-        )?;
-        let handle = ServerHandle {
-            inner: Arc::new(HandleInner {
-                board: Arc::new(Switchboard::new(&config, Arc::new(Metrics::default()))),
-                admission,
-                shutting_down: AtomicBool::new(false),
-                wake: Some(wake),
-                live: Mutex::new(0),
-                live_cv: Condvar::new(),
-            }),
-        };
-        Ok(Server {
-            listener,
-            metrics_listener,
-            shared: Arc::new(Shared {
-                connection: Arc::new(config.connection.clone()),
-                config,
-                router,
-                state: self.state,
-                pool,
-                events: self.events,
-                handle,
-            }),
-        })
+        block_on(self.inner.bind_unix(path)).map(|inner| Server { inner })
     }
 }
 
-/// A listening socket.
-#[derive(Debug)]
-enum Listener {
-    Tcp(TcpListener),
-    #[cfg(unix)]
-    Unix(UnixListener, std::path::PathBuf),
+/// A handler closure with its result converted (so that the future running it is typed by
+/// the state alone).
+type Blocking<S> = Arc<dyn Fn(Context<S>) -> Result<Reply, HandlerError> + Send + Sync>;
+
+fn boxed<S, F, R>(f: F) -> Blocking<S>
+where
+    F: Fn(Context<S>) -> R + Send + Sync + 'static,
+    R: IntoReply,
+{
+    Arc::new(move |ctx| f(ctx).into_reply())
 }
 
-impl Listener {
-    fn accept(&self) -> std::io::Result<Stream> {
-        match self {
-            Listener::Tcp(l) => Ok(Stream::Tcp(l.accept()?.0)),
-            #[cfg(unix)]
-            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
-        }
+/// Runs `f` on a handler thread (the `blocking` crate's pool), holding a permit of `limit`
+/// while it runs, if given. A panic is raised again here, in the connection's task, which
+/// catches and counts it like any handler's.
+async fn on_handler_thread<S: Send + Sync + 'static>(
+    f: Blocking<S>,
+    limit: Option<Arc<Semaphore>>,
+    ctx: Context<S>,
+) -> Result<Reply, String> {
+    let _permit = match limit {
+        Some(limit) => Some(limit.acquire_arc().await),
+        None => None,
+    };
+    let run = move || catch_unwind(AssertUnwindSafe(|| f(ctx)));
+    match blocking::unblock(run).await {
+        Ok(result) => result.map_err(|e| e.0),
+        Err(panic) => resume_unwind(panic),
     }
 }
 
 /// A bound server. Run it with [`serve`](Server::serve) on a thread of your choice.
 pub struct Server<S = ()> {
-    listener: Listener,
-    metrics_listener: Option<TcpListener>,
-    shared: Arc<Shared<S>>,
+    inner: lynn_service::server::Server<S, BlockingRuntime>,
 }
 
 impl<S> fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("listener", &self.listener)
-            .finish()
+        self.inner.fmt(f)
     }
 }
 
 impl Server<()> {
     /// Starts building a server with `config`.
     pub fn builder(config: ServerConfig) -> ServerBuilder<()> {
+        let limit = config
+            .max_concurrent_handlers
+            .is_none()
+            .then(|| Arc::new(Semaphore::new(default_handler_limit())));
         ServerBuilder {
-            config,
-            state: Arc::new(()),
-            table: RouteTable::new(),
-            events: None,
+            inner: lynn_service::server::Server::builder(config),
+            limit,
         }
     }
 }
@@ -298,64 +229,37 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// The listening address: `PeerAddr::Tcp(addr)` or `PeerAddr::Unix(Some(path))`. Its
     /// `Display` form is what [`Client::connect`](crate::Client::connect) accepts.
     pub fn local_addr(&self) -> PeerAddr {
-        match &self.listener {
-            Listener::Tcp(l) => l.local_addr().map_or(PeerAddr::Unix(None), PeerAddr::Tcp),
-            #[cfg(unix)]
-            Listener::Unix(_, p) => PeerAddr::Unix(Some(p.display().to_string())),
-        }
+        self.inner.local_addr()
     }
 
     /// The TCP address the server listens on (`None` for a Unix socket listener).
-    pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.local_addr().tcp_addr()
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.tcp_addr()
     }
 
     /// The metrics endpoint's address, when `metrics_addr` is set.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_addr()
     }
 
     /// A handle for other threads (send, broadcast, shutdown, …).
     pub fn handle(&self) -> ServerHandle {
-        self.shared.handle.clone()
+        self.inner.handle()
     }
 
     /// Accepts connections on the calling thread until [`ServerHandle::shutdown`], then
-    /// shuts down gracefully (see the crate docs) and returns.
+    /// shuts down gracefully (see the crate docs) and returns. The connections run on the
+    /// executor threads meanwhile.
     pub fn serve(self) -> Result<(), ServerError> {
-        let handle = self.shared.handle.clone();
-        let stop_metrics = Arc::new(AtomicBool::new(false));
-        let mut metrics_thread = None;
-        let metrics_addr = self.metrics_addr();
-        if let Some(l) = self.metrics_listener {
-            let m = Arc::clone(handle.metrics());
-            metrics_thread = Some(crate::metrics_http::spawn(l, m, Arc::clone(&stop_metrics))?);
-        }
-        while !handle.is_shutting_down() {
-            match self.listener.accept() {
-                Ok(stream) if !handle.is_shutting_down() => admit(&self.shared, stream),
-                Ok(_) => break,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    // Out of descriptors and the like: back off instead of spinning.
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-        #[cfg(unix)]
-        if let Listener::Unix(_, path) = &self.listener {
+        let socket_file = match self.inner.local_addr() {
+            PeerAddr::Unix(Some(path)) => Some(path),
+            _ => None,
+        };
+        let served = block_on(self.inner.serve());
+        if let Some(path) = socket_file {
             let _ = std::fs::remove_file(path);
         }
-        drop(self.listener);
-        handle.drain(self.shared.config.shutdown_timeout);
-        if let (Some(t), Some(addr)) = (metrics_thread, metrics_addr) {
-            stop_metrics.store(true, Ordering::Release);
-            let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
-            let _ = t.join();
-        }
-        Ok(())
+        served
     }
 
     /// Like [`serve`](Self::serve), and also starts the shutdown when `signal` returns.
@@ -374,29 +278,4 @@ impl<S: Send + Sync + 'static> Server<S> {
             })?;
         self.serve()
     }
-}
-
-/// Admits or rejects one accepted socket; spawns its threads.
-fn admit<S: Send + Sync + 'static>(shared: &Arc<Shared<S>>, stream: Stream) {
-    let handle = &shared.handle;
-    let peer = stream.peer();
-    let now = lynn_proto::Instant::now();
-    let seat: Seat = match handle.inner.admission.try_admit(peer.admission_ip(), now) {
-        Ok(seat) => seat,
-        Err(rejection) => {
-            log::debug!("rejected {peer}: {rejection}");
-            handle.metrics().connection_rejected(&rejection);
-            return;
-        }
-    };
-    if let Err(e) = crate::spawn::connection(shared, stream, peer.clone(), seat) {
-        log::warn!("could not start connection from {peer}: {e}");
-    }
-}
-
-/// Counts connections whose threads are live, for the shutdown wait.
-pub(crate) fn live_add(handle: &ServerHandle, delta: isize) {
-    let mut live = lock(&handle.inner.live);
-    *live = live.saturating_add_signed(delta);
-    handle.inner.live_cv.notify_all();
 }

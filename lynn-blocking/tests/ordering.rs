@@ -53,6 +53,9 @@ fn replies_keep_request_order_under_concurrency() {
     w.join().unwrap().unwrap();
     let max = load.max_running.load(Ordering::SeqCst);
     assert!(max > 1, "handlers ran concurrently (max {max})");
-    assert!(max <= 4, "at most the pool size at once (max {max})");
+    assert!(
+        max <= 4,
+        "at most max_concurrent_handlers at once (max {max})"
+    );
     server.stop();
 }

@@ -1,6 +1,6 @@
-//! Synchronous routes (`route_sync`, `fallback_sync`): answered on the connection thread,
-//! in request order with pooled routes, failures caught and counted, and the server handle
-//! usable from inside them.
+//! Synchronous routes (`route_sync`, `fallback_sync`): answered in the connection's task,
+//! in request order with pooled routes (closures run on handler threads), failures caught
+//! and counted, and the server handle usable from inside them.
 
 mod common;
 
@@ -137,7 +137,7 @@ fn sync_replies_keep_request_order_behind_a_pooled_request() {
     // Nothing before it is owed: answered at once, while the pooled handler is blocked.
     assert_eq!(read_body(&mut raw), b"a");
     control.started.recv_timeout(DEADLINE).unwrap();
-    // The sync messages behind the blocked one are handled on the connection thread, but
+    // The sync messages behind the blocked one are handled in the connection's task, but
     // their replies wait for it.
     let m = Arc::clone(server.handle.metrics());
     wait_until("sync handlers ran behind the pooled one", || {

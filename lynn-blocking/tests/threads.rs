@@ -1,40 +1,60 @@
-//! The thread count stays bounded: acceptor + pool + two per connection, and returns to
-//! its level when the connections close. (Alone in its binary: it counts process threads.)
+//! Idle connections cost no thread: 500 connections, each answered once and then left idle,
+//! grow the process by a small constant number of threads (not one or two per connection,
+//! as when every connection had threads of its own), and each costs the server one
+//! descriptor. (Alone in its binary: it counts the process's threads and descriptors.)
 
 mod common;
 
-use common::{Raw, Running, build, config, thread_count, wait_until};
+use common::{Raw, Running, build, config, fd_count, frame, thread_count, wait_until};
 use lynn_blocking::{Context, Server};
 
+/// Connections opened and left idle.
+const CONNS: usize = 500;
+/// Threads the process may gain while they are open (a handler thread or two of the
+/// `blocking` pool, say); nothing that grows with the connections.
+const SMALL: usize = 8;
+
 #[test]
-fn threads_bounded_with_50_connections() {
-    const CONNS: usize = 50;
-    const POOL: usize = 4;
-    let before = thread_count();
-    let server = Server::builder(build(config().max_concurrent_handlers(Some(POOL))))
+fn idle_connections_are_served_without_a_thread_each() {
+    // All from 127.0.0.1: past the default per-IP limit.
+    let server = Server::builder(build(config().max_connections_per_ip(2 * CONNS)))
         .fallback(|ctx: Context| ctx.reply(ctx.body().clone()))
         .bind()
         .unwrap();
     let server = Running::start(server);
-    let idle = thread_count();
-    assert!(idle <= before + 1 + POOL, "idle server: {before} -> {idle}");
+    // The first connection starts what every later one shares: the executor threads,
+    // async-io's thread and a handler thread.
+    let mut first = Raw::connect(&server.addr);
+    first.write(&frame(1, b"warm up"));
+    assert_eq!(&first.read_frame().unwrap().body[..], b"warm up");
+    let (threads, fds) = (thread_count(), fd_count());
+
     let mut peers: Vec<Raw> = (0..CONNS).map(|_| Raw::connect(&server.addr)).collect();
     wait_until("all connected", || {
-        server.handle.connection_count() == CONNS
+        server.handle.connection_count() == CONNS + 1
     });
-    for (i, p) in peers.iter_mut().enumerate() {
-        p.write(&common::frame(1, &[i as u8]));
-        assert_eq!(p.read_frame().unwrap().body[..], [i as u8]);
+    // Each is served (a blocking handler answers it once), then left idle.
+    for (i, peer) in peers.iter_mut().enumerate() {
+        let body = (i as u32).to_le_bytes();
+        peer.write(&frame(1, &body));
+        assert_eq!(peer.read_frame().unwrap().body[..], body, "reply {i}");
     }
-    let busy = thread_count();
+    let grown = thread_count().saturating_sub(threads);
     assert!(
-        busy <= idle + 2 * CONNS,
-        "{CONNS} connections: {idle} -> {busy} threads"
+        grown <= SMALL,
+        "{CONNS} idle connections added {grown} threads"
     );
+    // One descriptor per connection on each side: the test's socket and the server's.
+    let opened = fd_count().saturating_sub(fds);
+    assert!(
+        opened <= 2 * CONNS + SMALL,
+        "{CONNS} connections opened {opened} descriptors"
+    );
+    assert_eq!(server.handle.connection_count(), CONNS + 1);
+
     drop(peers);
-    wait_until("threads back", || {
-        server.handle.connection_count() == 0 && thread_count() <= idle
+    wait_until("idle connections closed", || {
+        server.handle.connection_count() == 1
     });
     server.stop();
-    wait_until("pool gone", || thread_count() <= before);
 }

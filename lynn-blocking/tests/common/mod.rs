@@ -143,3 +143,8 @@ pub fn thread_count() -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap()
 }
+
+/// Open descriptors of this process (Linux `/proc/self/fd`).
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}

@@ -14,7 +14,7 @@ use super::background::Background;
 use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
 
-/// The blocking (std::net + threads) adapter.
+/// The blocking adapter: blocking calls and plain-closure handlers over the shared server.
 #[derive(Debug)]
 pub struct BlockingRuntime;
 
@@ -28,7 +28,7 @@ fn run(app: App, ctx: Context) -> lynn_blocking::Reply {
     ) {
         Outcome::Reply(body) => ctx.reply(body),
         Outcome::ReplyAfter(delay, body) => {
-            // The handler's own work, on the adapter's worker pool.
+            // The handler's own work, on a handler thread (never an executor thread).
             std::thread::sleep(delay);
             ctx.reply(body)
         }
