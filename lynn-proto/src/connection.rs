@@ -316,17 +316,20 @@ impl Connection {
         self.sendq.give_staging(&mut spare.staging);
     }
 
-    /// Bytes the receive buffer holds for a frame larger than `read_chunk` (0 while it is
-    /// not grown for one): what a server budgets across connections
-    /// ([`FrameBudget`](crate::FrameBudget)), since a peer can make every connection hold
-    /// up to `max_frame_len` by sending the start of a large frame and stalling.
+    /// Bytes the receive buffer needs for a frame larger than `read_chunk` (0 while it is
+    /// not grown for one): the whole frame, as its length field announced it, or the
+    /// buffer's capacity if that is larger. What a server budgets across connections
+    /// ([`FrameBudget`](crate::FrameBudget)), since a peer can make every connection hold up
+    /// to `max_frame_len` by sending the start of a large frame and stalling. Budgeting the
+    /// whole frame at its start means a connection never holds part of a budget it cannot
+    /// complete, so connections waiting for budget cannot block each other.
     #[inline]
     pub fn large_frame_bytes(&self) -> usize {
-        if self.recv_grown {
-            self.recv.capacity()
-        } else {
-            0
+        if !self.recv_grown {
+            return 0;
         }
+        let frame = self.recv.len() + self.decoder.bytes_needed(&self.recv);
+        frame.max(self.recv.capacity())
     }
 
     /// Bytes reserved by the receive buffer and the send queue: what this connection holds

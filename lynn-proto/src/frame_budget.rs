@@ -24,7 +24,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Bounds on the memory held by large frames still arriving (receive buffers grown past
-/// `read_chunk`), and what happens to a connection that would exceed them.
+/// `read_chunk`), and what happens to a connection that would exceed them. A connection
+/// budgets a large frame whole, as its length field announces it, before it reads the
+/// frame's body: a frame is either budgeted whole or waits, so connections waiting for
+/// budget never hold part of it. `per_ip` must be at least `max_frame_len` (else the
+/// largest frames could never be received).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameBudget {
     /// Most bytes all connections from one IP address may hold (default 64 MiB).
@@ -49,7 +53,8 @@ impl Default for FrameBudget {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OverBudget {
     /// Stop reading it until memory is released (another frame completes or its connection
-    /// closes); the read timeout still applies to its stalled frame.
+    /// closes); the read timeout still applies to its stalled frame, and the peer's end of
+    /// stream is seen only once it reads again.
     #[default]
     Pause,
     /// Close it ([`CloseReason::FrameBudget`](crate::CloseReason::FrameBudget)).

@@ -143,6 +143,16 @@ impl ServerConfig {
                 problem: "must be at least 1 (use None for no global limit)".into(),
             });
         }
+        let (budget, frame) = (&self.frame_budget, self.connection.max_frame_len);
+        if (budget.per_ip as u64) < frame.saturating_add(10) || budget.total < budget.per_ip {
+            return Err(ConfigError {
+                field: "frame_budget",
+                problem: format!(
+                    "per_ip must hold the largest frame ({} bytes) and total at least per_ip",
+                    frame.saturating_add(10)
+                ),
+            });
+        }
         Ok(())
     }
 }

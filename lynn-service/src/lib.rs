@@ -1,15 +1,18 @@
 //! # lynn-service
 //!
 //! The runtime-neutral layer lynn's adapters (lynn-tokio, lynn-smol, lynn-blocking) share,
-//! between the protocol core and the runtimes, as quinn sits on quinn-proto: everything an
-//! adapter needs beyond the protocol that does not depend on which runtime it is, written
-//! once. [`lynn_proto`] stays the protocol and nothing else, free of locks and futures;
-//! what is shared between tasks and threads, and the handler side, lives here. It uses no
-//! runtime; users of lynn never name this crate (each adapter re-exports what its API
-//! shows).
+//! between the protocol core and the runtimes, as quinn sits on quinn-proto: the server and
+//! the client, written once over a small [`Runtime`] trait (listen and accept, adopt a
+//! socket into its task, connect, a resettable timer, spawn, the clock) that each adapter
+//! implements. [`lynn_proto`] stays the protocol and nothing else, free of locks and
+//! futures; what is shared between tasks and threads, and the handler side, lives here. It
+//! uses no runtime; users of lynn never name this crate (each adapter names the server and
+//! client with its runtime and re-exports what its API shows).
 //!
 //! What it holds:
 //!
+//! - **The server** ([`server`]): the accept loop, one task per connection driving its
+//!   `Connection` (handlers run inside it), graceful shutdown, the metrics endpoint.
 //! - **Server state shared between connections**: the connection table with fanout encoded
 //!   once and groups ([`switchboard`], over a [`Registry`]), admission shared between
 //!   tasks whose [`Seat`]s release on drop ([`SharedAdmission`]), and what an event stream

@@ -1,7 +1,7 @@
 //! [`Reactor`]: a [`Runtime`] of streams and timers on async-io's reactor (feature
 //! `async-io`), for the adapters that bring no reactor of their own. They differ only in
-//! how they run a task ([`Spawn`]): lynn-smol on its client executor, lynn-blocking on a
-//! thread per task.
+//! how they run a task ([`Spawn`]): lynn-smol on smol's executor (or the caller's),
+//! lynn-blocking on an executor of one thread per CPU.
 
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};

@@ -28,10 +28,10 @@ where
     Box::new(move |mut ctx| f(&mut ctx).into_outcome().map_err(Box::new))
 }
 
-/// A route: the adapter's own handler type `A` (an async handler; lynn-blocking's pooled
-/// one), or a synchronous handler that answers in place.
+/// A route: an async handler `A` (the server's boxed [`HandlerFn`](crate::HandlerFn)), or
+/// a synchronous handler that answers in place.
 pub enum Route<A, S, H> {
-    /// The adapter's handler (`route`, `fallback`, the event stream).
+    /// An async handler (`route`, `fallback`, the event stream).
     Async(A),
     /// Answers in place (`route_sync`, `fallback_sync`).
     Sync(SyncFn<S, H>),

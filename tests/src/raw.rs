@@ -138,7 +138,12 @@ impl RawPeer {
         let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {
-                Ok(0) => return true,
+                Ok(0) => {
+                    // As a client does: the server's end of stream is answered with ours,
+                    // which ends a lingering close at once.
+                    let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                    return true;
+                }
                 // Frames queued before the close may still arrive; keep reading.
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -29,6 +29,10 @@ macro_rules! conformance {
                 load::thousand_connections::<$rt>();
             }
             #[test]
+            fn connect_burst() {
+                load::connect_burst::<$rt>();
+            }
+            #[test]
             fn invalid_header() {
                 bad_frames::invalid_header::<$rt>();
             }
@@ -43,6 +47,10 @@ macro_rules! conformance {
             #[test]
             fn length_above_limit() {
                 bad_frames::length_above_limit::<$rt>();
+            }
+            #[test]
+            fn reply_survives_a_trailing_flood() {
+                bad_frames::reply_survives_a_trailing_flood::<$rt>();
             }
             #[test]
             fn unknown_kind_ignored() {
@@ -79,6 +87,10 @@ macro_rules! conformance {
             #[test]
             fn max_connections() {
                 limits::max_connections::<$rt>();
+            }
+            #[test]
+            fn frame_budget_bounds_stalled_frames() {
+                limits::frame_budget_bounds_stalled_frames::<$rt>();
             }
             #[test]
             fn per_ip_limit() {

@@ -735,6 +735,7 @@ impl Harness {
             CloseReason::UnknownMethod { method } => assert_eq!(Some(*method), self.aborted),
             CloseReason::Transport(kind) => assert_eq!(Some(*kind), self.transport),
             CloseReason::CorrelationLost => panic!("CorrelationLost is a client's decision"),
+            CloseReason::FrameBudget => panic!("FrameBudget is a server's decision"),
         }
     }
 

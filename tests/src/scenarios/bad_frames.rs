@@ -64,6 +64,48 @@ pub fn length_above_limit<R: Runtime>() {
     closes_after_answering::<R>(config, &bad, "protocol_error");
 }
 
+/// A 256 KiB request, a bad header mark, then 200 KiB more that the server never decodes,
+/// all written before the peer reads anything: the reply still arrives whole and the
+/// connection ends with the end of the stream, not a reset (the server lingers, reading and
+/// discarding, instead of closing a socket with unread input, which makes the kernel reset
+/// the connection and the peer's kernel drop the reply it has not read yet).
+pub fn reply_survives_a_trailing_flood<R: Runtime>() {
+    let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
+    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let body = vec![7u8; 256 * 1024];
+    let mut bytes = message(ECHO, &body);
+    bytes.extend_from_slice(&[0x01, 0x02]);
+    bytes.extend_from_slice(&vec![0u8; 200 * 1024]);
+    // From a thread of its own: the flood fits no socket buffer until the server reads it.
+    let mut writer = peer.stream().try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        use std::io::Write;
+        // Fails once the server closes, if it closes before taking it all.
+        let _ = writer.write_all(&bytes);
+    });
+    let metrics = server.metrics();
+    // The server stopped reading at the bad frame before the peer reads a byte.
+    wait_until("the bad frame decoded", || {
+        counter(&metrics, "lynn_invalid_frames_total") == 1
+    });
+    let reply = peer.read_frame().expect("the reply arrives whole");
+    assert_eq!(reply.body.len(), body.len(), "{}", R::name());
+    assert!(reply.body == body);
+    let mut rest = Vec::new();
+    let end = std::io::Read::read_to_end(peer.stream(), &mut rest);
+    assert!(
+        matches!(end, Ok(0)),
+        "{}: the end of the stream, not {end:?}",
+        R::name()
+    );
+    let _ = peer.stream().shutdown(std::net::Shutdown::Write);
+    writing.join().unwrap();
+    wait_until("the close counted", || {
+        metrics.closed_with("protocol_error") == 1
+    });
+    server.stop();
+}
+
 /// A frame of unknown kind is counted and skipped; the connection stays.
 pub fn unknown_kind_ignored<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");

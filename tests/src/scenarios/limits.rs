@@ -66,3 +66,63 @@ pub fn connection_rate_limit<R: Runtime>() {
     let _later = wait_for("the bucket refills", || admitted(addr));
     server.stop();
 }
+
+/// Stalled large frames from one IP hold at most the frame budget: ten connections each
+/// send the first 256 KiB of a frame of nearly 1 MiB and stall; with a per-IP budget of
+/// 2 MiB two frames are budgeted (a frame is budgeted whole) and the other connections stop
+/// reading, counted; once the stalled peers leave, every connection sees it, the memory is
+/// released and a large frame is served again.
+pub fn frame_budget_bounds_stalled_frames<R: Runtime>() {
+    use std::io::Write;
+
+    use lynn_proto::FrameBudget;
+
+    use crate::support::counter;
+
+    const MIB: usize = 1024 * 1024;
+    let budget = FrameBudget {
+        per_ip: 2 * MIB,
+        total: 8 * MIB,
+        ..FrameBudget::default()
+    };
+    let config = server_config()
+        .max_frame_len(MIB as u64)
+        .frame_budget(budget)
+        .build()
+        .unwrap();
+    let server = R::start_server(config, App::default()).expect("server");
+    let addr = server.addr();
+    let stalled: Vec<_> = (0..10)
+        .map(|_| {
+            let mut peer = RawPeer::connect(addr).unwrap();
+            let head = crate::raw::message(ECHO, &vec![1u8; MIB - 100]);
+            let mut writer = peer.stream().try_clone().unwrap();
+            // Blocks if the server stops reading; ends when the peer is closed.
+            let writing = std::thread::spawn(move || {
+                let _ = writer.write_all(&head[..MIB / 4]);
+            });
+            (peer, writing)
+        })
+        .collect();
+    let metrics = server.metrics();
+    wait_until("connections stopped at the budget", || {
+        counter(&metrics, "lynn_frame_budget_exceeded_total") >= 8
+    });
+    let held = counter(&metrics, "lynn_frame_bytes_held");
+    assert!(
+        held > 0 && held <= 2 * MIB as u64,
+        "{}: {held} bytes held against a 2 MiB budget",
+        R::name()
+    );
+    for (mut peer, writing) in stalled {
+        let _ = peer.stream().shutdown(std::net::Shutdown::Both);
+        writing.join().unwrap();
+    }
+    wait_until("the stalled frames' memory released", || {
+        counter(&metrics, "lynn_frame_bytes_held") == 0 && server.connection_count() == 0
+    });
+    let mut peer = RawPeer::connect(addr).unwrap();
+    let body = vec![2u8; MIB / 4];
+    assert_eq!(peer.request(ECHO, &body).unwrap().body, body);
+    server.stop();
+}

@@ -54,3 +54,39 @@ pub fn thousand_connections<R: Runtime>() {
     });
     server.stop();
 }
+
+/// Threads that connect at the same instant in [`connect_burst`].
+const BURST_THREADS: usize = 50;
+
+/// 1,000 connects at once (50 threads released together, 20 connects each, before any is
+/// accepted): the listen backlog queues them all, none is reset, and every one is served.
+pub fn connect_burst<R: Runtime>() {
+    let config = server_config()
+        .max_connections_per_ip(2 * CONNECTIONS)
+        .build()
+        .unwrap();
+    let server = R::start_server(config, App::default()).expect("server");
+    let addr = server.addr();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(BURST_THREADS));
+    let workers: Vec<_> = (0..BURST_THREADS)
+        .map(|t| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let peers: Vec<RawPeer> = (0..CONNECTIONS / BURST_THREADS)
+                    .map(|_| RawPeer::connect(addr).expect("connect"))
+                    .collect();
+                for (c, mut peer) in peers.into_iter().enumerate() {
+                    peer.set_read_timeout(Duration::from_secs(30)).unwrap();
+                    let body = format!("t{t} c{c}").into_bytes();
+                    let reply = peer.request(ECHO, &body).expect("served, not reset");
+                    assert_eq!(reply.body, body);
+                }
+                CONNECTIONS / BURST_THREADS
+            })
+        })
+        .collect();
+    let served: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(served, CONNECTIONS);
+    server.stop();
+}
