@@ -19,8 +19,6 @@ pub struct LazyTimer<T> {
     /// When the sleep fires (at or before `deadline`); `None` before it was first set.
     armed: Option<Instant>,
     deadline: Option<Instant>,
-    /// The sleep was polled pending since it was last moved: it will wake the task.
-    waiting: bool,
 }
 
 impl<T: Timer> LazyTimer<T> {
@@ -30,7 +28,6 @@ impl<T: Timer> LazyTimer<T> {
             timer,
             armed: None,
             deadline: None,
-            waiting: false,
         }
     }
 
@@ -47,7 +44,6 @@ impl<T: Timer> LazyTimer<T> {
 
     fn rearm(&mut self, at: Instant) {
         self.armed = Some(at);
-        self.waiting = false;
         self.timer.reset(at);
     }
 
@@ -65,14 +61,12 @@ impl<T: Timer> LazyTimer<T> {
             let (Some(deadline), Some(armed)) = (self.deadline, self.armed) else {
                 return Poll::Pending;
             };
-            if self.waiting && woken_at.is_some_and(|now| now < armed) {
+            if self.timer.is_waiting() && woken_at.is_some_and(|now| now < armed) {
                 return Poll::Pending;
             }
             if self.timer.poll_elapsed(cx).is_pending() {
-                self.waiting = true;
                 return Poll::Pending;
             }
-            self.waiting = false;
             if armed >= deadline {
                 return Poll::Ready(());
             }

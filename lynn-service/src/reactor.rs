@@ -224,6 +224,8 @@ fn poll_accept<L, T>(
 pub struct Timer {
     timer: async_io::Timer,
     at: Option<Instant>,
+    /// Polled pending since it was last moved.
+    waiting: bool,
 }
 
 impl Default for Timer {
@@ -231,6 +233,7 @@ impl Default for Timer {
         Timer {
             timer: async_io::Timer::never(),
             at: None,
+            waiting: false,
         }
     }
 }
@@ -239,11 +242,18 @@ impl crate::runtime::Timer for Timer {
     fn reset(&mut self, deadline: Instant) {
         if self.at != Some(deadline) {
             self.at = Some(deadline);
+            self.waiting = false;
             self.timer.set_at(deadline);
         }
     }
 
     fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.timer).poll(cx).map(|_| ())
+        let res = Pin::new(&mut self.timer).poll(cx).map(|_| ());
+        self.waiting = res.is_pending();
+        res
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.waiting
     }
 }

@@ -141,4 +141,11 @@ pub trait Timer: Send + Unpin + 'static {
 
     /// Ready once the deadline passed; registers `cx` to be woken then otherwise.
     fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Whether it was polled pending since it was last reset, so it holds the waker of the
+    /// task that owns it and will wake it: a caller that knows the deadline is still ahead
+    /// need not poll it. `false` (the default) makes callers poll.
+    fn is_waiting(&self) -> bool {
+        false
+    }
 }

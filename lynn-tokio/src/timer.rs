@@ -45,4 +45,8 @@ impl lynn_service::Timer for Timer {
         self.waiting = res.is_pending();
         res
     }
+
+    fn is_waiting(&self) -> bool {
+        self.waiting
+    }
 }

@@ -145,8 +145,7 @@ impl<'a, S: Send + Sync + 'static, R: Runtime> Drive<'a, S, R> {
             timer: LazyTimer::new(app.rt.timer()),
             closing: false,
             settled: None,
-            frame_held: 0,
-            starved: None,
+            frame: None,
         };
         Drive {
             task,
@@ -185,6 +184,15 @@ enum Woke {
     Timer,
 }
 
+/// A connection's share of the frame budget.
+#[derive(Default)]
+struct FrameHold {
+    /// Bytes of the large frame it receives, granted.
+    held: usize,
+    /// Paused at the budget: a wake-up for when memory is released.
+    starved: Option<EventListener>,
+}
+
 struct Task<'a, S, R: Runtime> {
     app: &'a App<S, R>,
     scope: Arc<Scope<S>>,
@@ -207,10 +215,9 @@ struct Task<'a, S, R: Runtime> {
     /// block) and the timer is set, until the next wake-up: a poll then goes straight to
     /// waiting.
     settled: Option<bool>,
-    /// Bytes of a large frame this connection holds against the server's frame budget.
-    frame_held: usize,
-    /// Paused at the frame budget: a wake-up for when memory is released.
-    starved: Option<EventListener>,
+    /// What this connection holds against the server's frame budget, while it receives
+    /// a large frame (boxed: rare, and every idle connection would carry it).
+    frame: Option<Box<FrameHold>>,
 }
 
 impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
@@ -280,7 +287,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
         // And the bytes written (the only counter `flush` moves).
         self.report.report_written(&self.conn, self.app.metrics());
         let _ = SPARE.try_with(|spare| self.conn.give_buffers(&mut spare.borrow_mut()));
-        if self.conn.large_frame_bytes() < self.frame_held {
+        if self.conn.large_frame_bytes() < self.frame_held() {
             // A large frame completed (or the connection closed): its memory is released.
             self.resize_frame(self.conn.large_frame_bytes());
         }
@@ -314,7 +321,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     fn read(&mut self, stream: &mut R::Stream) {
         let (app, scope) = (self.app, &*self.scope);
         let rt = &app.rt;
-        let granted = self.frame_held;
+        let granted = self.frame_held();
         let read = if app.sync_routes {
             // Looked up once per read, not per message.
             let (router, metrics) = (&app.router, app.metrics());
@@ -358,7 +365,9 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
                 if self.resize_frame(large) {
                     return true;
                 }
-                self.starved = Some(released);
+                if let Some(hold) = &mut self.frame {
+                    hold.starved = Some(released);
+                }
                 false
             }
         }
@@ -366,8 +375,16 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
 
     fn resize_frame(&mut self, to: usize) -> bool {
         let (app, ip) = (self.app, self.scope.peer.admission_ip());
-        app.budget
-            .try_resize(ip, &mut self.frame_held, to, app.metrics())
+        let hold = self.frame.get_or_insert_with(Box::default);
+        let done = app.budget.try_resize(ip, &mut hold.held, to, app.metrics());
+        if hold.held == 0 && done {
+            self.frame = None;
+        }
+        done
+    }
+
+    fn frame_held(&self) -> usize {
+        self.frame.as_ref().map_or(0, |hold| hold.held)
     }
 
     /// Polls what the task waits on, in this order: finished handlers, the inbox (a close
@@ -392,13 +409,17 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
         if let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, self.closing, take) {
             return Poll::Ready(Woke::Inbox(signal));
         }
-        if let Some(released) = &mut self.starved
-            && Pin::new(released).poll(cx).is_ready()
+        let mut starved = false;
+        if let Some(hold) = &mut self.frame
+            && let Some(released) = &mut hold.starved
         {
-            self.starved = None;
-            return Poll::Ready(Woke::Read);
+            if Pin::new(released).poll(cx).is_ready() {
+                hold.starved = None;
+                return Poll::Ready(Woke::Read);
+            }
+            starved = true;
         }
-        if self.conn.wants_read() && self.starved.is_none() {
+        if self.conn.wants_read() && !starved {
             // Readiness the reactor already reported is taken as it is: polling it would
             // check the same bit behind the runtime's budget (tokio's);
             // `TURNS_PER_POLL` stands in for the budget.
