@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::Instant;
@@ -170,7 +169,7 @@ impl Rejection {
 pub struct Permit {
     ip: IpAddr,
     /// Id of the issuing [`Admission`], so a foreign permit cannot corrupt its counts.
-    owner: u64,
+    owner: usize,
     released: bool,
 }
 
@@ -313,8 +312,9 @@ struct IpEntry {
 /// ```
 #[derive(Debug)]
 pub struct Admission {
-    /// Process-unique id, stamped on every permit issued here.
-    id: u64,
+    /// Identity stamped on every permit issued here: the address of this one-byte
+    /// allocation, unique among the controllers alive (no global counter, no atomics).
+    id: Box<u8>,
     config: AdmissionConfig,
     global: Option<Gcra>,
     global_tat: Option<Instant>,
@@ -347,9 +347,8 @@ impl Admission {
                 _ => {}
             }
         }
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Admission {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: Box::new(0),
             global: config.rate.map(Gcra::new),
             per_ip: config.per_ip_rate.map(Gcra::new),
             config,
@@ -359,6 +358,10 @@ impl Admission {
             open: 0,
             stats: AdmissionStats::default(),
         })
+    }
+
+    fn owner(&self) -> usize {
+        std::ptr::from_ref::<u8>(&self.id) as usize
     }
 
     /// Decides whether a new connection from `ip` may be accepted at `now`.
@@ -430,7 +433,7 @@ impl Admission {
         self.open += 1;
         Ok(Permit {
             ip,
-            owner: self.id,
+            owner: self.owner(),
             released: false,
         })
     }
@@ -465,7 +468,7 @@ impl Admission {
     pub fn release(&mut self, mut permit: Permit) {
         permit.released = true;
         let ip = permit.ip;
-        if permit.owner != self.id {
+        if permit.owner != self.owner() {
             return;
         }
         let Some(entry) = self.ips.get_mut(&ip) else {
