@@ -317,8 +317,9 @@ impl Connection {
     }
 
     /// Bytes the receive buffer needs for a frame larger than `read_chunk` (0 while it is
-    /// not grown for one): the whole frame, as its length field announced it, or the
-    /// buffer's capacity if that is larger. What a server budgets across connections
+    /// not grown for one): the whole frame, as its length field announced it (the buffer's
+    /// capacity may run ahead of it as it grows, but only the frame's bytes are ever
+    /// written, so only they become resident). What a server budgets across connections
     /// ([`FrameBudget`](crate::FrameBudget)), since a peer can make every connection hold up
     /// to `max_frame_len` by sending the start of a large frame and stalling. Budgeting the
     /// whole frame at its start means a connection never holds part of a budget it cannot
@@ -328,8 +329,7 @@ impl Connection {
         if !self.recv_grown {
             return 0;
         }
-        let frame = self.recv.len() + self.decoder.bytes_needed(&self.recv);
-        frame.max(self.recv.capacity())
+        self.recv.len() + self.decoder.bytes_needed(&self.recv)
     }
 
     /// Bytes reserved by the receive buffer and the send queue: what this connection holds
