@@ -1,12 +1,19 @@
 //! The simulation's network: listeners by address, and streams that are two in-memory
-//! pipes. A read hands out at most a seeded number of bytes, so frames arrive split.
+//! pipes. A read hands out at most a seeded number of bytes, so frames arrive split. Every
+//! connection comes from an address of its own (its IP chosen by the caller, its port
+//! counted), so per-IP admission sees what the test meant.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
+use lynn_proto::PeerAddr;
+
+/// Where [`SimRuntime::connect`](super::SimRuntime) connects from.
+pub const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
 /// Bytes a pipe holds before its writer waits.
 const PIPE_CAPACITY: usize = 64 * 1024;
@@ -50,6 +57,7 @@ fn pair() -> (SimStream, SimStream) {
 
 impl lynn_service::Transport for SimStream {
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        super::count_io_poll();
         let mut pipe = self.rx.lock().unwrap();
         if pipe.bytes.is_empty() && !pipe.closed {
             pipe.reader = Some(cx.waker().clone());
@@ -69,6 +77,10 @@ impl lynn_service::Transport for SimStream {
         }
         let most = 1 + (super::random() % 4096) as usize;
         let n = most.min(pipe.bytes.len());
+        super::with(|w| {
+            w.reads += 1;
+            super::record(w, n as u64);
+        });
         let (a, b) = pipe.bytes.as_slices();
         let from_a = n.min(a.len());
         buf.extend_from_slice(&a[..from_a]);
@@ -81,6 +93,7 @@ impl lynn_service::Transport for SimStream {
     }
 
     fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        super::count_io_poll();
         let mut pipe = self.tx.lock().unwrap();
         if !pipe.reader_gone && pipe.bytes.len() >= PIPE_CAPACITY {
             pipe.writer = Some(cx.waker().clone());
@@ -133,7 +146,7 @@ impl Drop for SimStream {
 /// A listener's queue of accepted streams.
 #[derive(Default)]
 pub(super) struct Backlog {
-    streams: VecDeque<SimStream>,
+    streams: VecDeque<(SimStream, PeerAddr)>,
     waker: Option<Waker>,
 }
 
@@ -141,27 +154,37 @@ pub(super) struct Backlog {
 #[derive(Default)]
 pub(super) struct Net {
     listeners: HashMap<String, Arc<Mutex<Backlog>>>,
+    /// The last port a connection came from.
+    last_port: u16,
 }
 
 impl Net {
-    /// Connects to the listener at `addr`: refused when there is none.
-    pub(super) fn connect(&mut self, addr: &str) -> io::Result<SimStream> {
+    /// Connects from `ip` (a port of its own) to the listener at `addr`: refused when there
+    /// is none.
+    pub(super) fn connect(&mut self, addr: &str, ip: IpAddr) -> io::Result<SimStream> {
         let backlog = self
             .listeners
             .get(addr)
             .ok_or(io::ErrorKind::ConnectionRefused)?;
+        self.last_port = self.last_port.wrapping_add(1).max(1024);
+        let peer = PeerAddr::Tcp(SocketAddr::new(ip, self.last_port));
         let (client, server) = pair();
         let mut b = backlog.lock().unwrap();
-        b.streams.push_back(server);
+        b.streams.push_back((server, peer));
         if let Some(w) = b.waker.take() {
             w.wake();
         }
         Ok(client)
     }
 
-    /// Listens at `addr`.
-    pub(super) fn listen(&mut self, addr: &str) -> Arc<Mutex<Backlog>> {
-        Arc::clone(self.listeners.entry(addr.to_string()).or_default())
+    /// Listens at `addr`; refused while another listener is there.
+    pub(super) fn listen(&mut self, addr: &str) -> io::Result<Arc<Mutex<Backlog>>> {
+        if self.listeners.contains_key(addr) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        Ok(Arc::clone(
+            self.listeners.entry(addr.to_string()).or_default(),
+        ))
     }
 
     /// Stops listening at `addr`.
@@ -170,8 +193,8 @@ impl Net {
     }
 }
 
-/// The next stream a listener accepted.
-pub(super) fn poll_accept(backlog: &Mutex<Backlog>, cx: &mut Context<'_>) -> Poll<SimStream> {
+/// The next stream a listener accepted, and where it comes from.
+fn poll_accept(backlog: &Mutex<Backlog>, cx: &mut Context<'_>) -> Poll<(SimStream, PeerAddr)> {
     let mut b = backlog.lock().unwrap();
     match b.streams.pop_front() {
         Some(s) => Poll::Ready(s),
@@ -204,27 +227,21 @@ impl std::fmt::Debug for SimListener {
 impl lynn_service::Listener for SimListener {
     type Accepted = SimStream;
 
-    fn poll_accept(
-        &self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(SimStream, lynn_proto::PeerAddr)>> {
-        poll_accept(&self.backlog, cx).map(|s| {
-            let peer = lynn_proto::PeerAddr::Tcp(([127, 0, 0, 2], 40000).into());
-            Ok((s, peer))
-        })
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(SimStream, PeerAddr)>> {
+        poll_accept(&self.backlog, cx).map(Ok)
     }
 
-    fn local_addr(&self) -> io::Result<lynn_proto::PeerAddr> {
-        let addr = self
-            .addr
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, self.addr.clone()))?;
-        Ok(lynn_proto::PeerAddr::Tcp(addr))
+    /// The address as a TCP address when it is one (`10.0.0.1:20001`), else as a path.
+    fn local_addr(&self) -> io::Result<PeerAddr> {
+        Ok(match self.addr.parse() {
+            Ok(addr) => PeerAddr::Tcp(addr),
+            Err(_) => PeerAddr::Unix(Some(self.addr.clone())),
+        })
     }
 }
 
 impl Drop for SimListener {
     fn drop(&mut self) {
-        super::unlisten(&self.addr);
+        super::try_with(|w| w.net.unlisten(&self.addr));
     }
 }
