@@ -3,10 +3,26 @@
 //! several seeds (the order of tasks and where reads split the streams), and reproducible
 //! from its seed.
 
+use std::future::Future;
+
+use lynn_tests::sim::scenarios::requests::Against;
 use lynn_tests::sim::scenarios::{
     admission, backpressure, bad_frames, broadcast, echo, liveness, reconnect, requests, run,
     run_seed, shutdown,
 };
+
+/// Runs a request scenario against the shared server in both correlation modes, and
+/// against the raw lynn_tcp-like server (v1).
+fn on_every_server<F: Future<Output = ()>>(scenario: impl Fn(Against, bool) -> F) {
+    let targets = [
+        (Against::Lynn, false),
+        (Against::Lynn, true),
+        (Against::LynnTcp, false),
+    ];
+    for (against, ids) in targets {
+        run(|| scenario(against, ids));
+    }
+}
 
 #[test]
 fn echo_all_sizes() {
@@ -30,33 +46,38 @@ fn interleaved_partial_frames() {
 }
 
 #[test]
+fn thousand_connections() {
+    run(echo::thousand_connections);
+}
+
+#[test]
 fn unanswered_then_answered() {
-    run(|| requests::unanswered_then_answered(false));
-    run(|| requests::unanswered_then_answered(true));
+    on_every_server(requests::unanswered_then_answered);
 }
 
 #[test]
 fn late_reply_is_dropped() {
-    run(|| requests::late_reply_is_dropped(false));
-    run(|| requests::late_reply_is_dropped(true));
+    on_every_server(requests::late_reply_is_dropped);
 }
 
 #[test]
 fn pushes_while_requests_pend() {
-    run(|| requests::pushes_while_requests_pend(false));
-    run(|| requests::pushes_while_requests_pend(true));
+    on_every_server(requests::pushes_while_requests_pend);
 }
 
 #[test]
 fn full_push_queue() {
-    run(|| requests::full_push_queue(false));
-    run(|| requests::full_push_queue(true));
+    on_every_server(requests::full_push_queue);
 }
 
 #[test]
 fn pending_bound_after_timeouts() {
-    run(|| requests::pending_bound_after_timeouts(false));
-    run(|| requests::pending_bound_after_timeouts(true));
+    on_every_server(requests::pending_bound_after_timeouts);
+}
+
+#[test]
+fn replies_out_of_order() {
+    run(requests::replies_out_of_order);
 }
 
 #[test]
@@ -176,7 +197,9 @@ fn a_run_is_reproducible_from_its_seed() {
             run_seed(seed, || echo::echo_all_sizes(true)),
             run_seed(seed, echo::many_small_frames),
             run_seed(seed, broadcast::fanout_to_many_clients_and_groups),
-            run_seed(seed, || requests::late_reply_is_dropped(false)),
+            run_seed(seed, || {
+                requests::late_reply_is_dropped(Against::Lynn, false)
+            }),
             run_seed(seed, shutdown::graceful_shutdown_answers_in_flight),
         ]
     };

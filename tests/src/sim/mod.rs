@@ -12,12 +12,14 @@
 //! - `net`: in-memory streams and listeners; every connection gets a peer address of
 //!   its own.
 //! - [`raw`]: a peer that writes and reads exact bytes over a [`SimStream`].
+//! - [`raw_server`]: [`crate::raw_server`]'s hand-written lynn_tcp-like server.
 //! - [`server`]: the real shared server (`lynn_service::server::Server<(), SimRuntime>`)
 //!   serving [`crate::app`].
 //! - [`scenarios`]: the conformance scenarios as async functions over the simulation.
 
 mod net;
 pub mod raw;
+pub mod raw_server;
 mod runtime;
 pub mod scenarios;
 pub mod server;

@@ -35,12 +35,17 @@ impl RawSim {
     /// Connects to `addr` from `ip` (a port of its own).
     pub fn connect_from(addr: &str, ip: IpAddr) -> io::Result<RawSim> {
         let stream = with(|w| w.net.connect(addr, ip))?;
-        Ok(RawSim {
+        Ok(RawSim::from_stream(stream))
+    }
+
+    /// A raw peer over `stream` (one a listener accepted, say).
+    pub fn from_stream(stream: SimStream) -> RawSim {
+        RawSim {
             stream,
             buf: BytesMut::new(),
             marks: DEFAULT_MARKS,
             read_timeout: READ_TIMEOUT,
-        })
+        }
     }
 
     /// Expects and writes `marks` from now on.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lynn_proto::ClientError;
 
-use super::{client_config, connect, pattern, server_config, start};
+use super::{client_config, connect, pattern, server_config, settle, start};
 use crate::app::{DELAY, ECHO, SYNC_ECHO, delay_body};
 use crate::raw::{SAMPLE_HEARTBEAT, SAMPLE_HELLO, message};
 use crate::sim::idle;
@@ -148,5 +148,38 @@ pub async fn interleaved_partial_frames() {
         );
         assert_eq!(peer.read_frame().await.unwrap().body, b"", "connection {i}");
     }
+    server.stop().await;
+}
+
+/// 1,000 connections, each with 3 pipelined requests written before any reply is read:
+/// every reply arrives, whole and in order; once they leave, every connection is counted
+/// closed.
+pub async fn thousand_connections() {
+    const CONNECTIONS: usize = 1_000;
+    let server = start(server_config().max_connections_per_ip(2 * CONNECTIONS)).await;
+    let body = |c: usize, r: usize| format!("c{c} r{r}").into_bytes();
+    let mut peers = Vec::new();
+    for c in 0..CONNECTIONS {
+        let mut peer = RawSim::connect(server.addr()).unwrap();
+        let method = if c % 2 == 0 { ECHO } else { SYNC_ECHO };
+        let bytes: Vec<u8> = (0..3).flat_map(|r| message(method, &body(c, r))).collect();
+        peer.write(&bytes).await.unwrap();
+        peers.push(peer);
+    }
+    for (c, peer) in peers.iter_mut().enumerate() {
+        for r in 0..3 {
+            let reply = peer.read_frame().await;
+            let reply = reply.unwrap_or_else(|e| panic!("reply {r} of connection {c}: {e}"));
+            assert_eq!(reply.body, body(c, r), "reply {r} of connection {c}");
+        }
+    }
+    let metrics = server.metrics();
+    assert_eq!(metrics.active_connections(), CONNECTIONS as i64);
+    drop(peers);
+    settle("every connection counted closed", || {
+        metrics.active_connections() == 0 && server.handle().connection_count() == 0
+    })
+    .await;
+    assert_eq!(metrics.closed_with("peer_closed"), CONNECTIONS as u64);
     server.stop().await;
 }
