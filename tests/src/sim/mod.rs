@@ -35,7 +35,7 @@ use std::time::Duration;
 use lynn_proto::Instant;
 
 pub use net::{CLIENT_IP, SimListener, SimStream};
-pub use runtime::{SimRuntime, SimTimer, elapsed, idle, sleep, timeout};
+pub use runtime::{SimRuntime, SimTimer, elapsed, idle, sleep, tick, timeout};
 pub use server::SimServer;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -89,6 +89,10 @@ struct World {
     idle: Vec<Waker>,
     /// How many times the world was idle (see [`idle`]).
     idle_epoch: u64,
+    /// Futures waiting for the clock to move (see [`tick`]).
+    ticks: Vec<Waker>,
+    /// How many times the clock moved.
+    tick_epoch: u64,
     /// The last simulated port handed to a listener bound at port 0.
     next_port: u16,
     net: net::Net,
@@ -182,6 +186,8 @@ impl Sim {
             next_timer: 0,
             idle: Vec::new(),
             idle_epoch: 0,
+            ticks: Vec::new(),
+            tick_epoch: 0,
             next_port: 20000,
             net: net::Net::default(),
             digest: 0xcbf2_9ce4_8422_2325,
@@ -311,8 +317,8 @@ fn wake_idle() -> bool {
     any
 }
 
-/// Moves the clock to the earliest timer and wakes what waits on it. False when no timer
-/// is set.
+/// Moves the clock to the earliest timer and wakes what waits on it, and what waits for
+/// the clock to move. False when no timer is set.
 fn advance() -> bool {
     let due = with(|w| {
         let (&(at, id), _) = w.timers.iter().next()?;
@@ -320,11 +326,13 @@ fn advance() -> bool {
         w.spinning.clear();
         w.polls_at_instant = 0;
         w.elapsed = w.elapsed.max(at.saturating_duration_since(w.base));
-        Some(waker)
+        w.tick_epoch += 1;
+        Some((waker, std::mem::take(&mut w.ticks)))
     });
     match due {
-        Some(waker) => {
+        Some((waker, ticks)) => {
             waker.wake();
+            ticks.into_iter().for_each(Waker::wake);
             true
         }
         None => false,

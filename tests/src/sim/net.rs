@@ -1,5 +1,7 @@
 //! The simulation's network: listeners by address, and streams that are two in-memory
-//! pipes. A read hands out at most a seeded number of bytes, so frames arrive split. Every
+//! pipes. A read hands out, and a write takes, at most a seeded number of bytes (a few
+//! bytes one time in four, up to 4 KiB or 16 KiB otherwise), so frames arrive split and
+//! writes are partial in different places for different seeds. Every
 //! connection comes from an address of its own (its IP chosen by the caller, its port
 //! counted), so per-IP admission sees what the test meant.
 
@@ -30,6 +32,16 @@ struct Pipe {
 }
 
 type Shared = Arc<Mutex<Pipe>>;
+
+/// How many of `len` bytes a read hands out or a write takes (at least one): from the
+/// seed, 1 to 16 one time in four, else 1 to `most`. Recorded in the world's digest.
+fn seeded_len(len: usize, most: usize) -> usize {
+    let r = super::random();
+    let cap = if r % 4 == 0 { 16 } else { most };
+    let n = (1 + (r >> 8) as usize % cap).min(len);
+    super::with(|w| super::record(w, n as u64));
+    n
+}
 
 /// One end of an in-memory connection: the [`Transport`](lynn_service::Transport) of
 /// [`SimRuntime`](super::SimRuntime).
@@ -75,12 +87,8 @@ impl lynn_service::Transport for SimStream {
                 Err(io::ErrorKind::WouldBlock.into())
             };
         }
-        let most = 1 + (super::random() % 4096) as usize;
-        let n = most.min(pipe.bytes.len());
-        super::with(|w| {
-            w.reads += 1;
-            super::record(w, n as u64);
-        });
+        let n = seeded_len(pipe.bytes.len(), 4096);
+        super::with(|w| w.reads += 1);
         let (a, b) = pipe.bytes.as_slices();
         let from_a = n.min(a.len());
         buf.extend_from_slice(&a[..from_a]);
@@ -111,6 +119,11 @@ impl lynn_service::Transport for SimStream {
         if room == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Ok(0);
+        }
+        let room = seeded_len(room.min(total), 16 * 1024);
         let mut n = 0;
         for b in bufs {
             let take = b.len().min(room - n);

@@ -174,3 +174,21 @@ pub async fn idle() {
     })
     .await;
 }
+
+/// Completes once the clock has moved to the next timer (whoever set it): a wait for
+/// something timed to happen, at no particular time. Panics through `block_on` when no
+/// timer is set (nothing could ever happen).
+pub async fn tick() {
+    let mut since = None;
+    poll_fn(|cx| {
+        with(|w| {
+            if since.is_some_and(|epoch| w.tick_epoch > epoch) {
+                return Poll::Ready(());
+            }
+            since.get_or_insert(w.tick_epoch);
+            w.ticks.push(cx.waker().clone());
+            Poll::Pending
+        })
+    })
+    .await;
+}

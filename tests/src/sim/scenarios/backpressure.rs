@@ -11,7 +11,7 @@ use futures_lite::future::zip;
 use lynn_proto::{ClientError, Endpoint, PushFull};
 use lynn_service::{Listener, Runtime, Transport};
 
-use super::{client_config, connect, pattern, recv_within, server_config, start};
+use super::{client_config, connect, pattern, recv_within, server_config, settle, start};
 use crate::app::{ECHO, PUSH};
 use crate::raw::message;
 use crate::sim::raw::RawSim;
@@ -82,7 +82,8 @@ pub async fn outbound_queue_full() {
 
 /// A peer that sends 64 KiB echo requests and never reads the replies: its writes stall
 /// long before 64 MiB, the server's `bytes_received` stays put below 32 MiB, and another
-/// connection is served meanwhile.
+/// connection is served meanwhile. Once its replies have made no progress for the 60 s
+/// write timeout, the server closes it (`write_timeout`).
 pub async fn reader_that_never_reads() {
     let server = start(server_config().send_queue_limit(64 << 10)).await;
     let mut hog = RawSim::connect(server.addr()).unwrap();
@@ -96,6 +97,8 @@ pub async fn reader_that_never_reads() {
         written += request.len();
     }
     assert!(written < 64 << 20, "never pushed back");
+    // The last write that made progress.
+    let stalled_at = elapsed() - Duration::from_secs(1);
     let metrics = server.metrics();
     let plateau = counter(&metrics, "lynn_bytes_received_total");
     sleep(Duration::from_secs(30)).await;
@@ -106,7 +109,17 @@ pub async fn reader_that_never_reads() {
         other.request(ECHO, b"unaffected").await.unwrap().body,
         b"unaffected"
     );
-    drop(hog);
+    assert_eq!(metrics.closed_with("write_timeout"), 0, "not yet");
+    settle("write_timeout", || {
+        metrics.closed_with("write_timeout") == 1
+    })
+    .await;
+    let after = elapsed() - stalled_at;
+    assert!(
+        after >= Duration::from_secs(60),
+        "closed {after:?} after the stall"
+    );
+    assert!(hog.closed_by_peer().await);
     server.stop().await;
 }
 

@@ -3,7 +3,9 @@
 //! client (`lynn_service::Client<SimRuntime>`) or raw peers ([`RawSim`](super::raw::RawSim)).
 //! They check what `crate::scenarios` checks over sockets, with waits in virtual time.
 //!
-//! [`run`] runs one under every seed of [`SEEDS`], each in a world of its own.
+//! [`run`] runs one under every seed of [`SEEDS`], each in a world of its own; with
+//! `LYNN_SIM_SEEDS=n` in the environment, under seeds `0..n` instead (to explore more
+//! interleavings; a failure names its seed).
 
 pub mod admission;
 pub mod backpressure;
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use lynn_proto::{ClientConfig, ClientConfigBuilder, Message, ServerConfig, ServerConfigBuilder};
 
-use super::{Sim, SimRuntime, SimServer, Trace, elapsed, idle, sleep, timeout};
+use super::{Sim, SimRuntime, SimServer, Trace, elapsed, idle, tick, timeout};
 use crate::app::App;
 
 /// The seeds every scenario runs under.
@@ -42,14 +44,26 @@ pub fn run_seed<F: Future<Output = ()>>(seed: u64, scenario: impl FnOnce() -> F)
     sim.trace()
 }
 
-/// Runs `scenario` under every seed of [`SEEDS`]; returns the virtual time each took
-/// (also printed, for `--nocapture`).
+/// The seeds [`run`] uses: [`SEEDS`], or `0..n` with `LYNN_SIM_SEEDS=n`.
+pub fn seeds() -> Vec<u64> {
+    match std::env::var("LYNN_SIM_SEEDS") {
+        Ok(n) => (0..n.parse().expect("LYNN_SIM_SEEDS is a number")).collect(),
+        Err(_) => SEEDS.to_vec(),
+    }
+}
+
+/// Runs `scenario` under every seed of [`seeds`]; returns the virtual time each took
+/// (also printed, for `--nocapture`). A failure names its seed.
 pub fn run<F: Future<Output = ()>>(scenario: impl Fn() -> F) -> Vec<Duration> {
-    let times: Vec<Duration> = SEEDS
-        .iter()
-        .map(|&seed| run_seed(seed, &scenario).elapsed)
-        .collect();
-    eprintln!("virtual time per seed {SEEDS:?}: {times:?}");
+    let seeds = seeds();
+    let mut times = Vec::new();
+    for &seed in &seeds {
+        eprintln!("seed {seed}");
+        times.push(run_seed(seed, &scenario).elapsed);
+    }
+    if seeds.len() <= SEEDS.len() {
+        eprintln!("virtual time per seed {seeds:?}: {times:?}");
+    }
     times
 }
 
@@ -88,8 +102,8 @@ pub async fn connect(config: ClientConfigBuilder) -> Client {
         .expect("the client connects")
 }
 
-/// Lets the world run (and then virtual time pass) until `cond` holds; panics naming
-/// `what` after [`DEADLINE`] of virtual time.
+/// Lets the world run, and the clock move from timer to timer, until `cond` holds; panics
+/// naming `what` after [`DEADLINE`] of virtual time (or when no timer is left).
 pub async fn settle(what: &str, mut cond: impl FnMut() -> bool) {
     let end = elapsed() + DEADLINE;
     loop {
@@ -98,7 +112,7 @@ pub async fn settle(what: &str, mut cond: impl FnMut() -> bool) {
             return;
         }
         assert!(elapsed() < end, "timed out waiting for {what}");
-        sleep(Duration::from_millis(1)).await;
+        tick().await;
     }
 }
 
