@@ -1,6 +1,5 @@
 //! [`SimServer`]: lynn's real shared server (`lynn_service::server::Server<(), SimRuntime>`)
-//! serving [`App`](crate::app::App)'s routes in the simulation, its `serve` a task of the
-//! world.
+//! serving [`App`]'s routes in the simulation, its `serve` a task of the world.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};

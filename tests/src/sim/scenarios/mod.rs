@@ -52,13 +52,24 @@ pub fn seeds() -> Vec<u64> {
     }
 }
 
+/// Names the seed of a run that panics.
+struct SeedOfFailure(u64);
+
+impl Drop for SeedOfFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("failed under seed {}", self.0);
+        }
+    }
+}
+
 /// Runs `scenario` under every seed of [`seeds`]; returns the virtual time each took
 /// (also printed, for `--nocapture`). A failure names its seed.
 pub fn run<F: Future<Output = ()>>(scenario: impl Fn() -> F) -> Vec<Duration> {
     let seeds = seeds();
     let mut times = Vec::new();
     for &seed in &seeds {
-        eprintln!("seed {seed}");
+        let _named = SeedOfFailure(seed);
         times.push(run_seed(seed, &scenario).elapsed);
     }
     if seeds.len() <= SEEDS.len() {
