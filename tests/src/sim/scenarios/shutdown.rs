@@ -18,8 +18,9 @@ const DELAYED: Duration = Duration::from_millis(300);
 
 /// Three raw peers with four 300 ms requests in flight each, and a client with one, when
 /// the server is shut down: every request is answered, in order, before its connection
-/// closes; `serve` returns once they are (300 ms, not the 5 s timeout); the address then
-/// refuses connections.
+/// ends; the peers, reading meanwhile, see the end of the stream after their replies and
+/// leave; `serve` returns once they have (after 300 ms, not the 5 s timeout); the address
+/// then refuses connections.
 pub async fn graceful_shutdown_answers_in_flight() {
     let server = start(server_config()).await;
     let addr = server.addr().to_string();
@@ -45,20 +46,23 @@ pub async fn graceful_shutdown_answers_in_flight() {
         server.stop().await;
         elapsed() - started
     };
-    let (reply, took) = zip(in_flight, stopping).await;
-    assert_eq!(reply.expect("the client's request is answered"), "client");
-    assert!(
-        took <= DELAYED + Duration::from_millis(50),
-        "stopped after {took:?}"
-    );
-    for (p, peer) in peers.iter_mut().enumerate() {
-        for r in 0..REQUESTS {
-            let reply = peer.read_frame().await;
-            let reply = reply.unwrap_or_else(|e| panic!("reply {r} to peer {p}: {e}"));
-            assert_eq!(reply.body, payload(p, r));
+    let reading = async move {
+        for (p, mut peer) in peers.into_iter().enumerate() {
+            for r in 0..REQUESTS {
+                let reply = peer.read_frame().await;
+                let reply = reply.unwrap_or_else(|e| panic!("reply {r} to peer {p}: {e}"));
+                assert_eq!(reply.body, payload(p, r));
+            }
+            assert!(
+                peer.closed_by_peer().await,
+                "peer {p}: the end after its replies"
+            );
         }
-        assert!(peer.is_closed(), "peer {p} closed after its replies");
-    }
+    };
+    let ((reply, took), ()) = zip(zip(in_flight, stopping), reading).await;
+    assert_eq!(reply.expect("the client's request is answered"), "client");
+    let most = DELAYED + Duration::from_millis(50);
+    assert!(took <= most, "stopped after {took:?}");
     let refused = RawSim::connect(&addr).unwrap_err();
     assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
 }
