@@ -51,6 +51,21 @@ fn thousand_connections() {
 }
 
 #[test]
+fn connect_burst() {
+    run(echo::connect_burst);
+}
+
+#[test]
+fn reply_survives_a_trailing_flood() {
+    run(bad_frames::reply_survives_a_trailing_flood);
+}
+
+#[test]
+fn frame_budget_bounds_stalled_frames() {
+    run(backpressure::frame_budget_bounds_stalled_frames);
+}
+
+#[test]
 fn unanswered_then_answered() {
     on_every_server(requests::unanswered_then_answered);
 }

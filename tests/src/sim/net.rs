@@ -27,6 +27,9 @@ struct Pipe {
     closed: bool,
     /// The reader is gone: writes fail.
     reader_gone: bool,
+    /// The writer closed with input it had not read (a TCP reset): what it sent and was
+    /// not read yet is lost, and reads fail.
+    reset: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
 }
@@ -80,6 +83,9 @@ impl lynn_service::Transport for SimStream {
 
     fn try_read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         let mut pipe = self.rx.lock().unwrap();
+        if pipe.reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
         if pipe.bytes.is_empty() {
             return if pipe.closed {
                 Ok(0)
@@ -150,16 +156,27 @@ fn close(pipe: &Shared, mark: impl FnOnce(&mut Pipe)) {
 }
 
 impl Drop for SimStream {
+    /// Closes both directions. With input not read, as a kernel does, it resets the
+    /// connection rather than ending it: the peer loses what it has not read yet, and its
+    /// reads fail with `ConnectionReset` (what a lingering close is there to avoid).
     fn drop(&mut self) {
-        close(&self.tx, |p| p.closed = true);
+        let unread = !self.rx.lock().unwrap().bytes.is_empty();
+        close(&self.tx, |p| {
+            p.closed = true;
+            if unread {
+                p.reset = true;
+                p.bytes.clear();
+            }
+        });
         close(&self.rx, |p| p.reader_gone = true);
     }
 }
 
-/// A listener's queue of accepted streams.
-#[derive(Default)]
+/// A listener's queue of connections not accepted yet.
 pub(super) struct Backlog {
     streams: VecDeque<(SimStream, PeerAddr)>,
+    /// Most connections queued (the listen backlog).
+    limit: usize,
     waker: Option<Waker>,
 }
 
@@ -173,16 +190,20 @@ pub(super) struct Net {
 
 impl Net {
     /// Connects from `ip` (a port of its own) to the listener at `addr`: refused when there
-    /// is none.
+    /// is none, or when its backlog is full (where Linux would drop the SYN and let the
+    /// client retry, the simulation refuses at once).
     pub(super) fn connect(&mut self, addr: &str, ip: IpAddr) -> io::Result<SimStream> {
         let backlog = self
             .listeners
             .get(addr)
             .ok_or(io::ErrorKind::ConnectionRefused)?;
+        let mut b = backlog.lock().unwrap();
+        if b.streams.len() >= b.limit {
+            return Err(io::ErrorKind::ConnectionRefused.into());
+        }
         self.last_port = self.last_port.wrapping_add(1).max(1024);
         let peer = PeerAddr::Tcp(SocketAddr::new(ip, self.last_port));
         let (client, server) = pair();
-        let mut b = backlog.lock().unwrap();
         b.streams.push_back((server, peer));
         if let Some(w) = b.waker.take() {
             w.wake();
@@ -190,14 +211,19 @@ impl Net {
         Ok(client)
     }
 
-    /// Listens at `addr`; refused while another listener is there.
-    pub(super) fn listen(&mut self, addr: &str) -> io::Result<Arc<Mutex<Backlog>>> {
+    /// Listens at `addr` with a queue of `backlog` connections (at least one); refused
+    /// while another listener is there.
+    pub(super) fn listen(&mut self, addr: &str, backlog: u32) -> io::Result<Arc<Mutex<Backlog>>> {
         if self.listeners.contains_key(addr) {
             return Err(io::ErrorKind::AddrInUse.into());
         }
-        Ok(Arc::clone(
-            self.listeners.entry(addr.to_string()).or_default(),
-        ))
+        let queue = Arc::new(Mutex::new(Backlog {
+            streams: VecDeque::new(),
+            limit: backlog.max(1) as usize,
+            waker: None,
+        }));
+        self.listeners.insert(addr.to_string(), Arc::clone(&queue));
+        Ok(queue)
     }
 
     /// Stops listening at `addr`.

@@ -5,6 +5,7 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::IpAddr;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -67,6 +68,48 @@ impl RawSim {
             bytes = &bytes[n..];
         }
         Ok(())
+    }
+
+    /// Writes `bytes` while reading whatever comes, until the end of the stream has been
+    /// read and `bytes` written (or refused: writing stops at the first error). What was
+    /// read stays buffered for [`read_frame`](Self::read_frame) and
+    /// [`read_bytes`](Self::read_bytes). Returns how many bytes were written.
+    pub async fn write_while_reading(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let (mut written, mut writing, mut eof) = (0, true, false);
+        let exchange = poll_fn(|cx| {
+            while writing && written < bytes.len() {
+                match self
+                    .stream
+                    .poll_write_vectored(cx, &[IoSlice::new(&bytes[written..])])
+                {
+                    Poll::Ready(Ok(n)) => written += n,
+                    Poll::Ready(Err(_)) => writing = false,
+                    Poll::Pending => break,
+                }
+            }
+            while !eof {
+                match self.stream.poll_read(cx, &mut self.buf) {
+                    Poll::Ready(Ok(0)) => eof = true,
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            let written_all = !writing || written == bytes.len();
+            if eof && written_all {
+                Poll::Ready(Ok(written))
+            } else {
+                Poll::Pending
+            }
+        });
+        timeout(self.read_timeout, exchange)
+            .await
+            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Ends this peer's write side: the server reads the end of the stream.
+    pub fn shutdown_write(&mut self) {
+        self.stream.shutdown_write();
     }
 
     /// Writes one message frame with this peer's marks and reads the next frame.

@@ -28,13 +28,14 @@ impl Runtime for SimRuntime {
     type Timer = SimTimer;
     type Listener = SimListener;
 
-    /// Listens at `endpoint`'s address; port 0 takes the next free simulated port. An
-    /// address already listened at is refused (`AddrInUse`).
+    /// Listens at `endpoint`'s address with a queue of `backlog` connections not accepted
+    /// yet; port 0 takes the next free simulated port. An address already listened at is
+    /// refused (`AddrInUse`).
     #[allow(clippy::manual_async_fn)]
     fn bind(
         &self,
         endpoint: Endpoint,
-        _backlog: u32,
+        backlog: u32,
     ) -> impl Future<Output = std::io::Result<SimListener>> + Send + 'static {
         let addr = address(endpoint);
         async move {
@@ -46,7 +47,7 @@ impl Runtime for SimRuntime {
                     }
                     None => addr,
                 };
-                let backlog = w.net.listen(&addr)?;
+                let backlog = w.net.listen(&addr, backlog)?;
                 Ok(SimListener::new(addr, backlog))
             })
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future::zip;
-use lynn_proto::{ClientError, Endpoint, PushFull};
+use lynn_proto::{ClientError, Endpoint, FrameBudget, PushFull};
 use lynn_service::{Listener, Runtime, Transport};
 
 use super::{client_config, connect, pattern, recv_within, server_config, settle, start};
@@ -120,6 +120,51 @@ pub async fn reader_that_never_reads() {
         "closed {after:?} after the stall"
     );
     assert!(hog.closed_by_peer().await);
+    server.stop().await;
+}
+
+/// Stalled large frames from one IP hold at most the frame budget: ten connections each
+/// send the first 256 KiB of a frame of nearly 1 MiB and stall; with a per-IP budget of
+/// 2 MiB two frames are budgeted (a frame is budgeted whole) and the other connections stop
+/// reading, counted; once the stalled peers leave, the memory is released and a large
+/// frame is served again.
+pub async fn frame_budget_bounds_stalled_frames() {
+    const MIB: usize = 1 << 20;
+    let budget = FrameBudget {
+        per_ip: 2 * MIB,
+        total: 8 * MIB,
+        ..FrameBudget::default()
+    };
+    let config = server_config()
+        .max_frame_len(MIB as u64)
+        .frame_budget(budget);
+    let server = start(config).await;
+    let head = message(ECHO, &vec![1u8; MIB - 100]);
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        let mut peer = RawSim::connect(server.addr()).unwrap();
+        // Left where it stalls once the server stops reading.
+        let _ = timeout(Duration::from_secs(1), peer.write(&head[..MIB / 4])).await;
+        stalled.push(peer);
+    }
+    let metrics = server.metrics();
+    settle("connections stopped at the budget", || {
+        counter(&metrics, "lynn_frame_budget_exceeded_total") >= 8
+    })
+    .await;
+    let held = counter(&metrics, "lynn_frame_bytes_held");
+    assert!(
+        held > 0 && held <= 2 * MIB as u64,
+        "{held} bytes held against a 2 MiB budget"
+    );
+    drop(stalled);
+    settle("the stalled frames' memory released", || {
+        counter(&metrics, "lynn_frame_bytes_held") == 0 && server.handle().connection_count() == 0
+    })
+    .await;
+    let mut peer = RawSim::connect(server.addr()).unwrap();
+    let body = vec![2u8; MIB / 4];
+    assert_eq!(peer.request(ECHO, &body).await.unwrap().body, body);
     server.stop().await;
 }
 

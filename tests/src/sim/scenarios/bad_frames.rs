@@ -3,12 +3,15 @@
 //! mid-frame, custom marks, the event stream (`crate::scenarios::{bad_frames, events,
 //! marks, slow_peer}`).
 
+use std::time::Duration;
+
 use lynn_proto::Marks;
 use lynn_proto::router::UnknownMethod;
 
 use super::{client_config, connect, pattern, server_config, settle, start, start_app};
 use crate::app::{App, ECHO, PANIC, SYNC_ECHO, SYNC_PANIC, UNROUTED};
 use crate::raw::{DEFAULT_MARKS, frame, message};
+use crate::sim::elapsed;
 use crate::sim::raw::RawSim;
 use crate::support::counter;
 
@@ -66,6 +69,39 @@ pub async fn bad_frame_closes_only_its_connection() {
     for (config, bad, label) in cases {
         closes_after_answering(config, &bad, label).await;
     }
+}
+
+/// A 256 KiB request, a bad header mark, then 200 KiB more that the server never decodes,
+/// all written while the peer reads: the server lingers, taking the whole flood, the reply
+/// arrives whole and then the end of the stream; once the peer ends its side too, the
+/// close is counted, well before the 2 s linger timeout.
+pub async fn reply_survives_a_trailing_flood() {
+    let server = start(server_config()).await;
+    let mut peer = RawSim::connect(server.addr()).unwrap();
+    let body = vec![7u8; 256 * 1024];
+    let bytes = [message(ECHO, &body), vec![0x01, 0x02], vec![0; 200 * 1024]].concat();
+    let written = peer
+        .write_while_reading(&bytes)
+        .await
+        .expect("the end of the stream");
+    assert_eq!(written, bytes.len(), "the server took the whole flood");
+    let metrics = server.metrics();
+    assert_eq!(counter(&metrics, "lynn_invalid_frames_total"), 1);
+    let reply = peer.read_frame().await.expect("the reply arrives whole");
+    assert!(reply.body == body, "the reply's {} bytes", reply.body.len());
+    assert!(peer.read_bytes(1).await.is_err(), "nothing after the reply");
+    let before = elapsed();
+    peer.shutdown_write();
+    settle("the close counted", || {
+        metrics.closed_with("protocol_error") == 1
+    })
+    .await;
+    assert!(
+        elapsed() - before < Duration::from_secs(2),
+        "ended by the peer, not the timeout"
+    );
+    assert_eq!(server.handle().connection_count(), 0);
+    server.stop().await;
 }
 
 /// A frame of unknown kind and a message for an unrouted method (default policy) are

@@ -183,3 +183,31 @@ pub async fn thousand_connections() {
     assert_eq!(metrics.closed_with("peer_closed"), CONNECTIONS as u64);
     server.stop().await;
 }
+
+/// 1,000 connects before the server accepts any: the listen backlog (by default at least
+/// 1,024) queues them all, and every one is served. With `listen_backlog(16)`, of 20
+/// connects made before the server accepts, the 4 beyond the backlog are refused.
+pub async fn connect_burst() {
+    const CONNECTIONS: usize = 1_000;
+    let server = start(server_config().max_connections_per_ip(2 * CONNECTIONS)).await;
+    // No await between the connects: the accept loop does not run meanwhile.
+    let peers: Vec<RawSim> = (0..CONNECTIONS)
+        .map(|c| RawSim::connect(server.addr()).unwrap_or_else(|e| panic!("connect {c}: {e}")))
+        .collect();
+    for (c, mut peer) in peers.into_iter().enumerate() {
+        let body = format!("c{c}").into_bytes();
+        assert_eq!(peer.request(ECHO, &body).await.expect("served").body, body);
+    }
+    server.stop().await;
+    let server = start(server_config().listen_backlog(16)).await;
+    let tries: Vec<_> = (0..20).map(|_| RawSim::connect(server.addr())).collect();
+    let refused = tries.iter().filter(|t| t.is_err()).count();
+    assert_eq!(refused, 4, "the connects beyond the backlog");
+    for mut peer in tries.into_iter().flatten() {
+        assert_eq!(
+            peer.request(ECHO, b"queued").await.expect("served").body,
+            b"queued"
+        );
+    }
+    server.stop().await;
+}
