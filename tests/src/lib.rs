@@ -6,7 +6,7 @@
 //! - [`runtime`]: the traits an adapter implements to join the suite; [`runtimes`] holds
 //!   the impls for lynn-tokio, lynn-smol and lynn-blocking.
 //! - [`sim`]: a deterministic simulated runtime (in-memory streams, virtual clock, seeded
-//!   task order) for the shared client.
+//!   task order) running the shared server and client, and the scenarios written for it.
 //! - [`scenarios`]: the scenarios, each a generic function over the runtime(s) it drives.
 //! - [`conformance!`] and [`cross_runtime!`]: instantiate the scenario list as `#[test]`s,
 //!   per runtime and for every client × server pair.

@@ -1,181 +1,231 @@
-//! The shared client on the simulated runtime (`lynn_tests::sim`): request scenarios with
-//! no sockets and no sleeps, on a virtual clock, each under several seeds (the order of
-//! tasks and where reads split frames), and reproducible from its seed.
+//! lynn's shared server and client on the simulated runtime (`lynn_tests::sim`): the
+//! conformance scenarios with no sockets and no sleeps, on a virtual clock, each under
+//! several seeds (the order of tasks and where reads split the streams), and reproducible
+//! from its seed.
 
-use std::time::Duration;
+use std::future::Future;
 
-use bytes::Bytes;
-use futures_lite::future::zip;
-use lynn_proto::{ClientConfig, ClientError, PushFull};
-use lynn_tests::app::{DELAY, ECHO, PUSH, SILENT, TO_ALL, delay_body};
-use lynn_tests::sim::{Sim, SimRuntime, serve};
+use lynn_tests::sim::scenarios::requests::Against;
+use lynn_tests::sim::scenarios::{
+    admission, backpressure, bad_frames, broadcast, echo, liveness, reconnect, requests, run,
+    run_seed, shutdown,
+};
 
-type Client = lynn_service::Client<SimRuntime>;
-
-const ADDR: &str = "sim:9177";
-const TIMEOUT: Duration = Duration::from_secs(1);
-const SEEDS: [u64; 4] = [1, 7, 42, 2026];
-
-fn config(ids: bool) -> lynn_proto::ClientConfigBuilder {
-    ClientConfig::builder()
-        .addr(ADDR)
-        .request_timeout(Some(TIMEOUT))
-        .reconnect_interval(Duration::from_millis(20))
-        .offline_queue(16)
-        .correlation_ids(ids)
-}
-
-/// Runs `scenario` for every seed and both correlation modes, each in a world of its own.
-fn each(scenario: impl Fn(&Sim, bool)) {
-    for seed in SEEDS {
-        for ids in [false, true] {
-            let sim = Sim::new(seed);
-            let _server = sim.block_on(async { serve(ADDR) });
-            scenario(&sim, ids);
-        }
+/// Runs a request scenario against the shared server in both correlation modes, and
+/// against the raw lynn_tcp-like server (v1).
+fn on_every_server<F: Future<Output = ()>>(scenario: impl Fn(Against, bool) -> F) {
+    let targets = [
+        (Against::Lynn, false),
+        (Against::Lynn, true),
+        (Against::LynnTcp, false),
+    ];
+    for (against, ids) in targets {
+        run(|| scenario(against, ids));
     }
 }
 
 #[test]
-fn unanswered_then_answered_in_virtual_time() {
-    each(|sim, ids| {
-        let client: Client = sim
-            .block_on(Client::connect_with(config(ids).build().unwrap()))
-            .unwrap();
-        let before = sim.elapsed();
-        let r = sim.block_on(client.request(SILENT, "a"));
-        assert!(matches!(r, Err(ClientError::Timeout)), "ids {ids}: {r:?}");
-        assert!(
-            sim.elapsed() - before >= TIMEOUT,
-            "the clock is virtual, not skipped"
-        );
-        for body in ["b", "c", "d"] {
-            let reply = sim.block_on(client.request(ECHO, body));
-            assert_eq!(reply.unwrap(), body, "ids {ids}");
-        }
-        sim.block_on(client.close());
-    });
+fn echo_all_sizes() {
+    run(|| echo::echo_all_sizes(false));
+    run(|| echo::echo_all_sizes(true));
 }
 
 #[test]
-fn a_late_reply_never_reaches_another_request() {
-    each(|sim, ids| {
-        let client: Client = sim
-            .block_on(Client::connect_with(config(ids).build().unwrap()))
-            .unwrap();
-        let late = delay_body(TIMEOUT + Duration::from_millis(100), b"late");
-        let r = sim.block_on(client.request(DELAY, late));
-        assert!(matches!(r, Err(ClientError::Timeout)), "ids {ids}: {r:?}");
-        // Answered after the late reply (a lynn server answers in order): with ids that
-        // reply arrives first and is dropped; without, it went with the old connection.
-        let reply = sim.block_on(client.request(ECHO, "next"));
-        assert_eq!(reply.unwrap(), "next", "ids {ids}");
-        if ids {
-            assert_eq!(client.metrics().messages_dropped(), 1);
-        }
-        sim.block_on(client.close());
-    });
+fn many_small_frames() {
+    run(echo::many_small_frames);
 }
 
 #[test]
-fn pushes_and_replies_while_requests_pend() {
-    each(|sim, ids| {
-        let client: Client = sim
-            .block_on(Client::connect_with(config(ids).build().unwrap()))
-            .unwrap();
-        let (slow, n) = sim.block_on(zip(
-            client.request(DELAY, delay_body(TIMEOUT / 4, b"slow")),
-            client.request(TO_ALL, "pushed"),
-        ));
-        assert_eq!(slow.unwrap(), "slow");
-        assert_eq!(n.unwrap().len(), 8);
-        let push = sim.block_on(client.recv()).unwrap();
-        assert_eq!((push.method, &push.body[..]), (PUSH, &b"pushed"[..]));
-        sim.block_on(client.close());
-    });
+fn bytewise_frames() {
+    run(echo::bytewise_frames);
 }
 
 #[test]
-fn a_full_push_queue_under_each_policy() {
-    each(|sim, ids| {
-        for policy in [PushFull::DropOldest, PushFull::DropNewest, PushFull::Wait] {
-            let cfg = config(ids).incoming_queue(4).push_full(policy);
-            let client: Client = sim
-                .block_on(Client::connect_with(cfg.build().unwrap()))
-                .unwrap();
-            let mut failed = None;
-            for i in 0..20u8 {
-                if let Err(e) = sim.block_on(client.request(TO_ALL, Bytes::from(vec![i]))) {
-                    failed = Some((i, e));
-                    break;
-                }
-            }
-            let got: Vec<u8> = (0..4)
-                .map(|_| sim.block_on(client.recv()).unwrap().body[0])
-                .collect();
-            match policy {
-                PushFull::DropOldest => assert_eq!(got, [16, 17, 18, 19]),
-                PushFull::DropNewest => assert_eq!(got, [0, 1, 2, 3]),
-                _ => {
-                    assert_eq!(got, [0, 1, 2, 3]);
-                    assert!(
-                        matches!(failed, Some((4, ClientError::PushesUnread { unread: 4 }))),
-                        "ids {ids}: {failed:?}"
-                    );
-                }
-            }
-            if policy != PushFull::Wait {
-                assert!(failed.is_none(), "{policy:?}: {failed:?}");
-                assert_eq!(client.metrics().messages_dropped(), 16);
-            }
-            let reply = sim.block_on(client.request(ECHO, "after"));
-            assert_eq!(reply.unwrap(), "after", "ids {ids}, {policy:?}");
-            sim.block_on(client.close());
-        }
-    });
+fn interleaved_partial_frames() {
+    run(echo::interleaved_partial_frames);
 }
 
 #[test]
-fn timeouts_leave_the_pending_bound_free() {
-    each(|sim, ids| {
-        let cfg = config(ids).max_pending_requests(2);
-        let client: Client = sim
-            .block_on(Client::connect_with(cfg.build().unwrap()))
-            .unwrap();
-        for round in 0..10 {
-            let (a, b) = sim.block_on(zip(
-                client.request(SILENT, "void"),
-                client.request(SILENT, "void"),
-            ));
-            for r in [a, b] {
-                assert!(
-                    matches!(r, Err(ClientError::Timeout | ClientError::CorrelationLost)),
-                    "ids {ids}, round {round}: {r:?}"
-                );
-            }
-        }
-        let reply = sim.block_on(client.request(ECHO, "free"));
-        assert_eq!(reply.unwrap(), "free");
-        sim.block_on(client.close());
-    });
+fn thousand_connections() {
+    run(echo::thousand_connections);
 }
 
-/// The same seed gives the same run: the same replies at the same virtual times.
+#[test]
+fn connect_burst() {
+    run(echo::connect_burst);
+}
+
+#[test]
+fn reply_survives_a_trailing_flood() {
+    run(bad_frames::reply_survives_a_trailing_flood);
+}
+
+#[test]
+fn frame_budget_bounds_stalled_frames() {
+    run(backpressure::frame_budget_bounds_stalled_frames);
+}
+
+#[test]
+fn unanswered_then_answered() {
+    on_every_server(requests::unanswered_then_answered);
+}
+
+#[test]
+fn late_reply_is_dropped() {
+    on_every_server(requests::late_reply_is_dropped);
+}
+
+#[test]
+fn pushes_while_requests_pend() {
+    on_every_server(requests::pushes_while_requests_pend);
+}
+
+#[test]
+fn full_push_queue() {
+    on_every_server(requests::full_push_queue);
+}
+
+#[test]
+fn pending_bound_after_timeouts() {
+    on_every_server(requests::pending_bound_after_timeouts);
+}
+
+#[test]
+fn replies_out_of_order() {
+    run(requests::replies_out_of_order);
+}
+
+#[test]
+fn fanout_to_many_clients_and_groups() {
+    run(broadcast::fanout_to_many_clients_and_groups);
+}
+
+#[test]
+fn outbound_queue_full() {
+    run(backpressure::outbound_queue_full);
+}
+
+#[test]
+fn reader_that_never_reads() {
+    run(backpressure::reader_that_never_reads);
+}
+
+#[test]
+fn client_backpressure() {
+    run(backpressure::client_backpressure);
+}
+
+#[test]
+fn idle_peer_evicted() {
+    run(liveness::idle_peer_evicted);
+}
+
+#[test]
+fn traffic_keeps_peer_alive() {
+    run(liveness::traffic_keeps_peer_alive);
+}
+
+#[test]
+fn client_heartbeats_keep_connection() {
+    run(liveness::client_heartbeats_keep_connection);
+}
+
+#[test]
+#[ignore = "BUG in lynn_service::client::io::poll_read_into: a client quiet for \
+            release_buffers_after (5 s) spins without yielding"]
+fn quiet_client_yields() {
+    run(liveness::quiet_client_yields);
+}
+
+#[test]
+fn stalled_partial_frame_times_out() {
+    run(liveness::stalled_partial_frame_times_out);
+}
+
+#[test]
+fn graceful_shutdown_answers_in_flight() {
+    run(shutdown::graceful_shutdown_answers_in_flight);
+}
+
+#[test]
+fn shutdown_timeout_stops_a_stuck_connection() {
+    run(shutdown::shutdown_timeout_stops_a_stuck_connection);
+}
+
+#[test]
+fn max_connections() {
+    run(admission::max_connections);
+}
+
+#[test]
+fn per_ip_limit() {
+    run(admission::per_ip_limit);
+}
+
+#[test]
+fn connection_rate() {
+    run(admission::connection_rate);
+}
+
+#[test]
+fn reconnect_after_restart() {
+    run(reconnect::reconnect_after_restart);
+}
+
+#[test]
+fn offline_queue_delivers_after_reconnect() {
+    run(reconnect::offline_queue_delivers_after_reconnect);
+}
+
+#[test]
+fn bad_frame_closes_only_its_connection() {
+    run(bad_frames::bad_frame_closes_only_its_connection);
+}
+
+#[test]
+fn ignored_and_contained() {
+    run(bad_frames::ignored_and_contained);
+}
+
+#[test]
+fn disconnect_mid_frame() {
+    run(bad_frames::disconnect_mid_frame);
+}
+
+#[test]
+fn custom_marks() {
+    run(bad_frames::custom_marks);
+}
+
+#[test]
+fn event_stream_gets_unrouted() {
+    run(bad_frames::event_stream_gets_unrouted);
+}
+
+/// The same seed gives the same run (every scheduling choice, every read's size, the
+/// virtual time), over scenarios with fanout, timeouts, reconnects and shutdown; another
+/// seed splits the streams differently.
 #[test]
 fn a_run_is_reproducible_from_its_seed() {
-    let run = |seed| {
-        let sim = Sim::new(seed);
-        let _server = sim.block_on(async { serve(ADDR) });
-        let client: Client = sim
-            .block_on(Client::connect_with(config(false).build().unwrap()))
-            .unwrap();
-        let mut trace = Vec::new();
-        for i in 0..5u8 {
-            let body = delay_body(Duration::from_millis(u64::from(i) * 300), &[i]);
-            let r = sim.block_on(client.request(DELAY, body));
-            trace.push((sim.elapsed(), r.map_err(|e| e.to_string())));
-        }
-        trace
+    let traces = |seed| {
+        [
+            run_seed(seed, || echo::echo_all_sizes(true)),
+            run_seed(seed, echo::many_small_frames),
+            run_seed(seed, broadcast::fanout_to_many_clients_and_groups),
+            run_seed(seed, || {
+                requests::late_reply_is_dropped(Against::Lynn, false)
+            }),
+            run_seed(seed, shutdown::graceful_shutdown_answers_in_flight),
+        ]
     };
-    assert_eq!(run(99), run(99));
+    let first = traces(99);
+    assert_eq!(first, traces(99));
+    let other = traces(100);
+    for (a, b) in first.iter().zip(&other) {
+        assert_ne!(a.digest, b.digest, "{a:?} and {b:?}");
+    }
+    assert_ne!(
+        first[0].reads, other[0].reads,
+        "the 1 MiB echoes split differently"
+    );
 }

@@ -1,39 +1,67 @@
 //! A deterministic simulated runtime: [`SimRuntime`] implements `lynn_service::Runtime`
-//! with in-memory streams, a virtual clock and a seeded task order, so the shared client
-//! runs with no sockets and no sleeps, the same way for the same seed.
+//! with in-memory streams, a virtual clock and a seeded task order, so lynn's shared server
+//! and client run with no sockets and no sleeps, the same way for the same seed.
 //!
 //! [`Sim::block_on`] runs the simulation on the calling thread until a future completes:
 //! it polls ready tasks in an order drawn from the seed, and when none is ready it moves
-//! the clock to the next timer. Time passes only there, so a 30 s timeout costs nothing.
+//! the clock to the next timer. Time passes only there, so a 180 s timeout costs nothing.
 //! Reads hand out at most a seeded number of bytes, so frames arrive split in different
 //! places for different seeds.
+//!
+//! - `runtime`: [`SimRuntime`], its timers, and [`sleep`], [`timeout`] and [`idle`].
+//! - `net`: in-memory streams and listeners; every connection gets a peer address of
+//!   its own.
+//! - [`raw`]: a peer that writes and reads exact bytes over a [`SimStream`].
+//! - [`raw_server`]: [`crate::raw_server`]'s hand-written lynn_tcp-like server.
+//! - [`server`]: the real shared server (`lynn_service::server::Server<(), SimRuntime>`)
+//!   serving [`crate::app`].
+//! - [`scenarios`]: the conformance scenarios as async functions over the simulation.
 
 mod net;
-mod server;
+pub mod raw;
+pub mod raw_server;
+mod runtime;
+pub mod scenarios;
+pub mod server;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use lynn_proto::{Endpoint, Instant, SocketOptions};
-use lynn_service::Runtime;
+use lynn_proto::Instant;
 
-pub use net::{SimListener, SimStream};
-pub use server::serve;
+pub use net::{CLIENT_IP, SimListener, SimStream};
+pub use runtime::{SimRuntime, SimTimer, elapsed, idle, sleep, tick, timeout};
+pub use server::SimServer;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Steps a `block_on` may take before the simulation is declared stuck.
-const MAX_STEPS: u64 = 5_000_000;
+const MAX_STEPS: u64 = 20_000_000;
 
-/// What the tasks' wakers share: which tasks are ready.
+/// Task polls in a row without the clock moving before a task is declared spinning: a
+/// loop that wakes itself at once, which the simulation cannot tell from progress.
+const MAX_POLLS_AT_ONE_INSTANT: u64 = 1_000_000;
+
+/// Stream and timer polls within one poll of a task before it is declared spinning: a
+/// loop that never yields, which would hang the simulation (and hog a real runtime's
+/// thread).
+const MAX_IO_POLLS_IN_ONE_POLL: u64 = 1_000_000;
+
+/// Virtual time a `block_on` may reach before the simulation is declared stuck (a future
+/// that never completes while timers keep firing, a heartbeat say).
+const MAX_VIRTUAL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the tasks' wakers share: which tasks are ready. A set ordered by task id, so the
+/// next pick depends on which tasks are ready and on the seed, not on the order they were
+/// woken in (which may come from a `HashMap`'s iteration order, different in every run).
 #[derive(Default)]
 struct Ready {
-    tasks: Mutex<Vec<usize>>,
+    tasks: Mutex<BTreeSet<usize>>,
 }
 
 struct TaskWaker {
@@ -43,10 +71,7 @@ struct TaskWaker {
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        let mut tasks = self.ready.tasks.lock().unwrap();
-        if !tasks.contains(&self.id) {
-            tasks.push(self.id);
-        }
+        self.ready.tasks.lock().unwrap().insert(self.id);
     }
 }
 
@@ -60,9 +85,28 @@ struct World {
     /// Timers by deadline, with the wakers waiting on them.
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
+    /// Futures waiting for the world to be idle (see [`idle`]).
+    idle: Vec<Waker>,
+    /// How many times the world was idle (see [`idle`]).
+    idle_epoch: u64,
+    /// Futures waiting for the clock to move (see [`tick`]).
+    ticks: Vec<Waker>,
+    /// How many times the clock moved.
+    tick_epoch: u64,
     /// The last simulated port handed to a listener bound at port 0.
     next_port: u16,
     net: net::Net,
+    /// A digest of every scheduling choice and read split, to tell runs apart.
+    digest: u64,
+    /// Task polls so far.
+    polls: u64,
+    /// Reads that handed out bytes so far.
+    reads: u64,
+    /// Task polls since the clock last moved, in all and per task.
+    polls_at_instant: u64,
+    spinning: BTreeMap<usize, u64>,
+    /// Stream and timer polls since the current task (or the main future) was polled.
+    io_polls: u64,
 }
 
 thread_local! {
@@ -71,6 +115,17 @@ thread_local! {
 
 fn with<T>(f: impl FnOnce(&mut World) -> T) -> T {
     WORLD.with(|w| f(w.borrow_mut().as_mut().expect("inside Sim::block_on")))
+}
+
+/// Like [`with`], doing nothing once the world is gone (for destructors).
+fn try_with(f: impl FnOnce(&mut World)) {
+    WORLD.with(|w| {
+        if let Ok(mut w) = w.try_borrow_mut()
+            && let Some(w) = w.as_mut()
+        {
+            f(w);
+        }
+    });
 }
 
 /// The next number of the world's seeded generator (xorshift).
@@ -83,22 +138,64 @@ fn random() -> u64 {
     })
 }
 
+/// Counts one poll of a stream or a timer; panics when the task being polled keeps polling
+/// without ever yielding.
+fn count_io_poll() {
+    with(|w| {
+        w.io_polls += 1;
+        assert!(
+            w.io_polls < MAX_IO_POLLS_IN_ONE_POLL,
+            "a task spins at {:?}: {} stream and timer polls without yielding",
+            w.elapsed,
+            w.io_polls
+        );
+    });
+}
+
+/// Mixes `choice` into the world's digest.
+fn record(w: &mut World, choice: u64) {
+    w.digest = (w.digest ^ choice).wrapping_mul(0x0000_0100_0000_01b3);
+}
+
 /// A simulation on the calling thread. Dropping it ends the world (and its tasks).
 pub struct Sim;
 
+/// What a run of the simulation did, to compare runs: the same seed gives the same trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// Virtual time passed.
+    pub elapsed: Duration,
+    /// Task polls.
+    pub polls: u64,
+    /// Reads that handed out bytes (how the seed split the streams).
+    pub reads: u64,
+    /// A digest of every scheduling choice and every read's size.
+    pub digest: u64,
+}
+
 impl Sim {
-    /// A new world on this thread, its order of tasks drawn from `seed`.
+    /// A new world on this thread, its order of tasks and read splits drawn from `seed`.
     pub fn new(seed: u64) -> Sim {
         let world = World {
             base: Instant::now(),
             elapsed: Duration::ZERO,
-            seed: seed | 1,
+            seed: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             tasks: Vec::new(),
             ready: Arc::default(),
             timers: BTreeMap::new(),
             next_timer: 0,
+            idle: Vec::new(),
+            idle_epoch: 0,
+            ticks: Vec::new(),
+            tick_epoch: 0,
             next_port: 20000,
             net: net::Net::default(),
+            digest: 0xcbf2_9ce4_8422_2325,
+            polls: 0,
+            reads: 0,
+            polls_at_instant: 0,
+            spinning: BTreeMap::new(),
+            io_polls: 0,
         };
         WORLD.with(|w| *w.borrow_mut() = Some(world));
         Sim
@@ -107,6 +204,16 @@ impl Sim {
     /// Time passed in the simulation.
     pub fn elapsed(&self) -> Duration {
         with(|w| w.elapsed)
+    }
+
+    /// What the simulation did so far.
+    pub fn trace(&self) -> Trace {
+        with(|w| Trace {
+            elapsed: w.elapsed,
+            polls: w.polls,
+            reads: w.reads,
+            digest: w.digest,
+        })
     }
 
     /// Runs the world until `fut` completes; panics when nothing can make progress.
@@ -121,23 +228,25 @@ impl Sim {
         let mut poll_main = true;
         for _ in 0..MAX_STEPS {
             if poll_main {
+                with(|w| w.io_polls = 0);
                 if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
                     return out;
                 }
                 poll_main = false;
             }
-            if !main.tasks.lock().unwrap().is_empty() {
-                main.tasks.lock().unwrap().clear();
+            if std::mem::take(&mut *main.tasks.lock().unwrap()).contains(&usize::MAX) {
                 poll_main = true;
                 continue;
             }
-            if run_one() {
+            if run_one() || wake_idle() {
                 continue;
             }
             assert!(
                 advance(),
                 "the simulation is stuck: nothing ready, no timer"
             );
+            let elapsed = self.elapsed();
+            assert!(elapsed < MAX_VIRTUAL, "the simulation ran for {elapsed:?}");
         }
         panic!("the simulation took more than {MAX_STEPS} steps");
     }
@@ -155,19 +264,37 @@ impl Drop for Sim {
 fn run_one() -> bool {
     let picked = with(|w| {
         let mut ready = w.ready.tasks.lock().unwrap();
-        if ready.is_empty() {
+        let n = ready.len();
+        if n == 0 {
             return None;
         }
-        let i = (w.seed as usize) % ready.len();
-        let id = ready.swap_remove(i);
+        let id = *ready.iter().nth((w.seed as usize) % n).expect("in range");
+        ready.remove(&id);
         drop(ready);
-        let task = w.tasks[id].take()?;
+        record(w, id as u64);
+        let task = w.tasks[id].take();
         Some((id, task, Arc::clone(&w.ready)))
     });
-    random();
-    let Some((id, mut task, ready)) = picked else {
-        return with(|w| !w.ready.tasks.lock().unwrap().is_empty());
+    let Some((id, task, ready)) = picked else {
+        return false;
     };
+    random();
+    // A task woken after it ended.
+    let Some(mut task) = task else {
+        return true;
+    };
+    with(|w| {
+        w.polls += 1;
+        w.io_polls = 0;
+        w.polls_at_instant += 1;
+        *w.spinning.entry(id).or_default() += 1;
+        assert!(
+            w.polls_at_instant < MAX_POLLS_AT_ONE_INSTANT,
+            "tasks spin at {:?} without the clock moving (polls per task: {:?})",
+            w.elapsed,
+            w.spinning
+        );
+    });
     let waker = Waker::from(Arc::new(TaskWaker { id, ready }));
     if task
         .as_mut()
@@ -179,130 +306,35 @@ fn run_one() -> bool {
     true
 }
 
-/// Moves the clock to the earliest timer and wakes what waits on it. False when no timer
-/// is set.
+/// Wakes the futures waiting for the world to be idle. False when there are none.
+fn wake_idle() -> bool {
+    let waiting = with(|w| {
+        w.idle_epoch += 1;
+        std::mem::take(&mut w.idle)
+    });
+    let any = !waiting.is_empty();
+    waiting.into_iter().for_each(Waker::wake);
+    any
+}
+
+/// Moves the clock to the earliest timer and wakes what waits on it, and what waits for
+/// the clock to move. False when no timer is set.
 fn advance() -> bool {
     let due = with(|w| {
         let (&(at, id), _) = w.timers.iter().next()?;
         let waker = w.timers.remove(&(at, id))?;
+        w.spinning.clear();
+        w.polls_at_instant = 0;
         w.elapsed = w.elapsed.max(at.saturating_duration_since(w.base));
-        Some(waker)
+        w.tick_epoch += 1;
+        Some((waker, std::mem::take(&mut w.ticks)))
     });
     match due {
-        Some(waker) => {
+        Some((waker, ticks)) => {
             waker.wake();
+            ticks.into_iter().for_each(Waker::wake);
             true
         }
         None => false,
-    }
-}
-
-/// Stops listening at `addr`, if the world is still there (a listener may outlive it).
-fn unlisten(addr: &str) {
-    let _ = WORLD.with(|w| w.borrow_mut().as_mut().map(|w| w.net.unlisten(addr)));
-}
-
-/// The simulated runtime (the world is the calling thread's [`Sim`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimRuntime;
-
-impl Runtime for SimRuntime {
-    type Stream = SimStream;
-    type Timer = SimTimer;
-    type Listener = SimListener;
-
-    /// Listens at `endpoint`'s address; port 0 takes the next free simulated port.
-    #[allow(clippy::manual_async_fn)]
-    fn bind(
-        &self,
-        endpoint: Endpoint,
-        _backlog: u32,
-    ) -> impl Future<Output = std::io::Result<SimListener>> + Send + 'static {
-        let addr = match endpoint {
-            Endpoint::Tcp(a) => a,
-            Endpoint::Unix(p) => p,
-        };
-        async move {
-            Ok(with(|w| {
-                let addr = match addr.strip_suffix(":0") {
-                    Some(host) => {
-                        w.next_port += 1;
-                        format!("{host}:{}", w.next_port)
-                    }
-                    None => addr,
-                };
-                let backlog = w.net.listen(&addr);
-                SimListener::new(addr, backlog)
-            }))
-        }
-    }
-
-    fn adopt(&self, stream: SimStream, _options: &SocketOptions) -> std::io::Result<SimStream> {
-        Ok(stream)
-    }
-
-    #[allow(clippy::manual_async_fn)]
-    fn connect(
-        &self,
-        endpoint: Endpoint,
-        _options: SocketOptions,
-    ) -> impl Future<Output = std::io::Result<SimStream>> + Send + 'static {
-        let addr = match endpoint {
-            Endpoint::Tcp(a) => a,
-            Endpoint::Unix(p) => p,
-        };
-        async move { with(|w| w.net.connect(&addr)) }
-    }
-
-    fn timer(&self) -> SimTimer {
-        SimTimer {
-            deadline: None,
-            registered: None,
-        }
-    }
-
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        with(|w| {
-            let id = w.tasks.len();
-            w.tasks.push(Some(Box::pin(task)));
-            w.ready.tasks.lock().unwrap().push(id);
-        });
-    }
-
-    fn now(&self) -> Instant {
-        with(|w| w.base + w.elapsed)
-    }
-}
-
-/// A timer of the virtual clock.
-#[derive(Debug)]
-pub struct SimTimer {
-    deadline: Option<Instant>,
-    /// Its entry in the world's timers, replaced at each registration.
-    registered: Option<(Instant, u64)>,
-}
-
-impl lynn_service::Timer for SimTimer {
-    fn reset(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
-    }
-
-    fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(deadline) = self.deadline else {
-            return Poll::Pending;
-        };
-        if SimRuntime.now() >= deadline {
-            return Poll::Ready(());
-        }
-        self.registered = Some(with(|w| {
-            if let Some(old) = self.registered {
-                w.timers.remove(&old);
-            }
-            let key = (deadline, w.next_timer);
-            w.next_timer += 1;
-            w.timers.insert(key, cx.waker().clone());
-            key
-        }));
-        Poll::Pending
     }
 }

@@ -1,143 +1,165 @@
-//! A lynn server in the simulation: [`serve`] answers [`app`](crate::app)'s methods
-//! ([`ECHO`], [`SILENT`], [`DELAY`], [`TO_ALL`] to the caller alone) with a
-//! `lynn_proto::Connection` per accepted stream, on the simulated clock.
+//! [`SimServer`]: lynn's real shared server (`lynn_service::server::Server<(), SimRuntime>`)
+//! serving [`App`]'s routes in the simulation, its `serve` a task of the world.
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
-use lynn_proto::{Connection, ConnectionConfig, Event, Instant, RequestId};
-use lynn_service::{Runtime, Timer, Transport};
+use bytes::Bytes;
+use lynn_proto::{ConnectionId, ServerConfig, ServerError};
+use lynn_service::Metrics;
+use lynn_service::server::{Context, Server, ServerEvent, ServerEvents, ServerHandle, SyncContext};
+use lynn_service::{Reply, Runtime};
 
-use super::{SimRuntime, SimStream, SimTimer, net, with};
-use crate::app::{DELAY, ECHO, PUSH, SILENT, TO_ALL};
+use super::{SimRuntime, sleep};
+use crate::app::{App, Effects, Outcome};
 
-/// Serves at `addr` until the returned guard is dropped.
-pub fn serve(addr: &str) -> Listening {
-    let backlog = with(|w| w.net.listen(addr));
-    SimRuntime.spawn(async move {
-        loop {
-            let stream = poll_fn(|cx| net::poll_accept(&backlog, cx)).await;
-            SimRuntime.spawn(connection(stream));
-        }
-    });
-    Listening(addr.to_string())
-}
+/// The server handle, as [`App`]'s handlers reach it for the calling connection.
+struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
 
-/// Stops listening when dropped (connections already accepted go on).
-pub struct Listening(String);
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        super::unlisten(&self.0);
+impl Effects for HandlerEffects<'_> {
+    fn join(&self, group: &str) -> bool {
+        self.0.join(group, self.1).is_ok()
+    }
+    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
+        self.0.broadcast_group(group, method, body)
+    }
+    fn broadcast(&self, method: u16, body: Bytes) -> usize {
+        self.0.broadcast(method, body)
     }
 }
 
-/// A request the [`DELAY`] route answers later.
-struct Delayed {
-    at: Instant,
-    id: RequestId,
-    method: u16,
-    body: Bytes,
+/// An async route: [`App::handle`], sleeping in virtual time when asked to.
+async fn run(app: App, ctx: Context) -> Reply {
+    let outcome = app.handle(
+        ctx.method(),
+        ctx.body(),
+        &HandlerEffects(ctx.server(), ctx.id()),
+    );
+    match outcome {
+        Outcome::Reply(body) => ctx.reply(body),
+        Outcome::ReplyAfter(delay, body) => {
+            sleep(delay).await;
+            ctx.reply(body)
+        }
+        Outcome::NoReply => Reply::none(),
+    }
 }
 
-async fn connection(mut stream: SimStream) {
-    let rt = SimRuntime;
-    let Ok(mut conn) = Connection::new(ConnectionConfig::server(), rt.now()) else {
-        return;
-    };
-    let mut delayed: Vec<Delayed> = Vec::new();
-    let mut timer = rt.timer();
-    loop {
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Message(req) => {
-                    let now = rt.now();
-                    let reply = match req.method {
-                        ECHO => Some(req.body),
-                        SILENT => None,
-                        TO_ALL => {
-                            let _ = conn.send(PUSH, req.body, now);
-                            Some(Bytes::copy_from_slice(&1u64.to_le_bytes()))
-                        }
-                        DELAY => {
-                            let ms = u32::from_le_bytes(req.body[..4].try_into().unwrap());
-                            delayed.push(Delayed {
-                                at: now + Duration::from_millis(ms.into()),
-                                id: req.id,
-                                method: req.method,
-                                body: req.body.slice(4..),
-                            });
-                            continue;
-                        }
-                        _ => None,
-                    };
-                    let _ = conn.complete(req.id, reply.map(|b| (req.method, b)), now);
+/// A synchronous route: [`App::handle_sync`], answered in place.
+fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
+    let effects = HandlerEffects(ctx.server(), ctx.id());
+    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
+    ctx.reply(&reply);
+}
+
+/// Answers every message of the event stream until the server is gone.
+async fn answer_events(app: App, events: ServerEvents) {
+    while let Some(event) = events.recv().await {
+        if let ServerEvent::Message { ctx, responder } = event {
+            responder.reply(ctx.reply(app.event_reply(ctx.body())));
+        }
+    }
+}
+
+/// How `serve` ended, once it has.
+#[derive(Default)]
+struct Served {
+    result: Option<Result<(), ServerError>>,
+    waiter: Option<Waker>,
+}
+
+/// A server serving in the simulation. Dropping it starts a shutdown without waiting.
+#[derive(Debug)]
+pub struct SimServer {
+    handle: ServerHandle,
+    addr: String,
+    served: Arc<Mutex<Served>>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served")
+            .field("ended", &self.result.is_some())
+            .finish()
+    }
+}
+
+impl SimServer {
+    /// Binds a server with `config` serving `app` (its routes, synchronous routes and, if
+    /// asked, an event stream) and spawns its `serve`.
+    pub async fn start(config: ServerConfig, app: App) -> Result<SimServer, ServerError> {
+        let mut builder = Server::<(), SimRuntime>::builder(config);
+        for &method in app.routes() {
+            builder = builder.route(method, move |ctx: Context| run(app, ctx));
+        }
+        for &method in app.sync_routes() {
+            builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
+        }
+        if app.events {
+            let (with_events, events) = builder.event_stream(64);
+            builder = with_events;
+            SimRuntime.spawn(answer_events(app, events));
+        }
+        let server = builder.bind().await?;
+        let addr = server.local_addr().to_string();
+        let handle = server.handle();
+        let served = Arc::new(Mutex::new(Served::default()));
+        let done = Arc::clone(&served);
+        SimRuntime.spawn(async move {
+            let result = server.serve().await;
+            let mut done = done.lock().unwrap();
+            done.result = Some(result);
+            if let Some(w) = done.waiter.take() {
+                w.wake();
+            }
+        });
+        Ok(SimServer {
+            handle,
+            addr,
+            served,
+        })
+    }
+
+    /// The address it listens on (`10.0.0.1:20001`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Its handle.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.handle.metrics().clone()
+    }
+
+    /// Waits until `serve` has returned, and returns what it returned.
+    pub async fn served(&self) -> Result<(), ServerError> {
+        poll_fn(|cx| {
+            let mut served = self.served.lock().unwrap();
+            match served.result.take() {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    served.waiter = Some(cx.waker().clone());
+                    Poll::Pending
                 }
-                Event::Closed(_) => return,
-                Event::Heartbeat | Event::Writable => {}
             }
-        }
-        poll_fn(|cx| turn(cx, &mut stream, &mut conn, &mut delayed, &mut timer)).await;
+        })
+        .await
+    }
+
+    /// Shuts down gracefully and waits until serving has ended; panics if `serve` fails.
+    pub async fn stop(self) {
+        self.handle.shutdown();
+        self.served().await.expect("serve returns Ok");
     }
 }
 
-/// Writes, reads and fires due timers; ready once something changed.
-fn turn(
-    cx: &mut Context<'_>,
-    stream: &mut SimStream,
-    conn: &mut Connection,
-    delayed: &mut Vec<Delayed>,
-    timer: &mut SimTimer,
-) -> Poll<()> {
-    let now = SimRuntime.now();
-    let mut changed = false;
-    while conn.wants_write() {
-        let mut chunks = [&[][..]; 8];
-        let n = conn.transmit_chunks(&mut chunks);
-        let slices: Vec<_> = chunks[..n]
-            .iter()
-            .map(|c| std::io::IoSlice::new(c))
-            .collect();
-        match stream.poll_write_vectored(cx, &slices) {
-            Poll::Ready(Ok(n)) => conn.handle_written(n, now),
-            Poll::Ready(Err(e)) => conn.handle_transport_error(e.kind(), now),
-            Poll::Pending => break,
-        }
-        changed = true;
-    }
-    if conn.wants_read() {
-        let mut buf = BytesMut::new();
-        if let Poll::Ready(res) = stream.poll_read(cx, &mut buf) {
-            match res {
-                Ok(0) => conn.handle_eof(now),
-                Ok(_) => conn.handle_bytes(&buf, now),
-                Err(e) => conn.handle_transport_error(e.kind(), now),
-            }
-            changed = true;
-        }
-    }
-    delayed.sort_by_key(|d| d.at);
-    while delayed.first().is_some_and(|d| d.at <= now) {
-        let d = delayed.remove(0);
-        let _ = conn.complete(d.id, Some((d.method, d.body)), now);
-        changed = true;
-    }
-    let next = [conn.poll_timeout(), delayed.first().map(|d| d.at)]
-        .into_iter()
-        .flatten()
-        .min();
-    if let Some(at) = next {
-        timer.reset(at);
-        if at <= now || timer.poll_elapsed(cx).is_ready() {
-            conn.handle_timeout(SimRuntime.now());
-            changed = true;
-        }
-    }
-    if changed {
-        Poll::Ready(())
-    } else {
-        Poll::Pending
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
     }
 }
