@@ -12,18 +12,29 @@ use crate::runtime::{Runtime, Transport};
 /// 1 KiB or more get their own).
 const MAX_CHUNKS: usize = 16;
 
-/// Reads once into the connection's receive buffer and feeds it the result: bytes, end of
-/// stream, or a transport error. Returns whether anything happened (false: registered for
-/// a wake-up).
+/// Once the stream is readable, reads once into the connection's receive buffer and feeds
+/// it the result: bytes, end of stream, or a transport error. Returns whether anything
+/// happened (false: registered for a wake-up).
+///
+/// The buffer is taken only after readiness: taking it first would allocate it again on
+/// every turn of a quiet connection, whose release timer would free it again at once, a
+/// change that starts another turn (a busy loop the simulated runtime found).
 pub(crate) fn poll_read_into<T: Transport, R: Runtime>(
     stream: &mut T,
     conn: &mut Connection,
     cx: &mut Context<'_>,
     rt: &R,
 ) -> bool {
-    let res = match stream.poll_read(cx, conn.receive_buffer()) {
-        Poll::Ready(res) => res,
-        Poll::Pending => return false,
+    let res = loop {
+        match stream.poll_read_ready(cx) {
+            Poll::Pending => return false,
+            Poll::Ready(Err(e)) => break Err(e),
+            Poll::Ready(Ok(())) => match stream.try_read(conn.receive_buffer()) {
+                // Stale readiness, now cleared: wait for the next.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                res => break res,
+            },
+        }
     };
     let now = rt.now();
     match res {

@@ -61,17 +61,11 @@ pub async fn traffic_keeps_peer_alive() {
 /// A client sending heartbeats every 60 s stays connected to a server with a 180 s
 /// heartbeat timeout for an hour while it sends nothing else: the server counts its
 /// heartbeats, evicts no one, and a request afterwards works.
-///
-/// The client keeps its buffers (`release_buffers_after(None)`): released, they make it
-/// spin (see [`quiet_client_yields`]).
 pub async fn client_heartbeats_keep_connection() {
     let server = start(server_config().heartbeat_timeout(Some(IDLE))).await;
-    let client = connect(
-        client_config(server.addr())
-            .heartbeat_interval(Some(Duration::from_secs(60)))
-            .release_buffers_after(None),
-    )
-    .await;
+    let client =
+        connect(client_config(server.addr()).heartbeat_interval(Some(Duration::from_secs(60))))
+            .await;
     sleep(Duration::from_secs(3600)).await;
     let metrics = server.metrics();
     let beats = counter(&metrics, "lynn_heartbeats_received_total");
