@@ -17,6 +17,7 @@ use crate::Instant;
 /// effective rate never exceeds the configured one (rates above 10⁹/s behave as 10⁹/s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Rate {
     /// Tokens added per second. Must be at least 1.
     pub per_second: u32,
@@ -44,14 +45,21 @@ impl Rate {
 /// Limits enforced by [`Admission`]. The defaults match lynn_tcp.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct AdmissionConfig {
     /// Maximum number of connections open at once (default 100 000).
     pub max_connections: usize,
     /// Maximum number of connections open at once from one IP address (default 100).
     pub max_per_ip: usize,
     /// Global connection rate (default: unlimited).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub rate: Option<Rate>,
     /// Connection rate per IP address (default: unlimited).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub per_ip_rate: Option<Rate>,
     /// Maximum number of IP addresses tracked at once (default 65 536); bounds memory.
     pub max_tracked_ips: usize,

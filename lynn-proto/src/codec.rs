@@ -54,6 +54,11 @@ pub const DEFAULT_MAX_FRAME_LEN: u64 = 10 * 1024 * 1024;
 /// use different marks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct Marks {
     /// First two bytes of every frame.
     pub header: u16,

@@ -8,6 +8,11 @@ use crate::error::ConfigError;
 /// What proves that a peer is alive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Liveness {
     /// Any received frame counts (lynn's default): a busy peer that never sends heartbeats
     /// is never evicted. Bytes of an unfinished frame do not count (a peer trickling one
@@ -21,6 +26,11 @@ pub enum Liveness {
 /// What [`Connection::send`](crate::Connection::send) does when the send queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum SendFull {
     /// Refuse the frame with [`SendError::QueueFull`](crate::SendError::QueueFull); the
     /// caller may wait for [`Event::Writable`](crate::Event::Writable) and retry.
@@ -36,6 +46,11 @@ pub enum SendFull {
 /// Start from [`ConnectionConfig::server`] or [`ConnectionConfig::client`] and change fields;
 /// [`validate`](Self::validate) says what cannot work.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default = "crate::serde_impl::connection_default", deny_unknown_fields)
+)]
 pub struct ConnectionConfig {
     /// Header and tail marks of this endpoint (default lynn_tcp's 9177 / 7719).
     pub marks: Marks,
@@ -44,14 +59,18 @@ pub struct ConnectionConfig {
     /// Largest length field the peer accepts; larger outgoing frames are refused locally.
     pub peer_max_frame_len: u64,
     /// Send a heartbeat when nothing else was sent for this long (clients). `None`: never.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub heartbeat_interval: Option<Duration>,
     /// Close when the peer shows no sign of life for this long. `None`: never.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub idle_timeout: Option<Duration>,
     /// What counts as a sign of life for `idle_timeout`.
     pub liveness: Liveness,
     /// Close when a partial frame receives no further bytes for this long. `None`: never.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub read_timeout: Option<Duration>,
     /// Close when queued output makes no progress for this long. `None`: never.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub write_timeout: Option<Duration>,
     /// Free the receive buffer and the send queue's memory once both are empty and no
     /// bytes were received or written for this long; the next read or send allocates them
@@ -61,6 +80,7 @@ pub struct ConnectionConfig {
     /// reserved, ~5 KiB of it resident). `None`: keep them while open. A runtime that
     /// lends its connections [`SpareBuffers`](crate::SpareBuffers) (the lynn-tokio and
     /// lynn-smol servers do) takes them back after every turn that empties them.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub release_buffers_after: Option<Duration>,
     /// Bound, in bytes, of the send queue. A frame is accepted while the queue holds less
     /// than this, so the queue never exceeds the bound by more than one frame.
@@ -81,6 +101,7 @@ pub struct ConnectionConfig {
     /// for the peer before the socket is closed. `None`: close at once once flushed, which
     /// resets the connection (and discards replies the peer has not read yet) if input is
     /// still arriving.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub linger: Option<Linger>,
 }
 
@@ -91,8 +112,14 @@ pub struct ConnectionConfig {
 /// the end of the stream after the last reply), then reads and discards input until the
 /// peer's end of stream, `timeout`, or `max_bytes`, whichever comes first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct Linger {
     /// Longest wait for the peer's end of stream (default 2 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub timeout: Duration,
     /// Most bytes read and discarded (default 1 MiB).
     pub max_bytes: u64,

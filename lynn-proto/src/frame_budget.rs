@@ -30,6 +30,11 @@ use std::net::IpAddr;
 /// budget never hold part of it. `per_ip` must be at least `max_frame_len` (else the
 /// largest frames could never be received).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct FrameBudget {
     /// Most bytes all connections from one IP address may hold (default 64 MiB).
     pub per_ip: usize,
@@ -51,6 +56,11 @@ impl Default for FrameBudget {
 
 /// What a connection whose large frame would exceed the [`FrameBudget`] does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum OverBudget {
     /// Stop reading it until memory is released (another frame completes or its connection
     /// closes); the read timeout still applies to its stalled frame, and the peer's end of

@@ -8,6 +8,11 @@ use crate::ConnectionId;
 /// Bounds on [`Groups`], so a peer that may pick group names cannot exhaust memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct GroupLimits {
     /// Maximum number of non-empty groups at once (default 65 536).
     pub max_groups: usize,

@@ -82,6 +82,25 @@
 //!
 //! `examples/in_memory.rs` runs the same loop in full, with several requests in flight.
 //!
+//! ## Configuration files (feature `serde`)
+//!
+//! With the `serde` feature, [`ServerConfig`], [`ClientConfig`] and every type inside them
+//! are `Serialize` and `Deserialize` (lynn-service's `config` feature loads them from TOML
+//! and the environment). The conventions:
+//!
+//! - keys are the Rust field names; enum values are snake_case (`push_full = "drop_oldest"`);
+//! - every key may be left out and takes its default (a client's `connection` table starts
+//!   from [`ConnectionConfig::client`], a server's from [`ConnectionConfig::server`]); an
+//!   unknown key is an error;
+//! - durations are human-readable strings: `"30s"`, `"250ms"`, `"3m"`, `"1h 30m"`;
+//! - an optional setting (an `Option`) is turned off (`None`) with the string `"off"`
+//!   (`idle_timeout = "off"`, `linger = "off"`, `reconnect = "off"`), and serializing writes
+//!   `None` as `"off"`, so a written configuration names every key;
+//! - a rate (`admission.rate`) is a table with `per_second` and an optional `burst`
+//!   (default: `per_second`).
+//!
+//! The values are not checked while reading: call `validate()` (the loader does).
+//!
 //! ## Errors
 //!
 //! A peer that breaks the protocol ends its own connection: [`Event::Closed`] carries a
@@ -113,6 +132,8 @@ mod lazy_deque;
 mod pending;
 mod runtime;
 mod sendq;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod settings;
 mod socket_setting;
 mod spare;

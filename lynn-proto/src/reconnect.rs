@@ -11,11 +11,18 @@ use crate::Instant;
 /// Back-off policy for [`Reconnect`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct ReconnectConfig {
     /// Delay after the first failure (default 100 ms). Must be non-zero.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub initial_delay: Duration,
     /// Upper bound of the delay before jitter (default 30 s); at most
     /// [`ReconnectConfig::MAX_DELAY_LIMIT`].
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub max_delay: Duration,
     /// Growth factor of the delay per consecutive failure (default 2). Must be at least 1.
     pub multiplier: u32,
@@ -23,8 +30,10 @@ pub struct ReconnectConfig {
     /// At most 100.
     pub jitter_percent: u8,
     /// Consecutive failures after which to give up; `None` retries forever (default 10).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub max_attempts: Option<u32>,
     /// A connection that lasted at least this long resets the failure count (default 10 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub stable_after: Duration,
     /// Seed of the jitter generator. Give each client its own (e.g. from a hash of its id or a
     /// random number drawn by the runtime), or clients restarted together retry together.

@@ -13,6 +13,11 @@ const NO_ROUTE: u32 = u32::MAX;
 /// What to do with a method that has neither a route nor a fallback.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum UnknownMethod {
     /// Ignore the message (the default). The caller counts it if it keeps counts (the
     /// adapters do, in their metrics).

@@ -32,14 +32,22 @@ use crate::router::UnknownMethod;
 
 /// Socket options a runtime applies to every connection (through socket2 or std).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct SocketOptions {
     /// `TCP_NODELAY` (default true: small frames must not wait for Nagle).
     pub nodelay: bool,
     /// TCP keep-alive idle time; `None` disables keep-alive (default 120 s).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub keepalive: Option<Duration>,
     /// `SO_RCVBUF`; `None` keeps the OS default, which auto-tunes (default).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub recv_buffer_size: Option<usize>,
     /// `SO_SNDBUF`; `None` keeps the OS default, which auto-tunes (default).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub send_buffer_size: Option<usize>,
 }
 
@@ -54,8 +62,14 @@ impl Default for SocketOptions {
     }
 }
 
-/// Everything a lynn server needs to know. Build it with [`ServerConfig::builder`].
-#[derive(Clone, Debug)]
+/// Everything a lynn server needs to know. Build it with [`ServerConfig::builder`], or read
+/// it from a file with the `serde` feature (see [the crate docs](crate#configuration-files-feature-serde)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct ServerConfig {
     /// Listen address (`host:port`, or a socket path for Unix listeners). Default
     /// `0.0.0.0:9177`, lynn_tcp's.
@@ -72,18 +86,22 @@ pub struct ServerConfig {
     pub unknown_method: UnknownMethod,
     /// Handlers running at once across the whole server; `None`: only the per-connection
     /// limit applies. (lynn_tcp's task pool size.)
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub max_concurrent_handlers: Option<usize>,
     /// Messages that may wait for a connection's task (sends from other connections or from
     /// outside, broadcasts) before further sends to it are refused.
     pub outbound_queue: usize,
     /// How long a graceful shutdown waits for handlers and flushes before dropping
     /// connections.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub shutdown_timeout: Duration,
     /// Where to serve Prometheus metrics over HTTP, if anywhere.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub metrics_addr: Option<String>,
     /// Connections the listener queues before they are accepted. `None` (the default): the
     /// larger of 1,024 and what the system allows (`net.core.somaxconn` on Linux), so a
     /// burst of connects is queued rather than reset.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub listen_backlog: Option<u32>,
     /// Bounds on the memory large frames still arriving may hold, per IP address and in
     /// total (default 64 MiB and 256 MiB; a connection over them stops reading).
@@ -343,22 +361,35 @@ impl ServerConfigBuilder {
     }
 }
 
-/// Everything a lynn client needs to know. Build it with [`ClientConfig::builder`].
-#[derive(Clone, Debug)]
+/// Everything a lynn client needs to know. Build it with [`ClientConfig::builder`], or read
+/// it from a file with the `serde` feature (see [the crate docs](crate#configuration-files-feature-serde)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct ClientConfig {
     /// Server address (`host:port`, or a socket path). Default `127.0.0.1:9177`.
     pub addr: String,
     /// Settings of the connection (client preset: heartbeats every 30 s of silence).
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::serde_impl::client_connection")
+    )]
     pub connection: ConnectionConfig,
     /// Socket options.
     pub socket: SocketOptions,
     /// Give up a connection attempt after this long.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub connect_timeout: Duration,
     /// Fail a `request` whose reply has not come after this long; `None`: wait forever.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off_duration"))]
     pub request_timeout: Option<Duration>,
     /// Requests awaiting replies at once; further requests are refused.
     pub max_pending_requests: usize,
     /// Reconnect policy; `None`: a lost connection stays lost.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_impl::off"))]
     pub reconnect: Option<ReconnectConfig>,
     /// Messages kept while disconnected and sent after reconnecting; 0 refuses sends while
     /// disconnected (the default: a caller learns at once that its message did not go).
@@ -380,6 +411,11 @@ pub struct ClientConfig {
 /// also stops receiving replies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum PushFull {
     /// Drop the oldest waiting push to make room, and count it
     /// (`lynn_messages_dropped_total`). Reading never stops, so replies always arrive. The
