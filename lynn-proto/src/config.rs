@@ -115,7 +115,7 @@ pub struct ConnectionConfig {
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
+    serde(default, deny_unknown_fields, expecting = "\"off\" or a linger table")
 )]
 pub struct Linger {
     /// Longest wait for the peer's end of stream (default 2 s).

@@ -14,7 +14,11 @@ use crate::Instant;
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
+    serde(
+        default,
+        deny_unknown_fields,
+        expecting = "\"off\" or a reconnect table"
+    )
 )]
 pub struct ReconnectConfig {
     /// Delay after the first failure (default 100 ms). Must be non-zero.

@@ -134,7 +134,10 @@ impl<'de> Deserialize<'de> for Rate {
     /// A table with `per_second` and, optionally, `burst` (default: `per_second`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(serde::Deserialize)]
-        #[serde(rename = "Rate", deny_unknown_fields)]
+        #[serde(
+            deny_unknown_fields,
+            expecting = "\"off\" or a table such as { per_second = 200, burst = 400 }"
+        )]
         struct RateTable {
             per_second: u32,
             burst: Option<u32>,
