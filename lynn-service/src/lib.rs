@@ -60,6 +60,8 @@
 
 mod client;
 pub mod client_status;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod dispatch;
 pub mod pushes;
 #[cfg(feature = "async-io")]
