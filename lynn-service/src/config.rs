@@ -12,7 +12,7 @@
 //! let server: ServerConfig = config::ConfigLoader::new()
 //!     .file("config/server.toml")
 //!     .process_env()
-//!     .set("addr", "127.0.0.1:9000")
+//!     .set("addr", Some("127.0.0.1:9000")) // None (a flag not given) sets nothing
 //!     .load()?;
 //! # Ok::<(), config::ConfigFileError>(())
 //! ```
@@ -161,10 +161,13 @@ impl ConfigLoader {
 
     /// Sets the key at the dotted `key` path (`"addr"`, `"connection.idle_timeout"`) above
     /// the file and the environment: for command-line flags. The value is written as in
-    /// the file (`"30s"` for a duration).
+    /// the file (`"30s"` for a duration, `"off"` to turn a setting off); `None` sets
+    /// nothing, so a flag that was not given can be passed as it is.
     pub fn set(mut self, key: &str, value: impl Serialize) -> Self {
         let value = Value::serialize(value).map_err(|e| e.to_string());
-        self.set.push((key.to_string(), value));
+        if !matches!(value, Ok(Value::Empty(..))) {
+            self.set.push((key.to_string(), value));
+        }
         self
     }
 

@@ -220,6 +220,14 @@ fn the_environment_wins_over_the_file_and_set_values_over_both() {
         .unwrap();
     assert_eq!(s.addr, "127.0.0.1:3");
     assert_eq!(s.connection.linger, None);
+    let s: ServerConfig = ConfigLoader::new()
+        .toml(toml)
+        .set("addr", None::<String>)
+        .set("connection.idle_timeout", "off")
+        .load()
+        .unwrap();
+    assert_eq!(s.addr, "10.0.0.1:1", "None sets nothing");
+    assert_eq!(s.connection.idle_timeout, None);
 
     // A client's environment changes one connection key; the others keep the client preset.
     let c: ClientConfig = ConfigLoader::new()

@@ -13,6 +13,9 @@
 //! cargo run -p lynn-smol --example smol_echo_server -- --addr 127.0.0.1:9177 [--async] [--threads N]
 //! ```
 //!
+//! With `--config FILE` (e.g. `config/server.toml`) the file and `LYNN_…` variables give
+//! the configuration, and `--addr`, if also given, overrides its address.
+//!
 //! [`ServerBuilder::fallback_sync`]: lynn_smol::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_smol::ServerBuilder::fallback
 //! [`SmolRuntime::on`]: lynn_smol::SmolRuntime::on
@@ -23,24 +26,34 @@ use lynn_smol::{Context, Server, ServerConfig, SmolRuntime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let mut addr = "127.0.0.1:9177".to_string();
+    let (mut addr, mut file) = (None, None);
     let mut asynchronous = false;
     let mut threads = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            "--addr" => addr = Some(args.next().ok_or("--addr needs a value")?),
+            "--config" => file = Some(args.next().ok_or("--config needs a value")?),
             "--async" => asynchronous = true,
             "--threads" => threads = Some(args.next().ok_or("--threads needs a value")?.parse()?),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: smol_echo_server [--addr HOST:PORT] \
-                     [--async] [--threads N]"
+                     [--config FILE] [--async] [--threads N]"
                 )
                 .into());
             }
         }
     }
-    let config = ServerConfig::builder().addr(addr).build()?;
+    let config = match file {
+        Some(file) => lynn_smol::config::ConfigLoader::new()
+            .file(file)
+            .process_env()
+            .set("addr", addr)
+            .load()?,
+        None => ServerConfig::builder()
+            .addr(addr.unwrap_or_else(|| "127.0.0.1:9177".into()))
+            .build()?,
+    };
     let builder = Server::builder(config);
     let builder = if asynchronous {
         builder.fallback(|ctx: Context| async move { ctx.reply(ctx.body().clone()) })

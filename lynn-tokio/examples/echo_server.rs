@@ -12,6 +12,9 @@
 //!
 //! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async] [--multi-thread]`
 //!
+//! With `--config FILE` (e.g. `config/server.toml`) the file and `LYNN_…` variables give
+//! the configuration, and `--addr`, if also given, overrides its address.
+//!
 //! [`ServerBuilder::fallback_sync`]: lynn_tokio::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
 //! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
@@ -37,9 +40,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let config = ServerConfig::builder()
-        .addr(addr_arg("127.0.0.1:9177"))
-        .build()?;
+    let config = match flag_value("--config") {
+        Some(file) => lynn_tokio::config::ConfigLoader::new()
+            .file(file)
+            .process_env()
+            .set("addr", flag_value("--addr"))
+            .load()?,
+        None => ServerConfig::builder()
+            .addr(addr_arg("127.0.0.1:9177"))
+            .build()?,
+    };
     let builder = Server::builder(config);
     let builder = if multi_thread {
         builder
@@ -59,4 +69,11 @@ async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
     println!("echo server listening on {}", server.local_addr());
     server.serve().await?;
     Ok(())
+}
+
+/// The value after `flag`, if the flag is given.
+fn flag_value(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).cloned()
 }

@@ -111,4 +111,8 @@ pub use lynn_proto::{
 };
 // ...and the replies, handler results and metrics from lynn-service, the layer every
 // adapter shares (users never name it).
+/// Configuration files (feature `config`): a [`ServerConfig`] or [`ClientConfig`] from a
+/// TOML file and `LYNN_…` environment variables (`config::load("server.toml")`).
+#[cfg(feature = "config")]
+pub use lynn_service::config;
 pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};
