@@ -46,11 +46,9 @@ pub enum SendFull {
 /// Start from [`ConnectionConfig::server`] or [`ConnectionConfig::client`] and change fields;
 /// [`validate`](Self::validate) says what cannot work.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default = "crate::serde_impl::connection_default", deny_unknown_fields)
-)]
+// Deserialize is written by hand (serde_impl/connection.rs): a table is read over a preset,
+// the server's or the client's, so that a key left out keeps that side's default.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConnectionConfig {
     /// Header and tail marks of this endpoint (default lynn_tcp's 9177 / 7719).
     pub marks: Marks,

@@ -14,10 +14,9 @@
 //! - A rate table needs `per_second`; its `burst` defaults to `per_second`.
 //!
 //! A client's `[connection]` table starts from the client preset
-//! ([`ConnectionConfig::client`]), a server's from the server preset: a key left out of
-//! the table keeps that side's default.
+//! ([`ConnectionConfig::client`](crate::ConnectionConfig::client)), a server's from the
+//! server preset: a key left out of the table keeps that side's default.
 
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -27,7 +26,10 @@ use serde::de::{self, Deserialize, Deserializer, IntoDeserializer, Visitor};
 use serde::{Serialize, Serializer};
 
 use crate::admission::Rate;
-use crate::config::ConnectionConfig;
+
+mod connection;
+
+pub(crate) use connection::client_connection;
 
 /// The string that stands for `None`.
 pub(crate) const OFF: &str = "off";
@@ -148,35 +150,4 @@ impl<'de> Deserialize<'de> for Rate {
             burst: t.burst.unwrap_or(t.per_second),
         })
     }
-}
-
-thread_local! {
-    /// Set while a client's `connection` table is read, so that keys left out of it take
-    /// the client preset's values.
-    static CLIENT_PRESET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The defaults a `connection` table starts from: the client preset inside
-/// [`client_connection`], the server preset (`ConnectionConfig::default()`) elsewhere.
-pub(crate) fn connection_default() -> ConnectionConfig {
-    if CLIENT_PRESET.get() {
-        ConnectionConfig::client()
-    } else {
-        ConnectionConfig::server()
-    }
-}
-
-/// Reads a client's `connection` table over the client preset.
-pub(crate) fn client_connection<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<ConnectionConfig, D::Error> {
-    /// Restores the flag however the read ends.
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CLIENT_PRESET.set(self.0);
-        }
-    }
-    let _restore = Restore(CLIENT_PRESET.replace(true));
-    ConnectionConfig::deserialize(d)
 }

@@ -47,7 +47,7 @@ fn a_partial_connection_table_keeps_its_sides_preset() {
         ..ConnectionConfig::server()
     };
     assert_eq!(s.connection, expected);
-    // Reading a client's table leaves no trace: the next server table is a server's.
+    // An empty server table is the server preset (16 handlers in flight, not 0).
     assert_eq!(
         server("[connection]\n").unwrap().connection.max_in_flight,
         16
