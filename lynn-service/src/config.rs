@@ -143,14 +143,16 @@ impl ConfigLoader {
     }
 
     /// Adds environment variables from a list (`(name, value)` pairs); those named
-    /// `LYNN_…` set keys, the others are ignored. A later variable of the same name wins.
+    /// `LYNN_…` set keys, the others are ignored (and not kept). A later variable of the
+    /// same name wins.
     pub fn env<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<OsString>,
         V: Into<OsString>,
     {
-        self.env
-            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        let ours = |name: &OsString| name.to_str().is_some_and(|n| n.starts_with(ENV_PREFIX));
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
+        self.env.extend(vars.filter(|(k, _)| ours(k)));
         self
     }
 
