@@ -619,6 +619,13 @@ impl Harness {
         from.handle_written(w, self.now);
         if to_server {
             self.wire.written += w;
+            if from.poll_shutdown_write() {
+                // The client closed and ended its write side (a lingering close): the
+                // server reads the end of the stream and closes too, so the client reads
+                // its end of the stream.
+                to.handle_eof(self.now);
+                from.handle_eof(self.now);
+            }
         }
         let r = if to.wants_read() {
             limit(read, pipe.len())
