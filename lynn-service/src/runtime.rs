@@ -104,8 +104,18 @@ pub trait Transport: Send + Unpin + 'static {
     fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 
     /// Ends the write side (TCP FIN), best effort: after a graceful close, so the peer sees
-    /// the end of the stream while unread input may still arrive.
+    /// the end of the stream while unread input may still arrive. A transport that buffers
+    /// output ([`try_flush`](Self::try_flush)) ends it once that output is written.
     fn shutdown_write(&mut self);
+
+    /// Writes out output the transport buffers itself (a TLS session's encrypted records),
+    /// once: `Ok` when none is left, `WouldBlock` (clearing the write readiness) while some
+    /// is. A drive loop calls it after its own writes and waits for writability while it
+    /// would block. A socket buffers nothing (the default).
+    #[inline]
+    fn try_flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// Waits for readiness and reads once (see [`try_read`](Self::try_read)).
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
@@ -115,6 +125,19 @@ pub trait Transport: Send + Unpin + 'static {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 res => return Poll::Ready(res),
             }
+        }
+    }
+
+    /// Waits for readiness until the transport's own output is written (see
+    /// [`try_flush`](Self::try_flush)).
+    #[inline]
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match self.try_flush() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                res => return Poll::Ready(res),
+            }
+            std::task::ready!(self.poll_write_ready(cx))?;
         }
     }
 

@@ -47,7 +47,8 @@ pub(crate) fn poll_read_into<T: Transport, R: Runtime>(
 }
 
 /// Writes queued output until it is all written or the stream would block (then
-/// registered for a wake-up). Returns whether anything was written or failed.
+/// registered for a wake-up), then what the stream buffers itself (a TLS session's
+/// records). Returns whether anything was written or failed.
 pub(crate) fn poll_flush<T: Transport>(
     stream: &mut T,
     conn: &mut Connection,
@@ -76,6 +77,10 @@ pub(crate) fn poll_flush<T: Transport>(
     }
     if conn.poll_shutdown_write() {
         stream.shutdown_write();
+    }
+    if let Poll::Ready(Err(e)) = stream.poll_flush(cx) {
+        conn.handle_transport_error(e.kind(), now);
+        changed = true;
     }
     changed
 }

@@ -53,8 +53,9 @@ pub(crate) fn read_into<T: Transport, R: Runtime>(
 }
 
 /// Writes queued output until it is all written or the stream would block, then ends the
-/// write side if the connection lingers. Returns `true` when output remains and the caller
-/// must wait for writability. `now` is the time of the
+/// write side if the connection lingers, and flushes what the stream buffers itself (a TLS
+/// session's records; nothing for a socket). Returns `true` when output remains and the
+/// caller must wait for writability. `now` is the time of the
 /// caller's loop turn (write progress is timed for the write timeout; a clock read per
 /// write would cost more than the precision is worth).
 pub(crate) fn flush<T: Transport>(stream: &mut T, conn: &mut Connection, now: Instant) -> bool {
@@ -78,7 +79,14 @@ pub(crate) fn flush<T: Transport>(stream: &mut T, conn: &mut Connection, now: In
     if conn.poll_shutdown_write() {
         stream.shutdown_write();
     }
-    false
+    match stream.try_flush() {
+        Ok(()) => false,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(e) => {
+            conn.handle_transport_error(e.kind(), now);
+            false
+        }
+    }
 }
 
 /// Writes up to `MAX_CHUNKS` chunks of queued output with one vectored write.
