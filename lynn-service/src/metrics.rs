@@ -48,6 +48,9 @@ const REJECT_LABELS: [&str; 5] = [
     "too_many_tracked_ips",
 ];
 
+/// Why TLS handshakes failed (`HandshakeError::reason`).
+const TLS_LABELS: [&str; 4] = ["timeout", "protocol", "certificate", "io"];
+
 /// Process-wide counters of one server or client. Share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -69,6 +72,8 @@ pub struct Metrics {
     frame_bytes: AtomicI64,
     /// Times a connection stopped reading (or closed) at the frame budget.
     over_budget: AtomicU64,
+    /// TLS handshakes failed, by `TLS_LABELS`.
+    tls_failed: [AtomicU64; TLS_LABELS.len()],
 }
 
 fn index(labels: &[&str], label: &str) -> usize {
@@ -94,6 +99,21 @@ impl Metrics {
     /// A connection attempt was refused by admission.
     pub fn connection_rejected(&self, rejection: &Rejection) {
         self.rejected[index(&REJECT_LABELS, rejection.label())].fetch_add(1, Relaxed);
+    }
+
+    /// A TLS handshake failed; `reason` is `"timeout"`, `"protocol"`, `"certificate"` or
+    /// `"io"` (anything else counts as `"io"`).
+    pub fn tls_handshake_failed(&self, reason: &'static str) {
+        self.tls_failed[index(&TLS_LABELS, reason)].fetch_add(1, Relaxed);
+    }
+
+    /// TLS handshakes failed so far for `reason` (see
+    /// [`tls_handshake_failed`](Self::tls_handshake_failed)).
+    pub fn tls_handshake_failures(&self, reason: &str) -> u64 {
+        TLS_LABELS
+            .iter()
+            .position(|l| *l == reason)
+            .map_or(0, |i| self.tls_failed[i].load(Relaxed))
     }
 
     /// Where connections' counters are reported.
@@ -336,6 +356,12 @@ impl Metrics {
                 "Connections refused by admission, by limit.",
                 &REJECT_LABELS[..],
                 &self.rejected[..],
+            ),
+            (
+                "lynn_tls_handshake_failures_total",
+                "TLS handshakes failed, by reason.",
+                &TLS_LABELS[..],
+                &self.tls_failed[..],
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
