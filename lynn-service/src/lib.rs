@@ -70,6 +70,8 @@ pub mod route_table;
 pub mod runtime;
 pub mod server;
 pub mod switchboard;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 mod entropy;
 mod handler_types;
