@@ -7,12 +7,12 @@
 //! use lynn_proto::{ConnectionId, PeerAddr};
 //! use lynn_service::{Context, RequestScope};
 //!
-//! let scope = Arc::new(RequestScope {
-//!     id: ConnectionId(7),
-//!     peer: PeerAddr::Unix(None),
-//!     state: Arc::new(5u32),
-//!     server: "handle",
-//! });
+//! let scope = Arc::new(RequestScope::new(
+//!     ConnectionId(7),
+//!     PeerAddr::Unix(None),
+//!     Arc::new(5u32),
+//!     "handle",
+//! ));
 //! let ctx = Context::new(scope, 1, "hi".into());
 //! assert_eq!((ctx.id(), *ctx.state(), ctx.method()), (ConnectionId(7), 5, 1));
 //! assert_eq!(ctx.reply("ok").sender_reply().unwrap().0, 1);
@@ -27,9 +27,13 @@ use crate::HandlerError;
 use crate::reply::Reply;
 use lynn_proto::PeerAddr;
 use lynn_proto::{ConnectionId, InlineMessage, RequestId};
+#[cfg(feature = "tls")]
+use rustls::pki_types::CertificateDer;
 
 /// What one connection shares with every request it carries (one `Arc` per connection).
+/// Made with [`RequestScope::new`] (its fields depend on the crate's features).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RequestScope<S, H> {
     /// The connection's id.
     pub id: ConnectionId,
@@ -39,6 +43,31 @@ pub struct RequestScope<S, H> {
     pub state: Arc<S>,
     /// The runtime's server handle.
     pub server: H,
+    /// The certificate chain the client presented over TLS (end entity first), as the
+    /// handshake verified it; `None` on a plain connection or without client
+    /// authentication.
+    #[cfg(feature = "tls")]
+    pub peer_certificates: Option<Vec<CertificateDer<'static>>>,
+}
+
+impl<S, H> RequestScope<S, H> {
+    /// The scope of connection `id` from `peer`, with no peer certificates.
+    pub fn new(id: ConnectionId, peer: PeerAddr, state: Arc<S>, server: H) -> Self {
+        RequestScope {
+            id,
+            peer,
+            state,
+            server,
+            #[cfg(feature = "tls")]
+            peer_certificates: None,
+        }
+    }
+
+    /// The client's certificate chain (see the field), if any.
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.peer_certificates.as_deref()
+    }
 }
 
 /// A request as a handler sees it: who sent it, the method and body, the server's shared
@@ -99,6 +128,14 @@ impl<S, H> Context<S, H> {
         &self.scope.server
     }
 
+    /// The certificate chain the client presented over TLS (end entity first), verified
+    /// against the server's client CA; `None` on a plain connection or without client
+    /// authentication (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.scope.peer_certificates()
+    }
+
     /// A reply to the sender with the request's method: `Reply::to_sender(self.method(), body)`.
     pub fn reply(&self, body: impl Into<Bytes>) -> Reply {
         Reply::to_sender(self.method, body)
@@ -139,7 +176,7 @@ impl<S, H> fmt::Debug for Context<S, H> {
 /// use lynn_service::{RequestScope, SyncContext};
 /// use std::sync::Arc;
 ///
-/// let scope = RequestScope { id: ConnectionId(7), peer: PeerAddr::Unix(None), state: Arc::new(()), server: () };
+/// let scope = RequestScope::new(ConnectionId(7), PeerAddr::Unix(None), Arc::new(()), ());
 /// let now = Instant::now();
 /// let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
 /// let frame = codec::encode_to_bytes(Marks::default(), FrameKind::Message, 1, b"hi", 1 << 20);
@@ -171,6 +208,13 @@ impl<'a, 'm, S, H> SyncContext<'a, 'm, S, H> {
     /// Where that connection comes from.
     pub fn peer(&self) -> &PeerAddr {
         &self.scope.peer
+    }
+
+    /// The client's certificate chain over mutual TLS (see
+    /// [`Context::peer_certificates`]).
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.scope.peer_certificates()
     }
 
     /// The message's position on its connection.

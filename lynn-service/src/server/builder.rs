@@ -23,6 +23,8 @@ pub struct ServerBuilder<S, R> {
     state: Arc<S>,
     table: RouteTable<Handler<S>>,
     events: Option<async_channel::Sender<ServerEvent<S>>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
     rt: R,
 }
 
@@ -42,6 +44,8 @@ impl<R: Runtime> ServerBuilder<(), R> {
             state: Arc::new(()),
             table: RouteTable::new(),
             events: None,
+            #[cfg(feature = "tls")]
+            tls: None,
             rt: R::default(),
         }
     }
@@ -56,6 +60,8 @@ impl<R: Runtime> ServerBuilder<(), R> {
             state: Arc::new(state),
             table: self.table.with_state(),
             events: None,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             rt: self.rt,
         }
     }
@@ -66,6 +72,17 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
     /// with worker threads of its own.
     pub fn runtime(mut self, rt: R) -> Self {
         self.rt = rt;
+        self
+    }
+
+    /// Serves TLS (feature `tls`): every accepted connection completes a handshake with
+    /// `tls` (within its handshake timeout) before its protocol starts and before
+    /// [`ServerEvent::Connected`]; one that fails is closed alone and counted in
+    /// `lynn_tls_handshake_failures_total`. Under mutual TLS, handlers see the client's
+    /// certificates ([`Context::peer_certificates`](crate::Context::peer_certificates)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -201,6 +218,8 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
             outbound_queue: config.outbound_queue,
             socket: config.socket.clone(),
             budget: super::budget::SharedBudget::new(config.frame_budget),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             rt: self.rt,
         };
         Server::new(

@@ -26,6 +26,7 @@ mod io;
 mod metrics_http;
 mod serve;
 mod task;
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -60,6 +61,9 @@ pub(crate) struct App<S, R> {
     pub(crate) socket: lynn_proto::SocketOptions,
     /// Memory held by large frames still arriving, across connections.
     pub(crate) budget: budget::SharedBudget,
+    /// The server's TLS, if any: every connection handshakes first.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ServerTls>,
     pub(crate) rt: R,
 }
 

@@ -254,12 +254,14 @@ fn admit<S: Send + Sync + 'static, R: Runtime>(
     };
     let registration = shared.board.register(entry, seat);
     let live = tasks.start();
-    app.rt.spawn(task::run(
-        app.clone(),
-        accepted,
-        peer,
-        registration,
-        inbox,
-        live,
-    ));
+    #[cfg(feature = "tls")]
+    if app.tls.is_some() {
+        let run = task::run::<S, R, super::upgrade::Tls>;
+        app.rt
+            .spawn(run(app.clone(), accepted, peer, registration, inbox, live));
+        return;
+    }
+    let run = task::run::<S, R, super::upgrade::Plain>;
+    app.rt
+        .spawn(run(app.clone(), accepted, peer, registration, inbox, live));
 }

@@ -25,6 +25,7 @@ use super::handler::FutureSlots;
 use super::inbox::{Inbox, Signal};
 use super::io;
 use super::serve::Live;
+use super::upgrade::Upgrade;
 use super::{App, ServerEvent};
 use crate::runtime::{Listener, Runtime, Transport};
 use crate::switchboard::Registration;
@@ -53,8 +54,12 @@ const TURNS_PER_POLL: u32 = 64;
 /// local it is moved into, and a `match` around the loop's `.await` would keep the matched
 /// `Result<Connection, _>` for the connection's life; together ~500 bytes of every
 /// connection's task that no turn reads.
+///
+/// `U` turns the adopted socket into the stream the connection runs over: as it is
+/// ([`Plain`](super::upgrade::Plain)) or after a TLS handshake; the task is monomorphised
+/// over it.
 #[allow(clippy::manual_async_fn)]
-pub(crate) fn run<S: Send + Sync + 'static, R: Runtime>(
+pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
     app: Arc<App<S, R>>,
     accepted: Accepted<R>,
     peer: PeerAddr,
@@ -70,6 +75,14 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime>(
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "accepted connection not adopted");
                 give_back(&inbox, registration, &CloseReason::Transport(e.kind()));
+                return;
+            }
+        };
+        let stream = match U::upgrade(&app, stream, &inbox).await {
+            Ok(stream) => stream,
+            Err(failed) => {
+                failed.report(app.metrics(), &peer);
+                give_back(&inbox, registration, &failed.reason());
                 return;
             }
         };
@@ -90,12 +103,9 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime>(
                     break 'run CloseReason::Local;
                 }
             };
-            let scope = Arc::new(Scope {
-                id,
-                peer,
-                state: app.state.clone(),
-                server: app.handle.clone(),
-            });
+            let mut scope = Scope::new(id, peer, app.state.clone(), app.handle.clone());
+            U::annotate(&stream, &mut scope);
+            let scope = Arc::new(scope);
             let mut drive = Drive::new(&app, scope, conn, stream, &inbox);
             let reason = (&mut drive).await;
             // Before the socket closes (with `drive`, at the end of this block), so that
@@ -119,18 +129,18 @@ fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &Clos
 
 /// The drive loop as one future that holds the [`Task`] and the socket, so that what a
 /// turn reads sits together.
-struct Drive<'a, S, R: Runtime> {
+struct Drive<'a, S, R: Runtime, T> {
     task: Task<'a, S, R>,
-    stream: R::Stream,
+    stream: T,
     inbox: &'a Inbox,
 }
 
-impl<'a, S: Send + Sync + 'static, R: Runtime> Drive<'a, S, R> {
+impl<'a, S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<'a, S, R, T> {
     fn new(
         app: &'a App<S, R>,
         scope: Arc<Scope<S>>,
         conn: Connection,
-        stream: R::Stream,
+        stream: T,
         inbox: &'a Inbox,
     ) -> Self {
         let task = Task {
@@ -155,7 +165,7 @@ impl<'a, S: Send + Sync + 'static, R: Runtime> Drive<'a, S, R> {
     }
 }
 
-impl<S: Send + Sync + 'static, R: Runtime> Future for Drive<'_, S, R> {
+impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Future for Drive<'_, S, R, T> {
     type Output = CloseReason;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<CloseReason> {
@@ -224,10 +234,10 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     /// Runs the connection until it closes: after every wake-up, drains events and
     /// finished handlers and writes everything, then waits for the next wake-up. One
     /// future for the whole connection (`poll_fn` over this), no `select!` per turn.
-    fn poll_drive(
+    fn poll_drive<T: Transport>(
         &mut self,
         cx: &mut TaskContext<'_>,
-        stream: &mut R::Stream,
+        stream: &mut T,
         inbox: &Inbox,
     ) -> Poll<CloseReason> {
         // Whether `self.now` was read after a wake-up handled in this poll (see
@@ -271,7 +281,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     /// Drains events and finished handlers, writes everything and sets the timer. Written
     /// bytes may make events (`Writable`, or the end of a graceful close): drains again
     /// then. Returns whether a write would block, or the close reason.
-    fn settle(&mut self, stream: &mut R::Stream) -> Result<bool, CloseReason> {
+    fn settle<T: Transport>(&mut self, stream: &mut T) -> Result<bool, CloseReason> {
         let write_blocked = loop {
             if let Some(reason) = self.drain() {
                 return Err(reason);
@@ -295,7 +305,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
         Ok(write_blocked)
     }
 
-    fn on_wake(&mut self, woke: Woke, stream: &mut R::Stream) {
+    fn on_wake<T: Transport>(&mut self, woke: Woke, stream: &mut T) {
         if let Woke::Read = woke {
             // The clock is read after the read.
             return self.read(stream);
@@ -318,7 +328,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     }
 
     /// Reads what the socket has and answers the messages of synchronous routes in place.
-    fn read(&mut self, stream: &mut R::Stream) {
+    fn read<T: Transport>(&mut self, stream: &mut T) {
         let (app, scope) = (self.app, &*self.scope);
         let rt = &app.rt;
         let granted = self.frame_held();
@@ -392,10 +402,10 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     /// read readiness (while the connection wants to read), its write readiness (while a
     /// write is blocked), and the timer. A hand-written `select!`: nothing to build per
     /// turn, and no branch future to drop.
-    fn poll_wake(
+    fn poll_wake<T: Transport>(
         &mut self,
         cx: &mut TaskContext<'_>,
-        stream: &mut R::Stream,
+        stream: &mut T,
         inbox: &Inbox,
         write_blocked: bool,
         woken: bool,
