@@ -6,6 +6,7 @@
 //! timeouts, the reconnect policy and the offline queue; handles talk to it through one
 //! bounded channel and get typed answers.
 
+mod dial;
 mod io;
 mod session;
 
@@ -69,6 +70,31 @@ impl<R: Runtime> Client<R> {
     /// Connects with `config`: one attempt bounded by `config.connect_timeout`; after that
     /// the reconnect policy takes over whenever the connection is lost.
     pub async fn connect_with(config: ClientConfig) -> Result<Self, ClientError> {
+        Self::connect_by(config, dial::Plain).await
+    }
+
+    /// Connects over TLS with `config` and `tls` (feature `tls`): like
+    /// [`connect_with`](Self::connect_with), and every dial (the first, and each reconnect)
+    /// completes a TLS handshake within `config.connect_timeout`. The server is verified
+    /// against `tls`'s CA certificates, as the host of `config.addr` unless
+    /// [`ClientTls::server_name`](crate::tls::ClientTls::server_name) says otherwise (a
+    /// Unix socket address needs one). A handshake that fails is
+    /// [`ClientError::Connect`] (with the [`HandshakeError`](crate::tls::HandshakeError)
+    /// inside), one that runs out of time [`ClientError::ConnectTimeout`].
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        config: ClientConfig,
+        tls: crate::tls::ClientTls,
+    ) -> Result<Self, ClientError> {
+        config.validate()?;
+        let dialer = dial::Tls::new(tls, &config)?;
+        Self::connect_by(config, dialer).await
+    }
+
+    async fn connect_by<D: dial::Dial<R>>(
+        config: ClientConfig,
+        dialer: D,
+    ) -> Result<Self, ClientError> {
         config.validate()?;
         let rt = R::default();
         let mut reconnect = match &config.reconnect {
@@ -83,7 +109,7 @@ impl<R: Runtime> Client<R> {
             }
             None => None,
         };
-        let stream = session::dial(&rt, &config).await?;
+        let stream = dialer.dial(&rt, &config).await?;
         if let Some(policy) = reconnect.as_mut() {
             let now = rt.now();
             let _ = policy.poll(now);
@@ -95,6 +121,7 @@ impl<R: Runtime> Client<R> {
         status.set_connected(true);
         let session = Session::new(
             rt.clone(),
+            dialer,
             config,
             reconnect,
             command_rx,

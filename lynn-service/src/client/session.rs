@@ -12,8 +12,9 @@ use bytes::Bytes;
 use futures_util::Stream as _;
 use lynn_proto::client_calls::{Answer, Call, ClientCalls, Delivery};
 use lynn_proto::reconnect::{Reconnect, Step};
-use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Endpoint, Message};
+use lynn_proto::{ClientConfig, ClientError, CloseReason, Connection, Message};
 
+use super::dial::Dial;
 use super::io;
 use crate::StatsReport;
 use crate::client_status::{ClientEnd, ClientStatus};
@@ -52,26 +53,6 @@ fn answer(a: Answer<Ack, ReplyTx>) {
     }
 }
 
-/// One connection attempt bounded by the connect timeout.
-pub(crate) async fn dial<R: Runtime>(
-    rt: &R,
-    config: &ClientConfig,
-) -> Result<R::Stream, ClientError> {
-    let mut connecting =
-        std::pin::pin!(rt.connect(Endpoint::parse(&config.addr), config.socket.clone()));
-    let mut timer = rt.timer();
-    timer.reset(rt.now() + config.connect_timeout);
-    poll_fn(|cx| {
-        if let Poll::Ready(res) = connecting.as_mut().poll(cx) {
-            return Poll::Ready(res.map_err(ClientError::Connect));
-        }
-        timer
-            .poll_elapsed(cx)
-            .map(|()| Err(ClientError::ConnectTimeout))
-    })
-    .await
-}
-
 /// What woke the loop while disconnected.
 enum Offline<S> {
     Command(Option<Command>),
@@ -79,8 +60,10 @@ enum Offline<S> {
     Dialled(Result<S, ClientError>),
 }
 
-pub(crate) struct Session<R: Runtime> {
+/// The client's task, dialling with `D` (plain or TLS).
+pub(crate) struct Session<R: Runtime, D> {
     rt: R,
+    dialer: D,
     config: ClientConfig,
     reconnect: Option<Reconnect>,
     /// Boxed: the receiver is not `Unpin` (it keeps a listener while it waits).
@@ -91,16 +74,17 @@ pub(crate) struct Session<R: Runtime> {
     close_waiter: Option<async_channel::Sender<()>>,
 }
 
-impl<R: Runtime> Drop for Session<R> {
+impl<R: Runtime, D> Drop for Session<R, D> {
     fn drop(&mut self) {
         // However the task ends: `recv` ends once the pushes are taken.
         self.pushes.close();
     }
 }
 
-impl<R: Runtime> Session<R> {
+impl<R: Runtime, D: Dial<R>> Session<R, D> {
     pub(crate) fn new(
         rt: R,
+        dialer: D,
         config: ClientConfig,
         reconnect: Option<Reconnect>,
         commands: Receiver<Command>,
@@ -110,6 +94,7 @@ impl<R: Runtime> Session<R> {
         Session {
             calls: ClientCalls::new(&config),
             rt,
+            dialer,
             config,
             reconnect,
             commands: Box::pin(commands),
@@ -119,7 +104,7 @@ impl<R: Runtime> Session<R> {
         }
     }
 
-    pub(crate) async fn run(mut self, first: R::Stream) {
+    pub(crate) async fn run(mut self, first: D::Stream) {
         let mut next = Some(first);
         loop {
             if let Some(stream) = next.take() {
@@ -168,16 +153,14 @@ impl<R: Runtime> Session<R> {
 
     /// Follows the reconnect policy while serving calls offline. Returns the new stream,
     /// or `None` when the client is over.
-    async fn reconnect_phase(&mut self) -> Option<R::Stream> {
+    async fn reconnect_phase(&mut self) -> Option<D::Stream> {
         loop {
             let step = self.reconnect.as_mut()?.poll(self.rt.now());
             let mut dialling = None;
             let mut timer = self.rt.timer();
             match step {
                 Step::Connect | Step::Connecting => {
-                    let rt = self.rt.clone();
-                    let config = self.config.clone();
-                    dialling = Some(Box::pin(async move { dial(&rt, &config).await }));
+                    dialling = Some(Box::pin(self.dialer.dial(&self.rt, &self.config)));
                 }
                 Step::Wait(t) => timer.reset(t),
                 Step::Connected => return None,
@@ -251,7 +234,7 @@ impl<R: Runtime> Session<R> {
     }
 
     /// Runs one established connection until it ends.
-    async fn drive(&mut self, mut stream: R::Stream) -> Ended {
+    async fn drive(&mut self, mut stream: D::Stream) -> Ended {
         let mut conn = match Connection::new(self.config.connection.clone(), self.rt.now()) {
             Ok(c) => c,
             Err(e) => {
@@ -322,7 +305,7 @@ impl<R: Runtime> Session<R> {
     fn poll_turn(
         &mut self,
         cx: &mut Context<'_>,
-        stream: &mut R::Stream,
+        stream: &mut D::Stream,
         conn: &mut Connection,
         turn: &mut Turn<R::Timer>,
     ) -> Poll<()> {
