@@ -35,6 +35,15 @@ impl Client {
         Ok(Client { inner })
     }
 
+    /// Connects over TLS with `config` and `tls` (feature `tls`; see
+    /// [`lynn_service::Client::connect_tls`]): every dial, the first and each reconnect,
+    /// completes a TLS handshake within `connect_timeout`.
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(config: ClientConfig, tls: crate::ClientTls) -> Result<Client, ClientError> {
+        let inner = block_on(lynn_service::Client::connect_tls(config, tls))?;
+        Ok(Client { inner })
+    }
+
     /// Sends one message. Blocks while the send queue is full (the server reads slowly).
     /// While disconnected it is kept in the offline queue (if `config.offline_queue`
     /// allows) or refused with [`ClientError::Disconnected`].

@@ -168,4 +168,8 @@ pub use lynn_proto::{
 /// TOML file and `LYNN_…` environment variables (`config::load("server.toml")`).
 #[cfg(feature = "config")]
 pub use lynn_service::config;
+/// TLS 1.3 and mutual TLS (feature `tls`): [`ServerTls`] for [`ServerBuilder::tls`],
+/// [`ClientTls`] for [`Client::connect_tls`] (see [`lynn_service::tls`]).
+#[cfg(feature = "tls")]
+pub use lynn_service::tls::{self, ClientTls, HandshakeError, ServerTls, TlsError};
 pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};

@@ -156,6 +156,15 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
         (builder, ServerEvents(events))
     }
 
+    /// Serves TLS (feature `tls`): every accepted connection completes a handshake with
+    /// `tls` (within its handshake timeout) before its protocol starts; one that fails is
+    /// closed alone and counted in `lynn_tls_handshake_failures_total`. Under mutual TLS,
+    /// handlers see the client's certificates (`Context::peer_certificates`).
+    #[cfg(feature = "tls")]
+    pub fn tls(self, tls: crate::ServerTls) -> Self {
+        self.with(|b| b.tls(tls))
+    }
+
     /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
     /// endpoint if configured. Blocks while a host name is resolved.
     pub fn bind(self) -> Result<Server<S>, ServerError> {

@@ -117,4 +117,9 @@ pub use lynn_proto::{
 /// TOML file and `LYNN_…` environment variables (`config::load("server.toml")`).
 #[cfg(feature = "config")]
 pub use lynn_service::config;
+/// TLS 1.3 and mutual TLS (feature `tls`): [`ServerTls`] for
+/// [`ServerBuilder::tls`](lynn_service::server::ServerBuilder::tls), [`ClientTls`] for
+/// [`Client::connect_tls`](lynn_service::Client::connect_tls) (see [`lynn_service::tls`]).
+#[cfg(feature = "tls")]
+pub use lynn_service::tls::{self, ClientTls, HandshakeError, ServerTls, TlsError};
 pub use lynn_service::{Fanout, HandlerError, IntoReply, Metrics, Reply, SyncOutcome, Target};

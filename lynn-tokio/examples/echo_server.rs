@@ -10,7 +10,11 @@
 //! multi-threaded one (the scheduler the benchmark's baseline uses, for comparison: it
 //! favours the most recently woken connection, see BENCHMARKS.md).
 //!
-//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async] [--multi-thread]`
+//! With `--tls-cert PEM --tls-key PEM` it serves TLS 1.3 (the certificate chain and key
+//! in PEM files), and with `--tls-client-ca PEM` also requires client certificates signed
+//! by that CA (mutual TLS).
+//!
+//! `cargo run -p lynn-tokio --example echo_server -- --addr 127.0.0.1:9177 [--async] [--multi-thread] [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]`
 //!
 //! With `--config FILE` (e.g. `config/server.toml`) the file and `LYNN_…` variables give
 //! the configuration, and `--addr`, if also given, overrides its address.
@@ -19,14 +23,24 @@
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
 //! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
 
-use lynn_tokio::{Context, Server, ServerConfig, TokioRuntime};
+use lynn_tokio::{Context, Server, ServerConfig, ServerTls, TokioRuntime};
 
 fn addr_arg(default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--addr")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
+    flag_value("--addr").unwrap_or_else(|| default.to_string())
+}
+
+/// The TLS options, if `--tls-cert` and `--tls-key` are given.
+fn tls_arg() -> Result<Option<ServerTls>, Box<dyn std::error::Error>> {
+    let (cert, key) = match (flag_value("--tls-cert"), flag_value("--tls-key")) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => return Ok(None),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let tls = ServerTls::from_pem_files(cert, key)?;
+    Ok(Some(match flag_value("--tls-client-ca") {
+        Some(ca) => tls.client_ca_file(ca)?,
+        None => tls,
+    }))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,8 +79,14 @@ async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         builder.fallback_sync(|ctx| ctx.reply(ctx.body()))
     };
+    let tls = tls_arg()?;
+    let secure = if tls.is_some() { " (TLS)" } else { "" };
+    let builder = match tls {
+        Some(tls) => builder.tls(tls),
+        None => builder,
+    };
     let server = builder.bind().await?;
-    println!("echo server listening on {}", server.local_addr());
+    println!("echo server listening on {}{secure}", server.local_addr());
     server.serve().await?;
     Ok(())
 }
