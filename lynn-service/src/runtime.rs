@@ -9,10 +9,10 @@
 //! A stream ([`Transport`]) reports readiness and reads and writes without blocking, as
 //! tokio's and async-io's sockets do. A drive loop waits for readiness holding no buffer
 //! (an idle connection holds none), then reads straight into the connection's receive
-//! buffer. What is coming besides plain sockets fits the same shape: a TLS session sits
-//! between the socket and the [`Connection`](lynn_proto::Connection) inside the drive loop
-//! (rustls is itself sans-IO), and a multiplexed connection's stream (QUIC) or a
-//! message-based transport (WebSocket) implements readiness over its own buffer.
+//! buffer. Other transports fit the same shape: a TLS session (feature `tls`:
+//! `tls::TlsStream`, rustls driven sans-IO) is a `Transport` over the socket's, and a
+//! multiplexed connection's stream (QUIC) or a message-based transport (WebSocket) would
+//! implement readiness over its own buffer.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
