@@ -1,114 +1,24 @@
 //! TLS on every adapter: echo across every client × server pair, PEM files, mutual TLS
-//! refusals and the client's identity in handlers, handshake deadlines on both sides, a
-//! bad peer closed alone, 1 MiB bodies both ways, reconnect and the offline queue over TLS,
-//! and a shutdown that does not wait for a stalled handshake. Certificates are made at
-//! test time (`lynn_tests::pki`).
+//! refusals and the client's identity in handlers, the handshake deadline, a bad peer
+//! closed alone, 1 MiB bodies both ways, and a shutdown that does not wait for a stalled
+//! handshake; the client's side in `client.rs`. Certificates are made at test time
+//! (`lynn_tests::pki`).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod client;
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use lynn_proto::reconnect::ReconnectConfig;
-use lynn_proto::{ClientConfig, ClientError, ServerConfig};
-use lynn_service::Metrics;
+use lynn_proto::ClientError;
 use lynn_service::tls::{ClientTls, ServerTls};
 use lynn_tests::pki::{Pki, SERVER_NAME};
-use lynn_tests::support::{DEADLINE, wait_for, wait_until};
-
-/// A tokio runtime for servers and clients of lynn-tokio.
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn server_tls(pki: &Pki) -> ServerTls {
-    ServerTls::from_pem(pki.server.cert.as_bytes(), pki.server.key.as_bytes()).expect("server")
-}
-
-fn client_tls(pki: &Pki) -> ClientTls {
-    ClientTls::from_ca_pem(pki.ca.as_bytes()).expect("client")
-}
-
-fn server_config() -> ServerConfig {
-    ServerConfig::builder()
-        .addr("127.0.0.1:0")
-        .shutdown_timeout(Duration::from_secs(5))
-        .build()
-        .expect("server config")
-}
-
-fn client_config(addr: SocketAddr) -> ClientConfig {
-    ClientConfig::builder()
-        .addr(addr.to_string())
-        .connect_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(10)))
-        .build()
-        .expect("client config")
-}
-
-/// A lynn-tokio TLS echo server on `rt` (method 1 async, method 2 in place, method 3
-/// answers with the DER of the client's first certificate, empty without one); counts
-/// the requests its handlers saw.
-struct TokioServer {
-    addr: SocketAddr,
-    handle: lynn_tokio::ServerHandle,
-    served: Arc<AtomicUsize>,
-    serving: tokio::task::JoinHandle<Result<(), lynn_proto::ServerError>>,
-}
-
-impl TokioServer {
-    fn start(rt: &tokio::runtime::Runtime, config: ServerConfig, tls: ServerTls) -> Self {
-        Self::try_start(rt, config, tls).expect("bind")
-    }
-
-    fn try_start(
-        rt: &tokio::runtime::Runtime,
-        config: ServerConfig,
-        tls: ServerTls,
-    ) -> Result<Self, lynn_proto::ServerError> {
-        let served = Arc::new(AtomicUsize::new(0));
-        let server = rt.block_on(
-            lynn_tokio::Server::builder(config)
-                .state(served.clone())
-                .route(1, |ctx: lynn_tokio::Context<Arc<AtomicUsize>>| async move {
-                    ctx.state().fetch_add(1, Ordering::SeqCst);
-                    ctx.reply(ctx.body().clone())
-                })
-                .route_sync(2, |ctx| ctx.reply(ctx.body()))
-                .route_sync(3, |ctx| {
-                    let der = ctx.peer_certificates().map(|c| c[0].to_vec());
-                    ctx.reply(&der.unwrap_or_default())
-                })
-                .tls(tls)
-                .bind(),
-        );
-        let server = server?;
-        let addr = server.tcp_addr().expect("TCP");
-        let handle = server.handle();
-        let serving = rt.spawn(server.serve());
-        Ok(TokioServer {
-            addr,
-            handle,
-            served,
-            serving,
-        })
-    }
-
-    fn metrics(&self) -> &Metrics {
-        self.handle.metrics()
-    }
-
-    fn stop(self, rt: &tokio::runtime::Runtime) {
-        self.handle.shutdown();
-        let done = rt.block_on(async { tokio::time::timeout(DEADLINE, self.serving).await });
-        done.expect("serve ends").expect("task").expect("serve");
-    }
-}
+use lynn_tests::support::wait_until;
+use support::{
+    TokioServer, client_config, client_tls, read_to_close, server_config, server_tls, tokio_rt,
+};
 
 /// An echo of method 1 over TLS on each adapter's server, each adapter's client to each.
 #[test]
@@ -261,14 +171,6 @@ fn mutual_tls_refuses_unknown_clients_and_shows_the_known_one() {
     server.stop(&rt);
 }
 
-/// Reads `sock` until the server closes it; what came is the server's alert, if any.
-fn read_to_close(sock: &mut TcpStream) -> Vec<u8> {
-    sock.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let mut got = Vec::new();
-    let _ = sock.read_to_end(&mut got);
-    got
-}
-
 /// A peer that connects and says nothing is closed at the handshake deadline, its seat
 /// released, and counted as `timeout`.
 #[test]
@@ -349,70 +251,6 @@ fn a_mebibyte_crosses_both_ways() {
         );
     }
     server.stop(&rt);
-}
-
-/// The server restarts on the same port: the client reconnects over TLS (handshaking
-/// again) and delivers what it queued while offline.
-#[test]
-fn reconnect_and_the_offline_queue_over_tls() {
-    let pki = Pki::new();
-    let rt = tokio_rt();
-    let server = TokioServer::start(&rt, server_config(), server_tls(&pki));
-    let addr = server.addr;
-    let policy = ReconnectConfig {
-        initial_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(200),
-        max_attempts: None,
-        ..ReconnectConfig::default()
-    };
-    let config = ClientConfig::builder()
-        .addr(addr.to_string())
-        .connect_timeout(Duration::from_secs(5))
-        .reconnect(Some(policy))
-        .offline_queue(8)
-        .build()
-        .expect("config");
-    let client = rt
-        .block_on(lynn_tokio::Client::connect_tls(config, client_tls(&pki)))
-        .expect("client");
-    assert_eq!(&rt.block_on(client.request(1, "one")).unwrap()[..], b"one");
-    server.stop(&rt);
-    wait_until("the client to notice", || !client.is_connected());
-    let queued = rt.spawn({
-        let client = client.clone();
-        async move { client.request(1, "queued").await }
-    });
-    let config = ServerConfig::builder()
-        .addr(addr.to_string())
-        .build()
-        .expect("config");
-    let restarted = wait_for("the port to be free again", || {
-        TokioServer::try_start(&rt, config.clone(), server_tls(&pki)).ok()
-    });
-    let reply = rt
-        .block_on(queued)
-        .expect("task")
-        .expect("the queued request");
-    assert_eq!(&reply[..], b"queued");
-    assert!(client.is_connected());
-    restarted.stop(&rt);
-}
-
-/// A server that accepts and never answers the ClientHello: the client's dial fails at
-/// its connect timeout.
-#[test]
-fn a_client_handshake_is_bounded_by_the_connect_timeout() {
-    let pki = Pki::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = ClientConfig::builder()
-        .addr(addr.to_string())
-        .connect_timeout(Duration::from_millis(300))
-        .build()
-        .expect("config");
-    let res = lynn_blocking::Client::connect_tls(config, client_tls(&pki));
-    assert!(matches!(res, Err(ClientError::ConnectTimeout)), "{res:?}");
-    drop(listener);
 }
 
 /// A shutdown ends a connection still in its handshake at once, not at its deadline.
