@@ -80,9 +80,10 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
         };
         let stream = match U::upgrade(&app, stream, &inbox).await {
             Ok(stream) => stream,
-            Err(failed) => {
+            Err((failed, socket)) => {
                 failed.report(app.metrics(), &peer);
                 give_back(&inbox, registration, &failed.reason());
+                drop(socket);
                 return;
             }
         };

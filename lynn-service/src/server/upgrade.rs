@@ -53,12 +53,14 @@ pub(crate) trait Upgrade<S, R: Runtime>: 'static {
     /// The stream the connection's task drives.
     type Stream: Transport;
 
-    /// Upgrades `stream`; ends early when `inbox` is told to close or abort.
+    /// Upgrades `stream`; ends early when `inbox` is told to close or abort. A failure gives
+    /// the socket back, for the caller to close after it updated the server (so a peer
+    /// that sees the close sees the server updated).
     fn upgrade<'a>(
         app: &'a App<S, R>,
         stream: R::Stream,
         inbox: &'a Inbox,
-    ) -> impl Future<Output = Result<Self::Stream, NotUpgraded>> + Send + 'a;
+    ) -> impl Future<Output = Result<Self::Stream, (NotUpgraded, R::Stream)>> + Send + 'a;
 
     /// Adds what the upgrade learnt about the peer to the connection's scope.
     #[inline]
@@ -76,7 +78,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Upgrade<S, R> for Plain {
         _app: &'a App<S, R>,
         stream: R::Stream,
         _inbox: &'a Inbox,
-    ) -> impl Future<Output = Result<R::Stream, NotUpgraded>> + Send + 'a {
+    ) -> impl Future<Output = Result<R::Stream, (NotUpgraded, R::Stream)>> + Send + 'a {
         std::future::ready(Ok(stream))
     }
 }
@@ -110,12 +112,18 @@ mod tls {
             app: &App<S, R>,
             stream: R::Stream,
             inbox: &Inbox,
-        ) -> Result<Self::Stream, NotUpgraded> {
-            let tls = app.tls.as_ref().ok_or(NotUpgraded::Ended)?;
-            let mut stream = tls.accept(stream).map_err(|e| {
-                let e = std::io::Error::other(e);
-                NotUpgraded::Handshake(HandshakeError::Io(e))
-            })?;
+        ) -> Result<Self::Stream, (NotUpgraded, R::Stream)> {
+            let Some(tls) = app.tls.as_ref() else {
+                return Err((NotUpgraded::Ended, stream));
+            };
+            let session = match ServerConnection::new(tls.config().clone()) {
+                Ok(session) => session,
+                Err(e) => {
+                    let e = HandshakeError::Io(std::io::Error::other(e));
+                    return Err((NotUpgraded::Handshake(e), stream));
+                }
+            };
+            let mut stream = TlsStream::new(stream, session);
             let mut timer = app.rt.timer();
             let deadline = app.rt.now() + tls.timeout();
             let ended = {
@@ -132,7 +140,10 @@ mod tls {
                 })
                 .await
             };
-            ended.map(|()| stream)
+            match ended {
+                Ok(()) => Ok(stream),
+                Err(e) => Err((e, stream.into_parts().0)),
+            }
         }
 
         fn annotate(stream: &Self::Stream, scope: &mut Scope<S>) {
