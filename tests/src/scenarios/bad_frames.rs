@@ -13,9 +13,9 @@ use crate::support::{counter, server_config, wait_until};
 /// connection closes, counted under `label`; a bystander connection carries on.
 fn closes_after_answering<R: Runtime>(config: ServerConfig, bad: &[u8], label: &str) {
     let server = R::start_server(config, App::default()).expect("server");
-    let mut bystander = RawPeer::connect(server.addr()).unwrap();
+    let mut bystander = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(bystander.request(ECHO, b"first").unwrap().body, b"first");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(ECHO, b"before");
     bytes.extend_from_slice(bad);
     peer.write(&bytes).unwrap();
@@ -71,7 +71,7 @@ pub fn length_above_limit<R: Runtime>() {
 /// the connection and the peer's kernel drop the reply it has not read yet).
 pub fn reply_survives_a_trailing_flood<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let body = vec![7u8; 256 * 1024];
     let mut bytes = message(ECHO, &body);
     bytes.extend_from_slice(&[0x01, 0x02]);
@@ -109,7 +109,7 @@ pub fn reply_survives_a_trailing_flood<R: Runtime>() {
 /// A frame of unknown kind is counted and skipped; the connection stays.
 pub fn unknown_kind_ignored<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = frame(DEFAULT_MARKS, 7, ECHO, b"kind 7");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -126,7 +126,7 @@ pub fn unknown_kind_ignored<R: Runtime>() {
 /// and the connection stays.
 pub fn unknown_method_ignored<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(UNROUTED, b"?");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -157,7 +157,7 @@ pub fn unknown_method_closes<R: Runtime>() {
 /// and later requests carry on.
 pub fn handler_panic_contained<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(PANIC, b"boom");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();

@@ -9,7 +9,7 @@ use crate::support::{pattern, server_config};
 /// byte.
 pub fn sample_bytes_echoed<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = SAMPLE_HEARTBEAT.to_vec();
     bytes.extend_from_slice(SAMPLE_HELLO);
     peer.write(&bytes).unwrap();
@@ -26,7 +26,7 @@ pub fn sample_bytes_echoed<R: Runtime>() {
 /// 200 frames in one write are all answered, in order.
 pub fn coalesced_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let bodies: Vec<Vec<u8>> = (0..200)
         .map(|i| format!("frame {i}").into_bytes())
         .collect();
@@ -43,7 +43,7 @@ pub fn coalesced_frames<R: Runtime>() {
 /// Two frames written one byte per write are answered like any others.
 pub fn bytewise_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let first = pattern(300, 1);
     let mut bytes = message(ECHO, &first);
     bytes.extend_from_slice(&message(ECHO, b""));
@@ -60,7 +60,7 @@ pub fn bytewise_frames<R: Runtime>() {
 pub fn interleaved_partial_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
     let mut peers: Vec<RawPeer> = (0..8)
-        .map(|_| RawPeer::connect(server.addr()).unwrap())
+        .map(|_| RawPeer::connect_for::<R>(server.addr()).unwrap())
         .collect();
     let bodies: Vec<Vec<u8>> = (0..8).map(|i| pattern(100 + 37 * i, i as u8)).collect();
     let streams: Vec<Vec<u8>> = bodies

@@ -18,7 +18,7 @@ pub fn idle_peer_evicted<R: Runtime>() {
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
     let started = Instant::now();
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     peer.set_read_timeout(Duration::from_secs(20)).unwrap();
     assert!(
         peer.closed_by_peer(),
@@ -45,7 +45,7 @@ pub fn traffic_keeps_peer_alive<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let started = Instant::now();
     let mut i = 0u32;
     while started.elapsed() < Duration::from_millis(1800) {
@@ -77,9 +77,9 @@ pub fn stalled_partial_frame_times_out<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut idle = RawPeer::connect(server.addr()).unwrap();
+    let mut idle = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(idle.request(ECHO, b"idle").unwrap().body, b"idle");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     peer.set_read_timeout(Duration::from_secs(20)).unwrap();
     let started = Instant::now();
     peer.write(&message(ECHO, b"stalled frame")[..12]).unwrap();
