@@ -32,6 +32,7 @@ fn closes_after_answering<R: Runtime>(config: ServerConfig, bad: &[u8], label: &
     wait_until(label, || metrics.closed_with(label) == 1);
     assert_eq!(bystander.request(ECHO, b"second").unwrap().body, b"second");
     assert_eq!(server.connection_count(), 1);
+    drop((peer, bystander));
     server.stop();
 }
 
@@ -119,6 +120,7 @@ pub fn unknown_kind_ignored<R: Runtime>() {
         counter(&metrics, "lynn_unknown_kinds_total") == 1
     });
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
+    drop(peer);
     server.stop();
 }
 
@@ -138,6 +140,7 @@ pub fn unknown_method_ignored<R: Runtime>() {
     });
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
     assert_eq!(metrics.closed_with("unknown_method"), 0);
+    drop(peer);
     server.stop();
 }
 
@@ -167,5 +170,6 @@ pub fn handler_panic_contained<R: Runtime>() {
     wait_until("panic counted", || metrics.handler_failures().1 == 1);
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }

@@ -18,5 +18,6 @@ pub fn event_stream_gets_unrouted<R: Runtime>() {
     let reply = peer.request(UNROUTED + 1, b"again").expect("answered");
     assert_eq!(reply.body, app.event_reply(b"again"));
     assert_eq!(counter(&server.metrics(), "lynn_unknown_methods_total"), 0);
+    drop(peer);
     server.stop();
 }

@@ -20,6 +20,7 @@ pub fn sample_bytes_echoed<R: Runtime>() {
         "{}: the sample is echoed exactly",
         R::name()
     );
+    drop(peer);
     server.stop();
 }
 
@@ -37,6 +38,7 @@ pub fn coalesced_frames<R: Runtime>() {
         assert_eq!((reply.kind, reply.method), (1, ECHO));
         assert_eq!(&reply.body, body, "{}: replies in request order", R::name());
     }
+    drop(peer);
     server.stop();
 }
 
@@ -50,6 +52,7 @@ pub fn bytewise_frames<R: Runtime>() {
     peer.write_bytewise(&bytes).unwrap();
     assert_eq!(peer.read_frame().unwrap().body, first);
     assert_eq!(peer.read_frame().unwrap().body, b"");
+    drop(peer);
     server.stop();
 }
 
@@ -89,5 +92,6 @@ pub fn interleaved_partial_frames<R: Runtime>() {
             R::name()
         );
     }
+    drop(peers);
     server.stop();
 }

@@ -27,7 +27,7 @@ fn third_refused<R: Runtime>(config: ServerConfig, label: &str) {
     let server = R::start_server(config, App::default()).expect("server");
     let addr = server.addr();
     let first = admitted::<R>(addr).expect("first admitted");
-    let _second = admitted::<R>(addr).expect("second admitted");
+    let second = admitted::<R>(addr).expect("second admitted");
     assert!(
         admitted::<R>(addr).is_none(),
         "{}: third refused",
@@ -36,8 +36,9 @@ fn third_refused<R: Runtime>(config: ServerConfig, label: &str) {
     let metrics = server.metrics();
     wait_until(label, || metrics.rejected_with(label) >= 1);
     drop(first);
-    let _again = wait_for("a slot released by the close", || admitted::<R>(addr));
+    let again = wait_for("a slot released by the close", || admitted::<R>(addr));
     assert_eq!(server.connection_count(), 2);
+    drop((second, again));
     server.stop();
 }
 
@@ -69,7 +70,8 @@ pub fn connection_rate_limit<R: Runtime>() {
     wait_until("rate_limited", || {
         metrics.rejected_with("rate_limited") >= 1
     });
-    let _later = wait_for("the bucket refills", || admitted::<R>(addr));
+    let later = wait_for("the bucket refills", || admitted::<R>(addr));
+    drop((peers, later));
     server.stop();
 }
 
@@ -129,5 +131,6 @@ pub fn frame_budget_bounds_stalled_frames<R: Runtime>() {
     let mut peer = RawPeer::connect_for::<R>(addr).unwrap();
     let body = vec![2u8; MIB / 4];
     assert_eq!(peer.request(ECHO, &body).unwrap().body, body);
+    drop(peer);
     server.stop();
 }

@@ -66,6 +66,7 @@ pub fn traffic_keeps_peer_alive<R: Runtime>() {
     assert_eq!(metrics.closed_with("idle_timeout"), 0);
     assert!(counter(&metrics, "lynn_heartbeats_received_total") > 0);
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }
 
@@ -94,6 +95,7 @@ pub fn stalled_partial_frame_times_out<R: Runtime>() {
         metrics.closed_with("read_timeout") == 1
     });
     assert_eq!(idle.request(ECHO, b"still").unwrap().body, b"still");
+    drop((peer, idle));
     server.stop();
 }
 

@@ -39,6 +39,7 @@ pub fn custom_marks<C: Runtime, S: Runtime>() {
     wait_until("protocol_error", || {
         metrics.closed_with("protocol_error") == 1
     });
+    drop(raw);
     client.close();
     server.stop();
 }

@@ -51,6 +51,7 @@ pub fn reader_that_never_reads<R: Runtime>() {
         b"unaffected"
     );
     drop(hog);
+    drop(other);
     server.stop();
 }
 
@@ -90,6 +91,7 @@ pub fn pushes_refused_at_the_outbound_bound<R: Runtime>() {
         let pushed = slow.read_frame().unwrap();
         assert_eq!(pushed.body.len(), BODY, "{}: push {i}", R::name());
     }
+    drop(slow);
     server.stop();
 }
 
@@ -107,5 +109,6 @@ pub fn disconnect_mid_frame<R: Runtime>() {
     });
     let mut next = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(next.request(ECHO, b"next").unwrap().body, b"next");
+    drop(next);
     server.stop();
 }

@@ -45,6 +45,7 @@ pub fn sync_echo_in_order<R: Runtime>() {
         assert_eq!((reply.method, reply.body), (method, body), "{}", R::name());
     }
     client.close();
+    drop(peer);
     server.stop();
 }
 
@@ -62,6 +63,7 @@ pub fn sync_panic_contained<R: Runtime>() {
     wait_until("panic counted", || metrics.handler_failures().1 == 1);
     assert_eq!(peer.request(SYNC_ECHO, b"again").unwrap().body, b"again");
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }
 
