@@ -240,6 +240,10 @@ pub struct Timer {
     at: Option<Instant>,
     /// Polled pending since it was last moved.
     waiting: bool,
+    /// Fired since it was last moved. async-io's timer is ready once, then pending for ever;
+    /// a [`Timer`](crate::runtime::Timer) stays elapsed until moved (a lazily armed drive
+    /// loop timer polls it again to move on to a later deadline).
+    fired: bool,
 }
 
 impl Default for Timer {
@@ -248,6 +252,7 @@ impl Default for Timer {
             timer: async_io::Timer::never(),
             at: None,
             waiting: false,
+            fired: false,
         }
     }
 }
@@ -257,17 +262,72 @@ impl crate::runtime::Timer for Timer {
         if self.at != Some(deadline) {
             self.at = Some(deadline);
             self.waiting = false;
+            self.fired = false;
             self.timer.set_at(deadline);
         }
     }
 
     fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.fired {
+            return Poll::Ready(());
+        }
         let res = Pin::new(&mut self.timer).poll(cx).map(|_| ());
         self.waiting = res.is_pending();
+        self.fired = res.is_ready();
         res
     }
 
     fn is_waiting(&self) -> bool {
         self.waiting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{Future, poll_fn};
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use lynn_proto::Instant;
+
+    use super::Timer;
+    use crate::lazy_timer::LazyTimer;
+    use crate::runtime::Timer as _;
+
+    /// As the `Timer` trait says, and tokio's and the simulated timers do: once its deadline
+    /// passed a timer is ready at every poll until it is moved (async-io's own timer fires
+    /// once, then is pending for ever).
+    #[test]
+    fn a_fired_timer_stays_fired_until_moved() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut timer = Timer::default();
+        timer.reset(Instant::now());
+        assert!(timer.poll_elapsed(&mut cx).is_ready());
+        assert!(timer.poll_elapsed(&mut cx).is_ready(), "still elapsed");
+        timer.reset(Instant::now() + Duration::from_secs(60));
+        assert!(timer.poll_elapsed(&mut cx).is_pending());
+    }
+
+    /// A drive loop's timer whose deadline fired through `poll_at` (a request timeout), then
+    /// armed at a later one (the next request's), fires again: the later deadline was left
+    /// to an async-io timer that had fired and would never wake the task, which hung until
+    /// other input woke it (a smol or blocking client's requests, until the server's idle
+    /// timeout closed the connection 180 s later).
+    #[test]
+    fn a_lazy_timer_fires_again_after_firing() {
+        let mut lazy = LazyTimer::new(Timer::default());
+        lazy.set(Some(Instant::now()));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(lazy.poll_at(&mut cx, None).is_ready());
+        lazy.set(Some(Instant::now() + Duration::from_millis(20)));
+        let mut give_up = async_io::Timer::after(Duration::from_secs(5));
+        let fired = async_io::block_on(poll_fn(|cx| {
+            if lazy.poll_at(cx, None).is_ready() {
+                return Poll::Ready(true);
+            }
+            Pin::new(&mut give_up).poll(cx).map(|_| false)
+        }));
+        assert!(fired, "the later deadline fired");
     }
 }

@@ -162,7 +162,8 @@ pub trait Timer: Send + Unpin + 'static {
     /// Fires at `deadline` from now on (earlier or later than before).
     fn reset(&mut self, deadline: Instant);
 
-    /// Ready once the deadline passed; registers `cx` to be woken then otherwise.
+    /// Ready once the deadline passed, and at every poll after until it is reset; registers
+    /// `cx` to be woken then otherwise.
     fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 
     /// Whether it was polled pending since it was last reset, so it holds the waker of the

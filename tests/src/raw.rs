@@ -1,9 +1,15 @@
 //! A raw-socket peer that writes and reads exact bytes, so the wire format is checked
-//! independently of lynn's own encoder and decoder.
+//! independently of lynn's own encoder and decoder; over TLS (a blocking rustls session)
+//! when the runtime under test speaks TLS.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
+
+use lynn_service::tls::ClientTls;
+use lynn_service::tls::rustls::{ClientConnection, ServerConnection, StreamOwned};
+
+use crate::runtime::Runtime;
 
 /// DESIGN.md §2 sample: method 1, body `hello`.
 pub const SAMPLE_HELLO: &[u8] = &[
@@ -47,30 +53,106 @@ pub struct RawFrame {
     pub body: Vec<u8>,
 }
 
-/// A plain blocking TCP peer with a read timeout, for exact-bytes tests.
+/// A blocking peer with a read timeout, for exact-bytes tests: over plain TCP, or over TLS
+/// when the runtime under test speaks it ([`connect_for`](Self::connect_for)), the bytes
+/// being then the plaintext inside the TLS session.
 #[derive(Debug)]
 pub struct RawPeer {
-    stream: TcpStream,
+    wire: Wire,
     marks: (u16, u16),
 }
 
 impl RawPeer {
-    /// Connects with the default marks and a 5 s read timeout.
+    /// Connects over plain TCP with the default marks and a 5 s read timeout.
     pub fn connect(addr: SocketAddr) -> io::Result<RawPeer> {
         RawPeer::connect_with_marks(addr, DEFAULT_MARKS)
     }
 
-    /// Connects expecting `marks` on received frames.
+    /// Connects over plain TCP expecting `marks` on received frames.
     pub fn connect_with_marks(addr: SocketAddr, marks: (u16, u16)) -> io::Result<RawPeer> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        let stream = tcp(addr)?;
+        Ok(RawPeer {
+            wire: Wire::Tcp(stream),
+            marks,
+        })
+    }
+
+    /// Connects to a server of runtime `R` as [`connect`](Self::connect) does, over TLS if
+    /// `R` speaks it ([`Runtime::tls`]).
+    pub fn connect_for<R: Runtime>(addr: SocketAddr) -> io::Result<RawPeer> {
+        RawPeer::connect_with_marks_for::<R>(addr, DEFAULT_MARKS)
+    }
+
+    /// Connects to a server of runtime `R` expecting `marks`, over TLS if `R` speaks it.
+    pub fn connect_with_marks_for<R: Runtime>(
+        addr: SocketAddr,
+        marks: (u16, u16),
+    ) -> io::Result<RawPeer> {
+        match R::tls() {
+            None => RawPeer::connect_with_marks(addr, marks),
+            Some(tls) => RawPeer::connect_tls(addr, marks, tls.client()),
+        }
+    }
+
+    /// Connects over TLS with `tls` (verifying the server as `addr`'s IP unless `tls` names
+    /// it otherwise) and runs the handshake before returning. A TCP connection the server
+    /// refuses or closes during the handshake still returns a peer, as a refused plain
+    /// connection does: the failure shows at its first read or write.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        marks: (u16, u16),
+        tls: &ClientTls,
+    ) -> io::Result<RawPeer> {
+        let name = tls
+            .server_name_for(&addr.to_string())
+            .map_err(io::Error::other)?;
+        let session =
+            ClientConnection::new(tls.config().clone(), name).map_err(io::Error::other)?;
+        let mut stream = StreamOwned::new(session, tcp(addr)?);
+        let _ = stream.conn.complete_io(&mut stream.sock);
+        Ok(RawPeer {
+            wire: Wire::TlsClient(Box::new(stream)),
+            marks,
+        })
+    }
+
+    /// Accepts one connection on `listener` as the server of runtime `R`'s clients expect:
+    /// plain, or over TLS (handshake done before returning) if `R` speaks it.
+    pub fn accept_for<R: Runtime>(listener: &TcpListener) -> io::Result<RawPeer> {
+        let (stream, _) = listener.accept()?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Ok(RawPeer { stream, marks })
+        let wire = match R::tls() {
+            None => Wire::Tcp(stream),
+            Some(tls) => {
+                let session = ServerConnection::new(tls.server().config().clone())
+                    .map_err(io::Error::other)?;
+                let mut stream = StreamOwned::new(session, stream);
+                while stream.conn.is_handshaking() {
+                    stream.conn.complete_io(&mut stream.sock)?;
+                }
+                Wire::TlsServer(Box::new(stream))
+            }
+        };
+        Ok(RawPeer {
+            wire,
+            marks: DEFAULT_MARKS,
+        })
     }
 
     /// Changes the read timeout (default 5 s) of every later read.
     pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(timeout))
+        self.wire.socket().set_read_timeout(Some(timeout))
+    }
+
+    /// Sets a write timeout on every later write (none by default).
+    pub fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.wire.socket().set_write_timeout(Some(timeout))
+    }
+
+    /// Whether this peer speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self.wire, Wire::Tcp(_))
     }
 
     /// The marks this peer writes with [`request`](Self::request) and expects on reads.
@@ -84,28 +166,42 @@ impl RawPeer {
         self.read_frame()
     }
 
-    /// The socket, for tests that need more control.
+    /// The TCP socket underneath, for socket options, `shutdown` and `try_clone`. Under TLS
+    /// it carries ciphertext: read and write bytes through the peer's own methods.
     pub fn stream(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        self.wire.socket()
     }
 
     /// Writes all of `bytes` in one write call sequence.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        self.wire.write_all(bytes)?;
+        self.wire.flush()
     }
 
-    /// Writes `bytes` one byte per write call (with TCP_NODELAY, mostly one byte per segment).
+    /// Writes `bytes` one byte per write call (with TCP_NODELAY, mostly one byte per segment;
+    /// under TLS, one record per byte).
     pub fn write_bytewise(&mut self, bytes: &[u8]) -> io::Result<()> {
         for b in bytes {
-            self.stream.write_all(std::slice::from_ref(b))?;
+            self.write(std::slice::from_ref(b))?;
         }
         Ok(())
+    }
+
+    /// One write call: how much of `bytes` was taken (under TLS, by the session, which
+    /// fails the next call if it cannot write out what it took).
+    pub fn write_some(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.wire.write(bytes)
+    }
+
+    /// One read call into `buf`: 0 at the end of the stream.
+    pub fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wire.read(buf)
     }
 
     /// Reads exactly `n` bytes.
     pub fn read_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0; n];
-        self.stream.read_exact(&mut buf)?;
+        self.wire.read_exact(&mut buf)?;
         Ok(buf)
     }
 
@@ -134,26 +230,101 @@ impl RawPeer {
 
     /// Whether the server closes the connection within the read timeout: true on EOF or a
     /// reset (bytes that arrive before it are skipped), false when the timeout passes first.
+    /// Under TLS, also on an end without `close_notify` or a TLS alert.
     pub fn closed_by_peer(&mut self) -> bool {
         let mut buf = [0u8; 4096];
         loop {
-            match self.stream.read(&mut buf) {
+            match self.wire.read(&mut buf) {
                 Ok(0) => {
                     // As a client does: the server's end of stream is answered with ours,
                     // which ends a lingering close at once.
-                    let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                    self.wire.shutdown_write();
                     return true;
                 }
                 // Frames queued before the close may still arrive; keep reading.
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    );
+                    use io::ErrorKind::{
+                        ConnectionAborted, ConnectionReset, InvalidData, UnexpectedEof,
+                    };
+                    return match e.kind() {
+                        ConnectionReset | ConnectionAborted => true,
+                        UnexpectedEof | InvalidData => self.is_tls(),
+                        _ => false,
+                    };
                 }
             }
+        }
+    }
+}
+
+/// A TCP connection to `addr` with TCP_NODELAY and a 5 s read timeout.
+fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    Ok(stream)
+}
+
+/// What a [`RawPeer`] reads and writes: a socket, or a TLS session over one.
+#[derive(Debug)]
+enum Wire {
+    Tcp(TcpStream),
+    TlsClient(Box<StreamOwned<ClientConnection, TcpStream>>),
+    TlsServer(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Wire {
+    fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Wire::Tcp(s) => s,
+            Wire::TlsClient(s) => &mut s.sock,
+            Wire::TlsServer(s) => &mut s.sock,
+        }
+    }
+
+    /// Ends this side's writing: a FIN, after `close_notify` under TLS (best effort).
+    fn shutdown_write(&mut self) {
+        match self {
+            Wire::Tcp(_) => {}
+            Wire::TlsClient(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+            Wire::TlsServer(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+        }
+        let _ = self.socket().shutdown(Shutdown::Write);
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Tcp(s) => s.read(buf),
+            Wire::TlsClient(s) => s.read(buf),
+            Wire::TlsServer(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Tcp(s) => s.write(buf),
+            Wire::TlsClient(s) => s.write(buf),
+            Wire::TlsServer(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Tcp(s) => s.flush(),
+            Wire::TlsClient(s) => s.flush(),
+            Wire::TlsServer(s) => s.flush(),
         }
     }
 }

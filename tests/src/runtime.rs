@@ -3,7 +3,9 @@
 //! Scenarios drive everything synchronously. Async runtimes run their servers on their own
 //! executor threads and block on client calls. Adding a runtime to the suite means
 //! implementing [`Runtime`] (with a [`ServerUnderTest`] and a [`ClientUnderTest`]) and
-//! adding one line to `tests/conformance.rs` and `tests/cross_runtime.rs`.
+//! adding one line to `tests/conformance.rs` and `tests/cross_runtime.rs`; implementing
+//! [`TlsRuntime`](crate::runtimes::TlsRuntime) as well runs the suite over TLS on it as
+//! [`Tls<R>`](crate::runtimes::Tls).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 use lynn_service::Metrics;
 
 use crate::app::App;
+use crate::runtimes::SuiteTls;
 
 /// One adapter: how to start its server and connect its client.
 pub trait Runtime: 'static {
@@ -24,6 +27,12 @@ pub trait Runtime: 'static {
 
     /// Short name, for messages.
     fn name() -> &'static str;
+
+    /// The TLS its servers and clients speak, `None` for plain TCP (the default). Raw peers
+    /// ([`RawPeer::connect_for`](crate::raw::RawPeer::connect_for)) speak what it says.
+    fn tls() -> Option<&'static SuiteTls> {
+        None
+    }
 
     /// Binds a server with `config` serving `app` and starts serving it in the background.
     fn start_server(config: ServerConfig, app: App) -> Result<Self::Server, ServerError>;

@@ -6,3 +6,10 @@ lynn_tests::cross_runtime!(
     smol => lynn_tests::runtimes::SmolRuntime,
     blocking => lynn_tests::runtimes::BlockingRuntime,
 );
+
+// The same over mutual TLS: every adapter's TLS client against every adapter's TLS server.
+lynn_tests::cross_runtime!(
+    tokio_tls => lynn_tests::runtimes::TokioTlsRuntime,
+    smol_tls => lynn_tests::runtimes::SmolTlsRuntime,
+    blocking_tls => lynn_tests::runtimes::BlockingTlsRuntime,
+);

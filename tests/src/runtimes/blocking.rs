@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lynn_blocking::Metrics;
-use lynn_blocking::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use lynn_blocking::{Client, ClientTls, ServerTls};
+use lynn_blocking::{Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 
 use super::background::Background;
 use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+use crate::runtimes::TlsRuntime;
 
 /// The blocking adapter: blocking calls and plain-closure handlers over the shared server.
 #[derive(Debug)]
@@ -54,35 +56,54 @@ impl Runtime for BlockingRuntime {
     }
 
     fn start_server(config: ServerConfig, app: App) -> Result<BlockingServer, ServerError> {
-        let mut builder = Server::builder(config);
-        for &method in app.routes() {
-            builder = builder.route(method, move |ctx: Context| run(app, ctx));
-        }
-        for &method in app.sync_routes() {
-            builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-        }
-        if app.events {
-            let (with_events, events) = builder.event_stream(64);
-            builder = with_events;
-            std::thread::Builder::new()
-                .name("suite-blocking-events".into())
-                .spawn(move || answer_events(app, &events))
-                .expect("spawn the event thread");
-        }
-        let server = builder.bind()?;
-        let addr = server.tcp_addr().expect("a TCP listener");
-        let handle = server.handle();
-        let serving = Background::spawn("suite-blocking-server", move || server.serve());
-        Ok(BlockingServer {
-            addr,
-            handle,
-            serving: Some(serving),
-        })
+        start_server(Server::builder(config), app)
     }
 
     fn connect(config: ClientConfig) -> Result<BlockingClient, ClientError> {
         Client::connect_with(config).map(|client| BlockingClient { client })
     }
+}
+
+impl TlsRuntime for BlockingRuntime {
+    const TLS_NAME: &'static str = "blocking+tls";
+
+    fn start_tls_server(
+        config: ServerConfig,
+        app: App,
+        tls: ServerTls,
+    ) -> Result<BlockingServer, ServerError> {
+        start_server(Server::builder(config).tls(tls), app)
+    }
+
+    fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<BlockingClient, ClientError> {
+        Client::connect_tls(config, tls).map(|client| BlockingClient { client })
+    }
+}
+
+fn start_server(mut builder: ServerBuilder, app: App) -> Result<BlockingServer, ServerError> {
+    for &method in app.routes() {
+        builder = builder.route(method, move |ctx: Context| run(app, ctx));
+    }
+    for &method in app.sync_routes() {
+        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
+    }
+    if app.events {
+        let (with_events, events) = builder.event_stream(64);
+        builder = with_events;
+        std::thread::Builder::new()
+            .name("suite-blocking-events".into())
+            .spawn(move || answer_events(app, &events))
+            .expect("spawn the event thread");
+    }
+    let server = builder.bind()?;
+    let addr = server.tcp_addr().expect("a TCP listener");
+    let handle = server.handle();
+    let serving = Background::spawn("suite-blocking-server", move || server.serve());
+    Ok(BlockingServer {
+        addr,
+        handle,
+        serving: Some(serving),
+    })
 }
 
 /// A lynn-blocking server served by a thread of its own.

@@ -1,4 +1,5 @@
-//! The [`Runtime`](crate::runtime::Runtime) impls, one per adapter.
+//! The [`Runtime`](crate::runtime::Runtime) impls, one per adapter, and [`Tls`]: each of
+//! them over TLS.
 
 /// Defines, for one adapter crate, `HandlerEffects` (what a handler, async or synchronous,
 /// does to its server: through the adapter's `ServerHandle`, as the calling connection)
@@ -32,8 +33,17 @@ use handler_glue;
 mod background;
 mod blocking;
 mod smol;
+mod tls;
 mod tokio;
 
 pub use blocking::{BlockingClient, BlockingRuntime, BlockingServer};
 pub use smol::{SmolClient, SmolRuntime, SmolServer};
+pub use tls::{SuiteTls, Tls, TlsRuntime};
 pub use tokio::{TokioClient, TokioRuntime, TokioServer, TokioWorkersRuntime};
+
+/// lynn-tokio over mutual TLS.
+pub type TokioTlsRuntime = Tls<TokioRuntime>;
+/// lynn-smol over mutual TLS.
+pub type SmolTlsRuntime = Tls<SmolRuntime>;
+/// lynn-blocking over mutual TLS.
+pub type BlockingTlsRuntime = Tls<BlockingRuntime>;

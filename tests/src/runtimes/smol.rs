@@ -11,11 +11,13 @@ use bytes::Bytes;
 use futures_lite::future;
 use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 use lynn_smol::Metrics;
-use lynn_smol::{Client, Context, Server, ServerEvent, ServerEvents, ServerHandle};
+use lynn_smol::{Client, ClientTls, ServerTls};
+use lynn_smol::{Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 
 use super::background::Background;
 use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+use crate::runtimes::TlsRuntime;
 
 /// The smol adapter.
 #[derive(Debug)]
@@ -57,35 +59,54 @@ impl Runtime for SmolRuntime {
     }
 
     fn start_server(config: ServerConfig, app: App) -> Result<SmolServer, ServerError> {
-        let mut builder = Server::builder(config);
-        for &method in app.routes() {
-            builder = builder.route(method, move |ctx: Context| run(app, ctx));
-        }
-        for &method in app.sync_routes() {
-            builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-        }
-        if app.events {
-            let (with_events, events) = builder.event_stream(64);
-            builder = with_events;
-            std::thread::Builder::new()
-                .name("suite-smol-events".into())
-                .spawn(move || block_on(answer_events(app, events)))
-                .expect("spawn the event thread");
-        }
-        let server = block_on(builder.bind())?;
-        let addr = server.tcp_addr().expect("a TCP listener");
-        let handle = server.handle();
-        let serving = Background::spawn("suite-smol-server", move || block_on(server.serve()));
-        Ok(SmolServer {
-            addr,
-            handle,
-            serving: Some(serving),
-        })
+        start_server(Server::builder(config), app)
     }
 
     fn connect(config: ClientConfig) -> Result<SmolClient, ClientError> {
         block_on(Client::connect_with(config)).map(|client| SmolClient { client })
     }
+}
+
+impl TlsRuntime for SmolRuntime {
+    const TLS_NAME: &'static str = "smol+tls";
+
+    fn start_tls_server(
+        config: ServerConfig,
+        app: App,
+        tls: ServerTls,
+    ) -> Result<SmolServer, ServerError> {
+        start_server(Server::builder(config).tls(tls), app)
+    }
+
+    fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<SmolClient, ClientError> {
+        block_on(Client::connect_tls(config, tls)).map(|client| SmolClient { client })
+    }
+}
+
+fn start_server(mut builder: ServerBuilder, app: App) -> Result<SmolServer, ServerError> {
+    for &method in app.routes() {
+        builder = builder.route(method, move |ctx: Context| run(app, ctx));
+    }
+    for &method in app.sync_routes() {
+        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
+    }
+    if app.events {
+        let (with_events, events) = builder.event_stream(64);
+        builder = with_events;
+        std::thread::Builder::new()
+            .name("suite-smol-events".into())
+            .spawn(move || block_on(answer_events(app, events)))
+            .expect("spawn the event thread");
+    }
+    let server = block_on(builder.bind())?;
+    let addr = server.tcp_addr().expect("a TCP listener");
+    let handle = server.handle();
+    let serving = Background::spawn("suite-smol-server", move || block_on(server.serve()));
+    Ok(SmolServer {
+        addr,
+        handle,
+        serving: Some(serving),
+    })
 }
 
 /// A lynn-smol server served by a thread of its own.

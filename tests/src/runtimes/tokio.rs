@@ -8,12 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use lynn_proto::{ClientConfig, ClientError, Message, ServerConfig, ServerError};
 use lynn_tokio::Metrics;
-use lynn_tokio::{Client, Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
+use lynn_tokio::{Client, ClientTls, ServerTls};
+use lynn_tokio::{Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle};
 use tokio::runtime::Runtime as TokioExecutor;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, Outcome};
 use crate::runtime::{ClientUnderTest, Runtime, ServerUnderTest};
+use crate::runtimes::TlsRuntime;
 use crate::support::DEADLINE;
 
 /// The tokio adapter.
@@ -78,6 +80,22 @@ impl Runtime for TokioRuntime {
     }
 }
 
+impl TlsRuntime for TokioRuntime {
+    const TLS_NAME: &'static str = "tokio+tls";
+
+    fn start_tls_server(
+        config: ServerConfig,
+        app: App,
+        tls: ServerTls,
+    ) -> Result<TokioServer, ServerError> {
+        start_server(Server::builder(config).tls(tls), app)
+    }
+
+    fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<TokioClient, ClientError> {
+        connect_tls(config, tls)
+    }
+}
+
 impl Runtime for TokioWorkersRuntime {
     type Server = TokioServer;
     type Client = TokioClient;
@@ -87,13 +105,34 @@ impl Runtime for TokioWorkersRuntime {
     }
 
     fn start_server(config: ServerConfig, app: App) -> Result<TokioServer, ServerError> {
-        let rt = lynn_tokio::TokioRuntime::with_workers(2).map_err(ServerError::Io)?;
-        start_server(Server::builder(config).runtime(rt), app)
+        start_server(workers_builder(config)?, app)
     }
 
     fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
         connect(config)
     }
+}
+
+impl TlsRuntime for TokioWorkersRuntime {
+    const TLS_NAME: &'static str = "tokio-workers+tls";
+
+    fn start_tls_server(
+        config: ServerConfig,
+        app: App,
+        tls: ServerTls,
+    ) -> Result<TokioServer, ServerError> {
+        start_server(workers_builder(config)?.tls(tls), app)
+    }
+
+    fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<TokioClient, ClientError> {
+        connect_tls(config, tls)
+    }
+}
+
+/// A builder whose connections run on two worker threads.
+fn workers_builder(config: ServerConfig) -> Result<ServerBuilder, ServerError> {
+    let rt = lynn_tokio::TokioRuntime::with_workers(2).map_err(ServerError::Io)?;
+    Ok(Server::builder(config).runtime(rt))
 }
 
 fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, ServerError> {
@@ -122,6 +161,12 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, Ser
 fn connect(config: ClientConfig) -> Result<TokioClient, ClientError> {
     executor()
         .block_on(Client::connect_with(config))
+        .map(|client| TokioClient { client })
+}
+
+fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<TokioClient, ClientError> {
+    executor()
+        .block_on(Client::connect_tls(config, tls))
         .map(|client| TokioClient { client })
 }
 

@@ -1,12 +1,12 @@
 //! A client whose server does not read: `try_send` fails fast, `send` waits for room.
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::time::Duration;
 
 use lynn_proto::ClientError;
 
 use crate::app::ECHO;
+use crate::raw::RawPeer;
 use crate::runtime::{ClientUnderTest, Runtime};
 use crate::support::{client_config, wait_for};
 
@@ -14,9 +14,10 @@ const BODY: usize = 16 << 10;
 /// Bytes tried before the queue must have filled: far more than any kernel buffers.
 const TRY_CAP: usize = 64 << 20;
 
-/// Against a peer that accepts and does not read, `try_send` of 16 KiB bodies fails with
-/// `QueueFull` before 64 MiB; a `send` made then waits, and completes once the peer reads;
-/// `try_send` works again; everything accepted arrives, exactly once.
+/// Against a peer that accepts (completing the handshake under TLS) and does not read,
+/// `try_send` of 16 KiB bodies fails with `QueueFull` before 64 MiB; a `send` made then
+/// waits, and completes once the peer reads; `try_send` works again; everything accepted
+/// arrives, exactly once.
 pub fn client_backpressure<C: Runtime>() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let config = client_config(listener.local_addr().unwrap())
@@ -24,8 +25,10 @@ pub fn client_backpressure<C: Runtime>() {
         .heartbeat_interval(None)
         .build()
         .unwrap();
+    // Accepts on a thread of its own: a TLS client's connect returns after the handshake.
+    let accepting = std::thread::spawn(move || RawPeer::accept_for::<C>(&listener));
     let client = C::connect(config).expect("client connects");
-    let (mut socket, _) = listener.accept().unwrap();
+    let mut socket = accepting.join().unwrap().expect("accepted");
     let body = vec![7u8; BODY];
     let mut accepted = 0usize;
     loop {
@@ -42,14 +45,12 @@ pub fn client_backpressure<C: Runtime>() {
     }
     std::thread::scope(|s| {
         let waiting = s.spawn(|| client.send(ECHO, body.clone().into()));
-        socket
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
+        socket.set_read_timeout(Duration::from_secs(20)).unwrap();
         let reader = s.spawn(move || {
             let mut total = 0usize;
             let mut buf = vec![0u8; 64 << 10];
             loop {
-                match socket.read(&mut buf) {
+                match socket.read_some(&mut buf) {
                     Ok(0) | Err(_) => return total,
                     Ok(n) => total += n,
                 }
@@ -69,7 +70,7 @@ pub fn client_backpressure<C: Runtime>() {
         assert_eq!(
             received,
             accepted * (BODY + 15),
-            "{}: bytes on the wire",
+            "{}: bytes on the wire (inside TLS, under TLS)",
             C::name()
         );
     });

@@ -13,9 +13,9 @@ use crate::support::{counter, server_config, wait_until};
 /// connection closes, counted under `label`; a bystander connection carries on.
 fn closes_after_answering<R: Runtime>(config: ServerConfig, bad: &[u8], label: &str) {
     let server = R::start_server(config, App::default()).expect("server");
-    let mut bystander = RawPeer::connect(server.addr()).unwrap();
+    let mut bystander = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(bystander.request(ECHO, b"first").unwrap().body, b"first");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(ECHO, b"before");
     bytes.extend_from_slice(bad);
     peer.write(&bytes).unwrap();
@@ -32,6 +32,7 @@ fn closes_after_answering<R: Runtime>(config: ServerConfig, bad: &[u8], label: &
     wait_until(label, || metrics.closed_with(label) == 1);
     assert_eq!(bystander.request(ECHO, b"second").unwrap().body, b"second");
     assert_eq!(server.connection_count(), 1);
+    drop((peer, bystander));
     server.stop();
 }
 
@@ -71,7 +72,7 @@ pub fn length_above_limit<R: Runtime>() {
 /// the connection and the peer's kernel drop the reply it has not read yet).
 pub fn reply_survives_a_trailing_flood<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let body = vec![7u8; 256 * 1024];
     let mut bytes = message(ECHO, &body);
     bytes.extend_from_slice(&[0x01, 0x02]);
@@ -109,7 +110,7 @@ pub fn reply_survives_a_trailing_flood<R: Runtime>() {
 /// A frame of unknown kind is counted and skipped; the connection stays.
 pub fn unknown_kind_ignored<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = frame(DEFAULT_MARKS, 7, ECHO, b"kind 7");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -119,6 +120,7 @@ pub fn unknown_kind_ignored<R: Runtime>() {
         counter(&metrics, "lynn_unknown_kinds_total") == 1
     });
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
+    drop(peer);
     server.stop();
 }
 
@@ -126,7 +128,7 @@ pub fn unknown_kind_ignored<R: Runtime>() {
 /// and the connection stays.
 pub fn unknown_method_ignored<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(UNROUTED, b"?");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -138,6 +140,7 @@ pub fn unknown_method_ignored<R: Runtime>() {
     });
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
     assert_eq!(metrics.closed_with("unknown_method"), 0);
+    drop(peer);
     server.stop();
 }
 
@@ -157,7 +160,7 @@ pub fn unknown_method_closes<R: Runtime>() {
 /// and later requests carry on.
 pub fn handler_panic_contained<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(PANIC, b"boom");
     bytes.extend_from_slice(&message(ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -167,5 +170,6 @@ pub fn handler_panic_contained<R: Runtime>() {
     wait_until("panic counted", || metrics.handler_failures().1 == 1);
     assert_eq!(peer.request(ECHO, b"again").unwrap().body, b"again");
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }

@@ -10,7 +10,7 @@ use crate::support::{counter, server_config};
 pub fn event_stream_gets_unrouted<R: Runtime>() {
     let app = App::with_event_stream();
     let server = R::start_server(server_config().build().unwrap(), app).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let reply = peer.request(UNROUTED, b"via events").expect("answered");
     assert_eq!(reply.method, UNROUTED);
     assert_eq!(reply.body, app.event_reply(b"via events"), "{}", R::name());
@@ -18,5 +18,6 @@ pub fn event_stream_gets_unrouted<R: Runtime>() {
     let reply = peer.request(UNROUTED + 1, b"again").expect("answered");
     assert_eq!(reply.body, app.event_reply(b"again"));
     assert_eq!(counter(&server.metrics(), "lynn_unknown_methods_total"), 0);
+    drop(peer);
     server.stop();
 }

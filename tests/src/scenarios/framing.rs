@@ -9,7 +9,7 @@ use crate::support::{pattern, server_config};
 /// byte.
 pub fn sample_bytes_echoed<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = SAMPLE_HEARTBEAT.to_vec();
     bytes.extend_from_slice(SAMPLE_HELLO);
     peer.write(&bytes).unwrap();
@@ -20,13 +20,14 @@ pub fn sample_bytes_echoed<R: Runtime>() {
         "{}: the sample is echoed exactly",
         R::name()
     );
+    drop(peer);
     server.stop();
 }
 
 /// 200 frames in one write are all answered, in order.
 pub fn coalesced_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let bodies: Vec<Vec<u8>> = (0..200)
         .map(|i| format!("frame {i}").into_bytes())
         .collect();
@@ -37,19 +38,21 @@ pub fn coalesced_frames<R: Runtime>() {
         assert_eq!((reply.kind, reply.method), (1, ECHO));
         assert_eq!(&reply.body, body, "{}: replies in request order", R::name());
     }
+    drop(peer);
     server.stop();
 }
 
 /// Two frames written one byte per write are answered like any others.
 pub fn bytewise_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let first = pattern(300, 1);
     let mut bytes = message(ECHO, &first);
     bytes.extend_from_slice(&message(ECHO, b""));
     peer.write_bytewise(&bytes).unwrap();
     assert_eq!(peer.read_frame().unwrap().body, first);
     assert_eq!(peer.read_frame().unwrap().body, b"");
+    drop(peer);
     server.stop();
 }
 
@@ -60,7 +63,7 @@ pub fn bytewise_frames<R: Runtime>() {
 pub fn interleaved_partial_frames<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
     let mut peers: Vec<RawPeer> = (0..8)
-        .map(|_| RawPeer::connect(server.addr()).unwrap())
+        .map(|_| RawPeer::connect_for::<R>(server.addr()).unwrap())
         .collect();
     let bodies: Vec<Vec<u8>> = (0..8).map(|i| pattern(100 + 37 * i, i as u8)).collect();
     let streams: Vec<Vec<u8>> = bodies
@@ -89,5 +92,6 @@ pub fn interleaved_partial_frames<R: Runtime>() {
             R::name()
         );
     }
+    drop(peers);
     server.stop();
 }

@@ -16,8 +16,8 @@ fn served(peer: &mut RawPeer) -> bool {
 }
 
 /// A connection to `addr` if the server serves it.
-fn admitted(addr: SocketAddr) -> Option<RawPeer> {
-    let mut peer = RawPeer::connect(addr).ok()?;
+fn admitted<R: Runtime>(addr: SocketAddr) -> Option<RawPeer> {
+    let mut peer = RawPeer::connect_for::<R>(addr).ok()?;
     served(&mut peer).then_some(peer)
 }
 
@@ -26,14 +26,19 @@ fn admitted(addr: SocketAddr) -> Option<RawPeer> {
 fn third_refused<R: Runtime>(config: ServerConfig, label: &str) {
     let server = R::start_server(config, App::default()).expect("server");
     let addr = server.addr();
-    let first = admitted(addr).expect("first admitted");
-    let _second = admitted(addr).expect("second admitted");
-    assert!(admitted(addr).is_none(), "{}: third refused", R::name());
+    let first = admitted::<R>(addr).expect("first admitted");
+    let second = admitted::<R>(addr).expect("second admitted");
+    assert!(
+        admitted::<R>(addr).is_none(),
+        "{}: third refused",
+        R::name()
+    );
     let metrics = server.metrics();
     wait_until(label, || metrics.rejected_with(label) >= 1);
     drop(first);
-    let _again = wait_for("a slot released by the close", || admitted(addr));
+    let again = wait_for("a slot released by the close", || admitted::<R>(addr));
     assert_eq!(server.connection_count(), 2);
+    drop((second, again));
     server.stop();
 }
 
@@ -55,7 +60,9 @@ pub fn connection_rate_limit<R: Runtime>() {
     let config = server_config().connection_rate(3).build().unwrap();
     let server = R::start_server(config, App::default()).expect("server");
     let addr = server.addr();
-    let mut peers: Vec<RawPeer> = (0..8).map(|_| RawPeer::connect(addr).unwrap()).collect();
+    let mut peers: Vec<RawPeer> = (0..8)
+        .map(|_| RawPeer::connect_for::<R>(addr).unwrap())
+        .collect();
     let served_count = peers.iter_mut().map(served).filter(|&ok| ok).count();
     assert!(served_count >= 3, "{}: {served_count} served", R::name());
     assert!(served_count < 8, "{}: all eight served", R::name());
@@ -63,7 +70,8 @@ pub fn connection_rate_limit<R: Runtime>() {
     wait_until("rate_limited", || {
         metrics.rejected_with("rate_limited") >= 1
     });
-    let _later = wait_for("the bucket refills", || admitted(addr));
+    let later = wait_for("the bucket refills", || admitted::<R>(addr));
+    drop((peers, later));
     server.stop();
 }
 
@@ -73,8 +81,6 @@ pub fn connection_rate_limit<R: Runtime>() {
 /// reading, counted; once the stalled peers leave, every connection sees it, the memory is
 /// released and a large frame is served again.
 pub fn frame_budget_bounds_stalled_frames<R: Runtime>() {
-    use std::io::Write;
-
     use lynn_proto::FrameBudget;
 
     use crate::support::counter;
@@ -94,14 +100,15 @@ pub fn frame_budget_bounds_stalled_frames<R: Runtime>() {
     let addr = server.addr();
     let stalled: Vec<_> = (0..10)
         .map(|_| {
-            let mut peer = RawPeer::connect(addr).unwrap();
+            let mut peer = RawPeer::connect_for::<R>(addr).unwrap();
             let head = crate::raw::message(ECHO, &vec![1u8; MIB - 100]);
-            let mut writer = peer.stream().try_clone().unwrap();
-            // Blocks if the server stops reading; ends when the peer is closed.
+            let socket = peer.stream().try_clone().unwrap();
+            // Blocks if the server stops reading; ends when the socket is shut down.
             let writing = std::thread::spawn(move || {
-                let _ = writer.write_all(&head[..MIB / 4]);
+                let _ = peer.write(&head[..MIB / 4]);
+                peer
             });
-            (peer, writing)
+            (socket, writing)
         })
         .collect();
     let metrics = server.metrics();
@@ -114,15 +121,16 @@ pub fn frame_budget_bounds_stalled_frames<R: Runtime>() {
         "{}: {held} bytes held against a 2 MiB budget",
         R::name()
     );
-    for (mut peer, writing) in stalled {
-        let _ = peer.stream().shutdown(std::net::Shutdown::Both);
-        writing.join().unwrap();
+    for (socket, writing) in stalled {
+        let _ = socket.shutdown(std::net::Shutdown::Both);
+        drop(writing.join().unwrap());
     }
     wait_until("the stalled frames' memory released", || {
         counter(&metrics, "lynn_frame_bytes_held") == 0 && server.connection_count() == 0
     });
-    let mut peer = RawPeer::connect(addr).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(addr).unwrap();
     let body = vec![2u8; MIB / 4];
     assert_eq!(peer.request(ECHO, &body).unwrap().body, body);
+    drop(peer);
     server.stop();
 }

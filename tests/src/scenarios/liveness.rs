@@ -18,7 +18,7 @@ pub fn idle_peer_evicted<R: Runtime>() {
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
     let started = Instant::now();
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     peer.set_read_timeout(Duration::from_secs(20)).unwrap();
     assert!(
         peer.closed_by_peer(),
@@ -45,7 +45,7 @@ pub fn traffic_keeps_peer_alive<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let started = Instant::now();
     let mut i = 0u32;
     while started.elapsed() < Duration::from_millis(1800) {
@@ -66,6 +66,7 @@ pub fn traffic_keeps_peer_alive<R: Runtime>() {
     assert_eq!(metrics.closed_with("idle_timeout"), 0);
     assert!(counter(&metrics, "lynn_heartbeats_received_total") > 0);
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }
 
@@ -77,9 +78,9 @@ pub fn stalled_partial_frame_times_out<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut idle = RawPeer::connect(server.addr()).unwrap();
+    let mut idle = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(idle.request(ECHO, b"idle").unwrap().body, b"idle");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     peer.set_read_timeout(Duration::from_secs(20)).unwrap();
     let started = Instant::now();
     peer.write(&message(ECHO, b"stalled frame")[..12]).unwrap();
@@ -94,6 +95,7 @@ pub fn stalled_partial_frame_times_out<R: Runtime>() {
         metrics.closed_with("read_timeout") == 1
     });
     assert_eq!(idle.request(ECHO, b"still").unwrap().body, b"still");
+    drop((peer, idle));
     server.stop();
 }
 

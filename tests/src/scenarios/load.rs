@@ -29,7 +29,7 @@ pub fn thousand_connections<R: Runtime>() {
                 let body = |c: usize, r: usize| format!("t{t} c{c} r{r}").into_bytes();
                 let mut peers = Vec::new();
                 for c in 0..CONNECTIONS / THREADS {
-                    let mut peer = RawPeer::connect(addr).expect("connect");
+                    let mut peer = RawPeer::connect_for::<R>(addr).expect("connect");
                     peer.set_read_timeout(Duration::from_secs(30)).unwrap();
                     let bytes: Vec<u8> = (0..REQUESTS)
                         .flat_map(|r| message(ECHO, &body(c, r)))
@@ -74,7 +74,7 @@ pub fn connect_burst<R: Runtime>() {
             std::thread::spawn(move || {
                 start.wait();
                 let peers: Vec<RawPeer> = (0..CONNECTIONS / BURST_THREADS)
-                    .map(|_| RawPeer::connect(addr).expect("connect"))
+                    .map(|_| RawPeer::connect_for::<R>(addr).expect("connect"))
                     .collect();
                 for (c, mut peer) in peers.into_iter().enumerate() {
                     peer.set_read_timeout(Duration::from_secs(30)).unwrap();

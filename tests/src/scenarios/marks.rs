@@ -28,17 +28,18 @@ pub fn custom_marks<C: Runtime, S: Runtime>() {
     );
 
     let raw_marks = (MARKS.header, MARKS.tail);
-    let mut raw = RawPeer::connect_with_marks(server.addr(), raw_marks).unwrap();
+    let mut raw = RawPeer::connect_with_marks_for::<S>(server.addr(), raw_marks).unwrap();
     raw.write(&frame(raw_marks, 1, ECHO, b"raw")).unwrap();
     assert_eq!(raw.read_frame().expect("custom-marked reply").body, b"raw");
 
-    let mut default_peer = RawPeer::connect(server.addr()).unwrap();
+    let mut default_peer = RawPeer::connect_for::<S>(server.addr()).unwrap();
     default_peer.write(&message(ECHO, b"wrong marks")).unwrap();
     assert!(default_peer.closed_by_peer(), "default marks are rejected");
     let metrics = server.metrics();
     wait_until("protocol_error", || {
         metrics.closed_with("protocol_error") == 1
     });
+    drop(raw);
     client.close();
     server.stop();
 }

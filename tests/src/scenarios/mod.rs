@@ -3,6 +3,10 @@
 //! Server scenarios take one runtime `R` and talk to its server with raw peers
 //! ([`crate::raw`]) or its own client. Client scenarios take a client runtime `C` and a
 //! server runtime `S`, and run for every pair.
+//!
+//! A scenario closes its peers and clients before `server.stop()`: a peer left open holds
+//! the stop for the whole lingering close of its connection (2 s), which is not what the
+//! scenario checks (`shutdown` keeps them open on purpose).
 
 pub mod backpressure;
 pub mod bad_frames;

@@ -20,7 +20,7 @@ pub fn graceful_shutdown_answers_in_flight<R: Runtime>() {
     let payload = |p: usize, r: usize| format!("peer {p} request {r}").into_bytes();
     let mut peers: Vec<RawPeer> = (0..PEERS)
         .map(|p| {
-            let mut peer = RawPeer::connect(addr).unwrap();
+            let mut peer = RawPeer::connect_for::<R>(addr).unwrap();
             peer.set_read_timeout(Duration::from_secs(20)).unwrap();
             let bytes: Vec<u8> = (0..REQUESTS)
                 .flat_map(|r| {
@@ -49,7 +49,7 @@ pub fn graceful_shutdown_answers_in_flight<R: Runtime>() {
         assert!(peer.closed_by_peer(), "peer {p} closed after its replies");
     }
     assert!(
-        RawPeer::connect(addr).map_or(true, |mut p| p.closed_by_peer()),
+        RawPeer::connect_for::<R>(addr).map_or(true, |mut p| p.closed_by_peer()),
         "no connection accepted after shutdown"
     );
 }

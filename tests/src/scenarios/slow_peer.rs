@@ -1,6 +1,5 @@
 //! Peers that do not keep up: one that never reads, one that leaves mid-frame.
 
-use std::io::Write;
 use std::time::Duration;
 
 use crate::app::{App, ECHO};
@@ -25,14 +24,12 @@ pub fn reader_that_never_reads<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut hog = RawPeer::connect(server.addr()).unwrap();
-    hog.stream()
-        .set_write_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    let mut hog = RawPeer::connect_for::<R>(server.addr()).unwrap();
+    hog.set_write_timeout(Duration::from_millis(500)).unwrap();
     let request = message(ECHO, &pattern(64 << 10, 7));
     let mut written = 0;
     while written < WRITE_CAP {
-        match hog.stream().write(&request) {
+        match hog.write_some(&request) {
             Ok(n) => written += n,
             Err(_) => break, // stalled: the server stopped reading
         }
@@ -48,12 +45,13 @@ pub fn reader_that_never_reads<R: Runtime>() {
         stable.then_some(now)
     });
     assert!(plateau < READ_BOUND, "{}: read {plateau} bytes", R::name());
-    let mut other = RawPeer::connect(server.addr()).unwrap();
+    let mut other = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(
         other.request(ECHO, b"unaffected").unwrap().body,
         b"unaffected"
     );
     drop(hog);
+    drop(other);
     server.stop();
 }
 
@@ -69,7 +67,7 @@ pub fn pushes_refused_at_the_outbound_bound<R: Runtime>() {
         .build()
         .unwrap();
     let server = R::start_server(config, App::default()).expect("server");
-    let mut slow = RawPeer::connect(server.addr()).unwrap();
+    let mut slow = RawPeer::connect_for::<R>(server.addr()).unwrap();
     wait_until("connected", || server.connection_count() == 1);
     // Kernel buffers (a few MiB on loopback), the 64 KiB send queue and 4 commands hold far
     // fewer than 2,000 pushes of 16 KiB. The connection takes commands between pushes, so
@@ -93,6 +91,7 @@ pub fn pushes_refused_at_the_outbound_bound<R: Runtime>() {
         let pushed = slow.read_frame().unwrap();
         assert_eq!(pushed.body.len(), BODY, "{}: push {i}", R::name());
     }
+    drop(slow);
     server.stop();
 }
 
@@ -100,7 +99,7 @@ pub fn pushes_refused_at_the_outbound_bound<R: Runtime>() {
 /// server carries on.
 pub fn disconnect_mid_frame<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(peer.request(ECHO, b"whole").unwrap().body, b"whole");
     peer.write(&message(ECHO, &pattern(100, 3))[..40]).unwrap();
     drop(peer);
@@ -108,7 +107,8 @@ pub fn disconnect_mid_frame<R: Runtime>() {
     wait_until("peer_closed_mid_frame", || {
         metrics.closed_with("peer_closed_mid_frame") == 1
     });
-    let mut next = RawPeer::connect(server.addr()).unwrap();
+    let mut next = RawPeer::connect_for::<R>(server.addr()).unwrap();
     assert_eq!(next.request(ECHO, b"next").unwrap().body, b"next");
+    drop(next);
     server.stop();
 }

@@ -27,7 +27,7 @@ pub fn sync_echo_in_order<R: Runtime>() {
         assert!(reply == body, "{}: sync echo of {len} bytes", R::name());
     }
 
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = Vec::new();
     let mut expected = Vec::new();
     for n in 0u8..30 {
@@ -45,6 +45,7 @@ pub fn sync_echo_in_order<R: Runtime>() {
         assert_eq!((reply.method, reply.body), (method, body), "{}", R::name());
     }
     client.close();
+    drop(peer);
     server.stop();
 }
 
@@ -52,7 +53,7 @@ pub fn sync_echo_in_order<R: Runtime>() {
 /// the next requests on it carry on.
 pub fn sync_panic_contained<R: Runtime>() {
     let server = R::start_server(server_config().build().unwrap(), App::default()).expect("server");
-    let mut peer = RawPeer::connect(server.addr()).unwrap();
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).unwrap();
     let mut bytes = message(SYNC_PANIC, b"boom");
     bytes.extend_from_slice(&message(SYNC_ECHO, b"after"));
     peer.write(&bytes).unwrap();
@@ -62,6 +63,7 @@ pub fn sync_panic_contained<R: Runtime>() {
     wait_until("panic counted", || metrics.handler_failures().1 == 1);
     assert_eq!(peer.request(SYNC_ECHO, b"again").unwrap().body, b"again");
     assert_eq!(server.connection_count(), 1);
+    drop(peer);
     server.stop();
 }
 

@@ -5,8 +5,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use lynn_proto::Marks;
 use lynn_proto::codec::{Decoder, FrameKind, OVERHEAD, encode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{Args, MAX_FRAME, METHOD, connect_all, fill_body};
 
@@ -54,7 +53,11 @@ pub(crate) fn run_idle(args: Args) {
 }
 
 /// One request and its checked echo.
-async fn ping(s: &mut TcpStream, conn: u32, body_len: usize) -> Result<(), String> {
+pub(crate) async fn ping<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    conn: u32,
+    body_len: usize,
+) -> Result<(), String> {
     let marks = Marks::default();
     let mut body = vec![0u8; body_len];
     fill_body(&mut body, conn, 0);
@@ -69,6 +72,7 @@ async fn ping(s: &mut TcpStream, conn: u32, body_len: usize) -> Result<(), Strin
     )
     .map_err(|e| e.to_string())?;
     s.write_all(&out).await.map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())?;
     let mut inbuf = BytesMut::with_capacity(OVERHEAD + body_len);
     let mut decoder = Decoder::new(marks, MAX_FRAME);
     loop {

@@ -19,6 +19,12 @@
 //! `--idle N` instead opens N connections (optionally `--ping` once each), prints `ready`,
 //! and holds them for `--seconds`, for measuring a server's memory per idle connection.
 //!
+//! `--tls-ca PEM` speaks TLS 1.3 to the server(s), verified against the CA certificates in
+//! PEM as `127.0.0.1` (or whatever IP `--addr` has): a full handshake per connection, or
+//! resumed ones with `--tls-resume`. `--handshakes N` instead measures connection setup:
+//! connect (and handshake), one checked echo, close, N times over `--connections`
+//! concurrent connections (see `handshakes.rs`).
+//!
 //! lynn servers admit at most 100 connections per IP by default, so connections to a
 //! loopback address are spread over source addresses 127.0.0.1, 127.0.0.2, … with at most
 //! `--per-ip` (default 50) on each; `--per-ip 0` keeps the kernel's choice.
@@ -57,6 +63,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
@@ -64,12 +71,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 use lynn_proto::codec::{Decoder, FrameKind, HEADER_LEN, TAIL_LEN, encode};
 use lynn_proto::{Instant, Marks};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::rustls::ClientConfig;
 
+use conn::{Conn, connect};
 use histogram::Histogram;
 
 mod ab;
+mod conn;
+mod handshakes;
 mod histogram;
 mod idle;
 
@@ -100,13 +110,20 @@ struct Args {
     slice_ms: f64,
     /// Unset: 20 % of the slice, at least 10 ms.
     settle_ms: Option<f64>,
+    /// TLS (`--tls-ca`): the configuration every connection's session is made from.
+    tls: Option<Arc<ClientConfig>>,
+    /// `--tls-resume`: TLS sessions may be resumed.
+    tls_resume: bool,
+    /// `--handshakes N`: connection setups to measure.
+    handshakes: Option<usize>,
 }
 
 const USAGE: &str = "usage: loadgen [--addr HOST:PORT] [--connections N] [--seconds S] \
 [--warmup S] [--body BYTES] [--window W] [--model 1|2] [--threads T] [--per-ip K] \
 [--server-pid PID] [--json] \
 [--addr-b HOST:PORT [--server-pid-b PID] [--slice-ms MS] [--settle-ms MS]] \
-| --idle N [--ping] [--seconds S]";
+[--tls-ca PEM [--tls-resume]] | --idle N [--ping] [--seconds S] \
+| --handshakes N [--connections C] [--threads T] [--server-pid PID] [--json]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -127,7 +144,11 @@ fn parse_args() -> Result<Args, String> {
         server_pid_b: None,
         slice_ms: 200.0,
         settle_ms: None,
+        tls: None,
+        tls_resume: false,
+        handshakes: None,
     };
+    let mut tls_ca = None::<PathBuf>;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
@@ -149,10 +170,17 @@ fn parse_args() -> Result<Args, String> {
             "--server-pid-b" => a.server_pid_b = Some(value()?.parse().map_err(|e| bad(&e))?),
             "--slice-ms" => a.slice_ms = value()?.parse().map_err(|e| bad(&e))?,
             "--settle-ms" => a.settle_ms = Some(value()?.parse().map_err(|e| bad(&e))?),
+            "--tls-ca" => tls_ca = Some(value()?.into()),
+            "--tls-resume" => a.tls_resume = true,
+            "--handshakes" => a.handshakes = Some(value()?.parse().map_err(|e| bad(&e))?),
             "--json" => a.json = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
+    }
+    if let Some(ca) = tls_ca {
+        let config = lynn_bench::tls::client_config(&ca, a.tls_resume);
+        a.tls = Some(config.map_err(|e| format!("--tls-ca {}: {e}", ca.display()))?);
     }
     if a.model == 1 {
         a.window = 1;
@@ -281,26 +309,12 @@ fn source_ip(args: &Args, addr: SocketAddr, index: usize) -> Option<IpAddr> {
     }
 }
 
-async fn connect(args: &Args, addr: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = source_ip(args, addr, index) {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
 /// Connects this thread's share of connections (`indices`) to `addr`, a batch at a time.
 async fn connect_all(
     args: &Args,
     addr: SocketAddr,
     indices: &[usize],
-) -> (Vec<(usize, TcpStream)>, Vec<String>) {
+) -> (Vec<(usize, Conn)>, Vec<String>) {
     let mut streams = Vec::with_capacity(indices.len());
     let mut errors = Vec::new();
     for batch in indices.chunks(CONNECT_BATCH) {
@@ -327,8 +341,8 @@ async fn connect_all(
 /// patched in (nothing is encoded per request), and since an echo is that frame byte for
 /// byte, a reply is checked with one comparison where it lies in the read buffer. Only a
 /// reply that differs goes through lynn-proto's decoder, to say what is wrong with it.
-async fn drive<G: Gate>(
-    mut stream: TcpStream,
+async fn drive<G: Gate, S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     conn: u32,
     slot: usize,
     args: Arc<Args>,
@@ -370,7 +384,13 @@ async fn drive<G: Gate>(
                     next_seq += 1;
                     sent_at.push_back(t);
                 }
-                if let Err(e) = stream.write_all(&out[..refill * len]).await {
+                // (A TCP stream's flush costs nothing; a TLS stream's sends what its
+                // session still holds.)
+                let written = match stream.write_all(&out[..refill * len]).await {
+                    Ok(()) => stream.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     stats.borrow_mut().error(format!("write: {e}"));
                     return;
                 }
@@ -509,8 +529,15 @@ fn run_thread<G: Gate>(
             first_error: None,
         }));
         for (slot, (i, s)) in streams.into_iter().enumerate() {
-            let fut = drive(s, i as u32, slot, args.clone(), gate.clone(), stats.clone());
-            local.spawn_local(fut);
+            let (conn, gate, stats) = (i as u32, gate.clone(), stats.clone());
+            match s {
+                Conn::Tcp(s) => {
+                    local.spawn_local(drive(s, conn, slot, args.clone(), gate, stats));
+                }
+                Conn::Tls(s) => {
+                    local.spawn_local(drive(*s, conn, slot, args.clone(), gate, stats));
+                }
+            }
         }
         sides.push((stats, connected, connect_errors, gate.end()));
     }
@@ -786,7 +813,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if args.idle.is_some() {
+    if args.handshakes.is_some() {
+        handshakes::run_handshakes(args);
+    } else if args.idle.is_some() {
         idle::run_idle(args);
     } else if args.addr_b.is_some() {
         ab::run_ab(args);
