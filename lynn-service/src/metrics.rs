@@ -1,5 +1,5 @@
-//! [`Metrics`]: process-wide counters with lynn_tcp's metric names, rendered in the
-//! Prometheus text format.
+//! [`Metrics`]: process-wide counters, named after lynn_tcp's where it has the same
+//! counter, rendered in the Prometheus text format.
 //!
 //! The core keeps them as plain atomics and renders text; serving that text over HTTP is the
 //! runtime's job. A connection's own counters ([`ConnectionStats`](lynn_proto::ConnectionStats))
