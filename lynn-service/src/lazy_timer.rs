@@ -33,6 +33,7 @@ impl<T: Timer> LazyTimer<T> {
 
     /// Arms the timer at `deadline` (`None` disarms it); moves the sleep only when the
     /// deadline comes earlier than the sleep's.
+    #[inline]
     pub fn set(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
         if let Some(d) = deadline
@@ -55,7 +56,9 @@ impl<T: Timer> LazyTimer<T> {
     /// Ready once the armed deadline passed. `woken_at` is the time the caller read after
     /// the wake-up that started its current poll, if one did: a sleep already waiting whose
     /// deadline is later cannot have fired yet (were it to fire later, it wakes the task,
-    /// whose next poll passes `None`), so it is not even looked at.
+    /// whose next poll passes `None`), so it is not even looked at. Always inlined: it
+    /// runs on every turn of a drive loop.
+    #[inline(always)]
     pub fn poll_at(&mut self, cx: &mut Context<'_>, woken_at: Option<Instant>) -> Poll<()> {
         loop {
             let (Some(deadline), Some(armed)) = (self.deadline, self.armed) else {

@@ -49,9 +49,10 @@ impl<A, S, H> std::fmt::Debug for Route<A, S, H> {
 /// The callback for [`Connection::handle_received_inline`]: a message whose route is
 /// synchronous is answered here (a panic or error is caught, counted in `metrics` and
 /// logged, like a failed async handler); any other message is deferred to the event path.
+/// Always inlined into the read loop: it runs once per message.
 ///
 /// [`Connection::handle_received_inline`]: lynn_proto::Connection::handle_received_inline
-#[inline]
+#[inline(always)]
 pub fn answer_inline<A, S, H>(
     router: &Router<Route<A, S, H>>,
     scope: &RequestScope<S, H>,

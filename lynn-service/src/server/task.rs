@@ -104,9 +104,12 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
                     break 'run CloseReason::Local;
                 }
             };
-            let mut scope = Scope::new(id, peer, app.state.clone(), app.handle.clone());
-            U::annotate(&stream, &mut scope);
-            let scope = Arc::new(scope);
+            // In a block, so that the unwrapped `Scope` is not kept beside `drive`.
+            let scope = {
+                let mut scope = Scope::new(id, peer, app.state.clone(), app.handle.clone());
+                U::annotate(&stream, &mut scope);
+                Arc::new(scope)
+            };
             let mut drive = Drive::new(&app, scope, conn, stream, &inbox);
             let reason = (&mut drive).await;
             // Before the socket closes (with `drive`, at the end of this block), so that
@@ -451,7 +454,9 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     }
 
     /// Drains events and already finished handlers until neither yields anything.
-    /// Returns the close reason once the connection is over.
+    /// Returns the close reason once the connection is over. Always inlined into the
+    /// loop turn, which calls it once.
+    #[inline(always)]
     fn drain(&mut self) -> Option<CloseReason> {
         loop {
             let mut progressed = false;
