@@ -94,7 +94,7 @@ pub use metrics::Metrics;
 pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};
-pub use request_context::{Context, RequestScope, SyncContext, SyncOutcome};
+pub use request_context::{Context, RequestScope, ServerScope, SyncContext, SyncOutcome};
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use seat::{Seat, SharedAdmission};
 pub use server_event::ServerEvent;

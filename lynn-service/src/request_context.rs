@@ -5,14 +5,10 @@
 //! ```
 //! use std::sync::Arc;
 //! use lynn_proto::{ConnectionId, PeerAddr};
-//! use lynn_service::{Context, RequestScope};
+//! use lynn_service::{Context, RequestScope, ServerScope};
 //!
-//! let scope = Arc::new(RequestScope::new(
-//!     ConnectionId(7),
-//!     PeerAddr::Unix(None),
-//!     Arc::new(5u32),
-//!     "handle",
-//! ));
+//! let server = Arc::new(ServerScope::new(Arc::new(5u32), "handle"));
+//! let scope = Arc::new(RequestScope::new(ConnectionId(7), PeerAddr::Unix(None), server));
 //! let ctx = Context::new(scope, 1, "hi".into());
 //! assert_eq!((ctx.id(), *ctx.state(), ctx.method()), (ConnectionId(7), 5, 1));
 //! assert_eq!(ctx.reply("ok").sender_reply().unwrap().0, 1);
@@ -30,6 +26,24 @@ use lynn_proto::{ConnectionId, InlineMessage, RequestId};
 #[cfg(feature = "tls")]
 use rustls::pki_types::CertificateDer;
 
+/// What every connection of one server shares with its requests: the server's state and
+/// its handle (one `Arc` per server, so that a connection's [`RequestScope`] holds one
+/// pointer for both).
+#[derive(Debug)]
+pub struct ServerScope<S, H> {
+    /// The server's shared state.
+    pub state: Arc<S>,
+    /// The runtime's server handle.
+    pub server: H,
+}
+
+impl<S, H> ServerScope<S, H> {
+    /// The scope of a server with `state` and handle `server`.
+    pub fn new(state: Arc<S>, server: H) -> Self {
+        ServerScope { state, server }
+    }
+}
+
 /// What one connection shares with every request it carries (one `Arc` per connection).
 /// Made with [`RequestScope::new`] (its fields depend on the crate's features).
 #[derive(Debug)]
@@ -39,34 +53,41 @@ pub struct RequestScope<S, H> {
     pub id: ConnectionId,
     /// Where it comes from.
     pub peer: PeerAddr,
-    /// The server's shared state.
-    pub state: Arc<S>,
-    /// The runtime's server handle.
-    pub server: H,
-    /// The certificate chain the client presented over TLS (end entity first), as the
-    /// handshake verified it; `None` on a plain connection or without client
-    /// authentication.
+    /// What the connection shares with the others of its server.
+    pub server: Arc<ServerScope<S, H>>,
+    /// The certificate chain the client presented over TLS (see
+    /// [`peer_certificates`](Self::peer_certificates)). Behind a thin pointer: with a wider
+    /// field every connection's scope would take a larger allocation, with or without TLS.
     #[cfg(feature = "tls")]
-    pub peer_certificates: Option<Vec<CertificateDer<'static>>>,
+    #[allow(clippy::box_collection)]
+    peer_certificates: Option<Box<Vec<CertificateDer<'static>>>>,
 }
 
 impl<S, H> RequestScope<S, H> {
-    /// The scope of connection `id` from `peer`, with no peer certificates.
-    pub fn new(id: ConnectionId, peer: PeerAddr, state: Arc<S>, server: H) -> Self {
+    /// The scope of connection `id` from `peer` on the server of `server`, with no peer
+    /// certificates.
+    pub fn new(id: ConnectionId, peer: PeerAddr, server: Arc<ServerScope<S, H>>) -> Self {
         RequestScope {
             id,
             peer,
-            state,
             server,
             #[cfg(feature = "tls")]
             peer_certificates: None,
         }
     }
 
-    /// The client's certificate chain (see the field), if any.
+    /// The certificate chain the client presented over TLS (end entity first), as the
+    /// handshake verified it; `None` on a plain connection or without client
+    /// authentication.
     #[cfg(feature = "tls")]
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.peer_certificates.as_deref()
+        self.peer_certificates.as_deref().map(Vec::as_slice)
+    }
+
+    /// Sets [`peer_certificates`](Self::peer_certificates).
+    #[cfg(feature = "tls")]
+    pub fn set_peer_certificates(&mut self, chain: Option<&[CertificateDer<'static>]>) {
+        self.peer_certificates = chain.map(|chain| Box::new(chain.to_vec()));
     }
 }
 
@@ -115,17 +136,17 @@ impl<S, H> Context<S, H> {
 
     /// The server's shared state (set with the builder's `state`).
     pub fn state(&self) -> &S {
-        &self.scope.state
+        &self.scope.server.state
     }
 
     /// The shared state's `Arc`, to keep it past the handler.
     pub fn state_arc(&self) -> &Arc<S> {
-        &self.scope.state
+        &self.scope.server.state
     }
 
     /// A handle to the server: send to other connections, broadcast, groups.
     pub fn server(&self) -> &H {
-        &self.scope.server
+        &self.scope.server.server
     }
 
     /// The certificate chain the client presented over TLS (end entity first), verified
@@ -173,10 +194,11 @@ impl<S, H> fmt::Debug for Context<S, H> {
 /// ```
 /// use lynn_proto::codec::{self, FrameKind, Marks};
 /// use lynn_proto::{Connection, ConnectionConfig, ConnectionId, Inline, Instant, PeerAddr};
-/// use lynn_service::{RequestScope, SyncContext};
+/// use lynn_service::{RequestScope, ServerScope, SyncContext};
 /// use std::sync::Arc;
 ///
-/// let scope = RequestScope::new(ConnectionId(7), PeerAddr::Unix(None), Arc::new(()), ());
+/// let server = Arc::new(ServerScope::new(Arc::new(()), ()));
+/// let scope = RequestScope::new(ConnectionId(7), PeerAddr::Unix(None), server);
 /// let now = Instant::now();
 /// let mut conn = Connection::new(ConnectionConfig::server(), now).unwrap();
 /// let frame = codec::encode_to_bytes(Marks::default(), FrameKind::Message, 1, b"hi", 1 << 20);
@@ -234,17 +256,17 @@ impl<'a, 'm, S, H> SyncContext<'a, 'm, S, H> {
 
     /// The server's shared state.
     pub fn state(&self) -> &S {
-        &self.scope.state
+        &self.scope.server.state
     }
 
     /// The shared state's `Arc`, to keep it past the handler.
     pub fn state_arc(&self) -> &Arc<S> {
-        &self.scope.state
+        &self.scope.server.state
     }
 
     /// A handle to the server: send to other connections, broadcast, groups.
     pub fn server(&self) -> &H {
-        &self.scope.server
+        &self.scope.server.server
     }
 
     /// Replies to the sender with the message's method, copying `body` into the send queue.

@@ -11,6 +11,7 @@ use super::events::{self, ServerEvent, ServerEvents};
 use super::handle::{ServerHandle, Shared};
 use super::handler::{self, Handler};
 use super::{App, Context, Server, SyncContext};
+use crate::ServerScope;
 use crate::route_table::RouteTable;
 use crate::runtime::Runtime;
 use crate::switchboard::Switchboard;
@@ -205,12 +206,13 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
             admission,
             shutdown: Default::default(),
         });
+        let handle = ServerHandle { shared };
         let app = App {
             sync_routes: App::<S, R>::has_sync_route(&router),
             router,
-            state: self.state,
+            scope: Arc::new(ServerScope::new(self.state, handle.clone())),
             events: self.events,
-            handle: ServerHandle { shared },
+            handle,
             limit: config
                 .max_concurrent_handlers
                 .map(|n| Arc::new(Semaphore::new(n))),

@@ -50,7 +50,8 @@ pub(crate) struct App<S, R> {
     /// Some route is synchronous: received messages are offered to be answered in place.
     /// Without one, offering each message costs a route lookup for nothing.
     pub(crate) sync_routes: bool,
-    pub(crate) state: Arc<S>,
+    /// The state and handle every connection's [`Scope`](context::Scope) points to.
+    pub(crate) scope: Arc<crate::ServerScope<S, ServerHandle>>,
     pub(crate) events: Option<async_channel::Sender<ServerEvent<S>>>,
     pub(crate) handle: ServerHandle,
     /// The global handler limit (`max_concurrent_handlers`), if any.

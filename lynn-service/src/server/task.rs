@@ -106,7 +106,7 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
             };
             // In a block, so that the unwrapped `Scope` is not kept beside `drive`.
             let scope = {
-                let mut scope = Scope::new(id, peer, app.state.clone(), app.handle.clone());
+                let mut scope = Scope::new(id, peer, app.scope.clone());
                 U::annotate(&stream, &mut scope);
                 Arc::new(scope)
             };

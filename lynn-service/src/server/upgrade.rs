@@ -147,7 +147,7 @@ mod tls {
         }
 
         fn annotate(stream: &Self::Stream, scope: &mut Scope<S>) {
-            scope.peer_certificates = stream.peer_certificates().map(<[_]>::to_vec);
+            scope.set_peer_certificates(stream.peer_certificates());
         }
     }
 }
