@@ -8,14 +8,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, ready};
 
 use event_listener::EventListener;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lynn_proto::{
-    CloseReason, Connection, Event, Instant, OverBudget, PeerAddr, RequestId, SendError,
-    SpareBuffers,
+    CloseReason, Connection, ConnectionId, Event, Instant, OverBudget, PeerAddr, RequestId,
+    SendError, SpareBuffers,
 };
 
 use self::requests::{Outcome, Running};
@@ -46,19 +46,16 @@ const TURNS_PER_POLL: u32 = 64;
 
 /// Runs the connection until it closes; its registration (table entry, admission seat)
 /// is given back on every exit path. The accepted socket is adopted here, in the task
-/// (a runtime with several reactors registers it with the one the task runs on), rather
-/// than in a wrapping future, which would cost a state machine resume on every poll.
+/// (a runtime with several reactors registers it with the one the task runs on).
 ///
-/// A function returning an `async` block rather than an `async fn`, and the drive loop a
-/// future of its own ([`Drive`]): an `async fn` keeps a copy of each argument beside the
-/// local it is moved into, and a `match` around the loop's `.await` would keep the matched
-/// `Result<Connection, _>` for the connection's life; together ~500 bytes of every
-/// connection's task that no turn reads.
+/// Two phases in one future ([`Run`]): the setup (adoption, the upgrade, the `Connected`
+/// event), boxed while it lasts, then the drive loop. An `async` block over both would
+/// keep its captured arguments, and every moved-from local, beside the drive loop for the
+/// connection's life.
 ///
 /// `U` turns the adopted socket into the stream the connection runs over: as it is
 /// ([`Plain`](super::upgrade::Plain)) or after a TLS handshake; the task is monomorphised
 /// over it.
-#[allow(clippy::manual_async_fn)]
 pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
     app: Arc<App<S, R>>,
     accepted: Accepted<R>,
@@ -67,15 +64,28 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
     inbox: Arc<Inbox>,
     live: Live,
 ) -> impl Future<Output = ()> + Send + 'static {
+    let setup = setup::<S, R, U>(app, accepted, peer, registration, inbox, live);
+    Run::Setup(Box::pin(setup))
+}
+
+/// Adopts and upgrades the socket and announces the connection; `None` when it closed
+/// before its drive loop started (its registration given back).
+#[allow(clippy::manual_async_fn)]
+fn setup<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
+    app: Arc<App<S, R>>,
+    accepted: Accepted<R>,
+    peer: PeerAddr,
+    registration: Registration<Entry>,
+    inbox: Arc<Inbox>,
+    live: Live,
+) -> impl Future<Output = Option<Driving<S, R, U::Stream>>> + Send + 'static {
     async move {
-        // Counts the task out of the server's when it ends or is dropped.
-        let _live = live;
         let stream = match app.rt.adopt(accepted, &app.socket) {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "accepted connection not adopted");
                 give_back(&inbox, registration, &CloseReason::Transport(e.kind()));
-                return;
+                return None;
             }
         };
         let stream = match U::upgrade(&app, stream, &inbox).await {
@@ -84,7 +94,7 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
                 failed.report(app.metrics(), &peer);
                 give_back(&inbox, registration, &failed.reason());
                 drop(socket);
-                return;
+                return None;
             }
         };
         let id = registration.id();
@@ -95,31 +105,103 @@ pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
             };
             let _ = events.send(event).await;
         }
-        let reason = 'run: {
-            let conn = match Connection::new(app.connection.clone(), app.rt.now()) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::error!(error = %e, "connection config refused");
-                    give_back(&inbox, registration, &CloseReason::Local);
-                    break 'run CloseReason::Local;
-                }
-            };
-            // In a block, so that the unwrapped `Scope` is not kept beside `drive`.
-            let scope = {
-                let mut scope = Scope::new(id, peer, app.scope.clone());
-                U::annotate(&stream, &mut scope);
-                Arc::new(scope)
-            };
-            let mut drive = Drive::new(&app, scope, conn, stream, &inbox);
-            let reason = (&mut drive).await;
-            // Before the socket closes (with `drive`, at the end of this block), so that
-            // whoever sees it close also sees the server updated.
-            give_back(&inbox, registration, &reason);
-            reason
+        let conn = match Connection::new(app.connection.clone(), app.rt.now()) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::error!(error = %e, "connection config refused");
+                give_back(&inbox, registration, &CloseReason::Local);
+                closed(&app, id, CloseReason::Local, live);
+                return None;
+            }
         };
-        if let Some(events) = &app.events {
-            let _ = events.send(ServerEvent::Closed { id, reason }).await;
+        let mut scope = Scope::new(id, peer, app.scope.clone());
+        U::annotate(&stream, &mut scope);
+        let drive = Drive::new(app, Arc::new(scope), conn, stream, inbox);
+        Some(Driving {
+            drive,
+            registration,
+            live,
+        })
+    }
+}
+
+/// A connection's task: its setup, then its drive loop. The drive loop is held inline,
+/// being what the task is for most of its life: the task is one allocation.
+#[allow(clippy::large_enum_variant)]
+enum Run<F, S, R: Runtime, T> {
+    Setup(Pin<Box<F>>),
+    Driving(Driving<S, R, T>),
+    Ended,
+}
+
+/// The drive loop and what is given back when it ends.
+struct Driving<S, R: Runtime, T> {
+    drive: Drive<S, R, T>,
+    registration: Registration<Entry>,
+    /// Counts the task out of the server's when it ends or is dropped.
+    live: Live,
+}
+
+impl<F, S, R, T> Future for Run<F, S, R, T>
+where
+    F: Future<Output = Option<Driving<S, R, T>>>,
+    S: Send + Sync + 'static,
+    R: Runtime,
+    T: Transport,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let run = &mut *self;
+        if let Run::Setup(setup) = run {
+            *run = match ready!(setup.as_mut().poll(cx)) {
+                Some(driving) => Run::Driving(driving),
+                None => Run::Ended,
+            };
         }
+        let Run::Driving(driving) = run else {
+            return Poll::Ready(());
+        };
+        let reason = ready!(Pin::new(&mut driving.drive).poll(cx));
+        let Run::Driving(driving) = std::mem::replace(run, Run::Ended) else {
+            unreachable!("matched above");
+        };
+        let Driving {
+            drive,
+            registration,
+            live,
+        } = driving;
+        // Before the socket closes (with `drive`), so that whoever sees it close also
+        // sees the server updated.
+        give_back(&drive.inbox, registration, &reason);
+        let app = drive.task.app.clone();
+        let id = drive.task.scope.id;
+        drop(drive);
+        closed(&app, id, reason, live);
+        Poll::Ready(())
+    }
+}
+
+/// Sends the `Closed` event, if the server has an event stream: at once, or from a task
+/// of its own while the stream is full (which holds `live`, so that a graceful shutdown
+/// waits for it).
+fn closed<S: Send + Sync + 'static, R: Runtime>(
+    app: &App<S, R>,
+    id: ConnectionId,
+    reason: CloseReason,
+    live: Live,
+) {
+    let Some(events) = &app.events else {
+        return;
+    };
+    if let Err(async_channel::TrySendError::Full(event)) =
+        events.try_send(ServerEvent::Closed { id, reason })
+    {
+        let events = events.clone();
+        app.rt.spawn(async move {
+            let _ = events.send(event).await;
+            drop(live);
+        });
     }
 }
 
@@ -133,30 +215,31 @@ fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &Clos
 
 /// The drive loop as one future that holds the [`Task`] and the socket, so that what a
 /// turn reads sits together.
-struct Drive<'a, S, R: Runtime, T> {
-    task: Task<'a, S, R>,
+struct Drive<S, R: Runtime, T> {
+    task: Task<S, R>,
     stream: T,
-    inbox: &'a Inbox,
+    inbox: Arc<Inbox>,
 }
 
-impl<'a, S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<'a, S, R, T> {
+impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<S, R, T> {
     fn new(
-        app: &'a App<S, R>,
+        app: Arc<App<S, R>>,
         scope: Arc<Scope<S>>,
         conn: Connection,
         stream: T,
-        inbox: &'a Inbox,
+        inbox: Arc<Inbox>,
     ) -> Self {
+        let (now, timer) = (app.rt.now(), LazyTimer::new(app.rt.timer()));
         let task = Task {
             app,
             scope,
             conn,
             handlers: FuturesUnordered::new(),
             slots: FutureSlots::default(),
-            now: app.rt.now(),
+            now,
             batch: VecDeque::new(),
             report: StatsReport::default(),
-            timer: LazyTimer::new(app.rt.timer()),
+            timer,
             closing: false,
             settled: None,
             frame: None,
@@ -169,7 +252,7 @@ impl<'a, S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<'a, S, R, T> 
     }
 }
 
-impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Future for Drive<'_, S, R, T> {
+impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Future for Drive<S, R, T> {
     type Output = CloseReason;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<CloseReason> {
@@ -207,8 +290,8 @@ struct FrameHold {
     starved: Option<EventListener>,
 }
 
-struct Task<'a, S, R: Runtime> {
-    app: &'a App<S, R>,
+struct Task<S, R: Runtime> {
+    app: Arc<App<S, R>>,
     scope: Arc<Scope<S>>,
     conn: Connection,
     handlers: FuturesUnordered<Running>,
@@ -234,7 +317,7 @@ struct Task<'a, S, R: Runtime> {
     frame: Option<Box<FrameHold>>,
 }
 
-impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
+impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
     /// Runs the connection until it closes: after every wake-up, drains events and
     /// finished handlers and writes everything, then waits for the next wake-up. One
     /// future for the whole connection (`poll_fn` over this), no `select!` per turn.
@@ -333,7 +416,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
 
     /// Reads what the socket has and answers the messages of synchronous routes in place.
     fn read<T: Transport>(&mut self, stream: &mut T) {
-        let (app, scope) = (self.app, &*self.scope);
+        let (app, scope) = (&*self.app, &*self.scope);
         let rt = &app.rt;
         let granted = self.frame_held();
         let read = if app.sync_routes {
@@ -364,18 +447,17 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     /// pauses (stops reading until memory is released) or closes, by the server's policy.
     #[cold]
     fn grow_frame(&mut self, large: usize) -> bool {
-        let budget = &self.app.budget;
         if self.resize_frame(large) {
             return true;
         }
-        match budget.over() {
+        match self.app.budget.over() {
             OverBudget::Close => {
                 self.conn.close_with(CloseReason::FrameBudget, self.now);
                 false
             }
             OverBudget::Pause => {
                 // Listening before the second try: a release in between is not missed.
-                let released = budget.listen();
+                let released = self.app.budget.listen();
                 if self.resize_frame(large) {
                     return true;
                 }
@@ -388,7 +470,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
     }
 
     fn resize_frame(&mut self, to: usize) -> bool {
-        let (app, ip) = (self.app, self.scope.peer.admission_ip());
+        let (app, ip) = (&*self.app, self.scope.peer.admission_ip());
         let hold = self.frame.get_or_insert_with(Box::default);
         let done = app.budget.try_resize(ip, &mut hold.held, to, app.metrics());
         if hold.held == 0 && done {

@@ -45,10 +45,10 @@ fn outcome_of(outcome: Outcome) -> HandlerOutcome {
     }
 }
 
-impl<S: Send + Sync + 'static, R: Runtime> Task<'_, S, R> {
+impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
     pub(super) fn dispatch(&mut self, req: Request) {
         let now = self.now;
-        let app = self.app;
+        let app = &*self.app;
         let Some((handler, req)) =
             dispatch::dispatch_uncounted(&app.router, &mut self.conn, req, app.metrics(), now)
         else {
