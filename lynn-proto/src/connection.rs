@@ -1016,6 +1016,7 @@ impl Connection {
             if outcome == Inline::Deferred && !has_reply {
                 break;
             }
+            stats.message_sizes.count(head.len - OVERHEAD);
             replied += u64::from(has_reply);
             answered += 1;
             pos += head.len;
@@ -1024,11 +1025,13 @@ impl Connection {
             return;
         }
         decoder.count_decoded(pos - *at, answered);
-        *at = pos;
         // Each answered message was received (and took the next id), delivered and
         // completed at once.
         stats.frames_received += answered;
         stats.messages_received += answered;
+        // The frames' bytes less their framing: the bodies, added up once.
+        stats.message_sizes.bytes += (pos - *at) as u64 - answered * OVERHEAD as u64;
+        *at = pos;
         stats.frames_sent += replied;
         if config.max_in_flight > 0 {
             self.released += answered;
@@ -1038,12 +1041,14 @@ impl Connection {
         }
     }
 
-    /// Counts a received message and gives it the next id (ids count messages received).
+    /// Counts a received message whose body is `len` bytes and gives it the next id (ids
+    /// count messages received).
     #[inline]
-    fn count_message(&mut self) -> RequestId {
+    fn count_message(&mut self, len: usize) -> RequestId {
         let id = RequestId(self.stats.messages_received);
         self.stats.frames_received += 1;
         self.stats.messages_received += 1;
+        self.stats.message_sizes.record(len);
         if self.config.liveness == Liveness::AnyFrame {
             self.last_alive = self.now;
         }
@@ -1053,7 +1058,7 @@ impl Connection {
     fn on_frame(&mut self, head: FrameHead, body: Bytes) {
         let alive = match head.kind() {
             FrameKind::Message => {
-                let id = self.count_message();
+                let id = self.count_message(body.len());
                 self.events.push_back(Event::Message(Request {
                     id,
                     method: head.method,
@@ -1066,7 +1071,7 @@ impl Connection {
                 let mut body = body;
                 // The decoder checked that the id is there.
                 let correlation = CorrelationId::split_from(&mut body).unwrap_or(CorrelationId(0));
-                let id = self.count_message();
+                let id = self.count_message(body.len());
                 let reply_to = if kind == FrameKind::Reply {
                     Some(correlation)
                 } else {

@@ -1382,12 +1382,14 @@ fn a_buffer_grown_for_a_large_frame_is_freed_not_shared() {
 /// Every loop turn reads most of a `Connection`; with 1,024 busy connections those lines
 /// miss the cache on every turn (docs/benchmark-history.md, seventh and eighth rounds), so
 /// its size is kept in check: growing it should be a decision, not an accident. (424: the
-/// correlation ids of tagged requests in flight, a deque boxed on first use.)
+/// correlation ids of tagged requests in flight, a deque boxed on first use. 496: the
+/// message size histogram, `MessageSizes`, of which a turn reads two words; its buckets
+/// are read only when a message outside 1 to 128 bytes came.)
 #[cfg(target_pointer_width = "64")]
 #[test]
-fn a_connection_fits_in_424_bytes() {
+fn a_connection_fits_in_496_bytes() {
     assert!(
-        size_of::<Connection>() <= 424,
+        size_of::<Connection>() <= 496,
         "{}",
         size_of::<Connection>()
     );

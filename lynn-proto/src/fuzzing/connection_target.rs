@@ -584,6 +584,7 @@ impl Harness {
             let alive = match frame.kind {
                 FrameKind::Message => {
                     self.stats.messages_received += 1;
+                    self.stats.message_sizes.record(frame.body.len());
                     let req = Request {
                         id: RequestId(self.next_id),
                         method: frame.method,
