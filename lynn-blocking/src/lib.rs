@@ -43,7 +43,7 @@
 //! not on a handler thread: each message is answered in place while the connection decodes
 //! it (body borrowed from the receive buffer, reply copied into the send queue), with no
 //! thread hop. They are not counted against `max_concurrent_handlers` nor in
-//! `lynn_requests_in_flight`. Use them only for handlers that never block: a slow one
+//! `lynn_system_queue_size`. Use them only for handlers that never block: a slow one
 //! holds up an executor thread, and with it the other connections that thread serves.
 //! Replies still leave in request order; panics and errors are caught and counted like any
 //! handler's.

@@ -99,7 +99,7 @@ impl<S: Send + Sync + 'static> ServerBuilder<S> {
     /// thread, no channel round trip and no allocation per message. For handlers that never
     /// wait (an echo, a lookup, a game move applied to state behind a lock): a slow one
     /// delays the connections its executor thread serves. Not counted against
-    /// `max_concurrent_handlers` nor in `lynn_requests_in_flight`. A message that comes
+    /// `max_concurrent_handlers` nor in `lynn_system_queue_size`. A message that comes
     /// while earlier requests of its connection are still in flight is answered by the
     /// same handler as it is dispatched (its reply is then copied once more, and waits for
     /// theirs: replies keep request order). A panic or an `Err` is caught and counted in

@@ -77,7 +77,7 @@ fn metrics_endpoint_serves_counters() {
     client.request(1, "x").unwrap();
     let mut http = std::net::TcpStream::connect(metrics_addr).unwrap();
     http.set_read_timeout(Some(common::DEADLINE)).unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut text = String::new();
     http.read_to_string(&mut text).unwrap();

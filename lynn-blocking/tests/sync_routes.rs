@@ -65,7 +65,7 @@ fn counted_echo(ctx: &mut SyncContext<'_, '_, Gate>) {
 
 /// Whether no handler is counted in flight.
 fn none_in_flight(m: &Metrics) -> bool {
-    m.render().contains("\nlynn_requests_in_flight 0\n")
+    m.render().contains("\nlynn_system_queue_size 0\n")
 }
 
 fn read_body(raw: &mut Raw) -> Vec<u8> {

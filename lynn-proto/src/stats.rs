@@ -42,7 +42,7 @@ const COMMON_BUCKET: usize = 1;
 /// [`MESSAGE_SIZE_BOUNDS`].
 ///
 /// Cheap per message: a body of 1 to 128 bytes costs one comparison (its count is derived
-/// from `messages_received`, see [`buckets`](Self::buckets)); the total of the body bytes
+/// from `messages_received`, see [`common`](Self::common)); the total of the body bytes
 /// is added up per read, not per message, where messages are answered in place.
 ///
 /// In this order: the two words a publisher reads every turn first, next to the other
@@ -60,12 +60,19 @@ pub struct MessageSizes {
 }
 
 impl MessageSizes {
+    /// Whether a body of `len` bytes falls in the common bucket (1 to 128 bytes), which
+    /// [`count`](Self::count) does not count one by one.
+    #[inline(always)]
+    pub fn is_common(len: usize) -> bool {
+        // 1..=128 wraps to 0..=127: one comparison.
+        len.wrapping_sub(1) < 128
+    }
+
     /// Counts one message whose body is `len` bytes, but not its bytes (add those to
     /// [`bytes`](Self::bytes)).
     #[inline(always)]
     pub fn count(&mut self, len: usize) {
-        // 1..=128 wraps to 0..=127: one comparison for the common case.
-        if len.wrapping_sub(1) >= 128 {
+        if !Self::is_common(len) {
             self.count_uncommon(len);
         }
     }
@@ -98,13 +105,20 @@ impl MessageSizes {
         self.uncommon
     }
 
+    /// Messages of the common bucket (1 to 128 bytes), of the `messages` received in all.
+    #[inline]
+    pub fn common(&self, messages: u64) -> u64 {
+        messages.saturating_sub(self.uncommon)
+    }
+
     /// Messages per bucket of [`MESSAGE_SIZE_BOUNDS`] (not cumulative), the last one over
-    /// the largest bound, given the `messages` received in all.
-    pub fn buckets(&self, messages: u64) -> [u64; 8] {
+    /// the largest bound, given the count of the common bucket (see
+    /// [`common`](Self::common)).
+    pub fn buckets(&self, common: u64) -> [u64; 8] {
         let mut buckets = [0; 8];
         let (before, after) = self.others.split_at(COMMON_BUCKET);
         buckets[..COMMON_BUCKET].copy_from_slice(before);
-        buckets[COMMON_BUCKET] = messages.saturating_sub(self.uncommon);
+        buckets[COMMON_BUCKET] = common;
         buckets[COMMON_BUCKET + 1..].copy_from_slice(after);
         buckets
     }
@@ -306,12 +320,12 @@ mod tests {
         }
         assert_eq!(sizes.bytes, lens.iter().sum::<usize>() as u64);
         assert_eq!(sizes.uncommon(), 10);
-        let buckets = sizes.buckets(lens.len() as u64);
+        let buckets = sizes.buckets(sizes.common(lens.len() as u64));
         assert_eq!(buckets, [1, 2, 2, 2, 1, 2, 1, 1]);
         let again = MessageSizes::unpack(sizes.bytes, sizes.pack());
         assert_eq!(again, sizes);
         let mut twice = sizes;
         twice.add(&sizes);
-        assert_eq!(twice.buckets(2 * lens.len() as u64), buckets.map(|n| 2 * n));
+        assert_eq!(twice.buckets(4), buckets.map(|n| 2 * n));
     }
 }

@@ -42,11 +42,21 @@ impl ClientEnd {
 }
 
 /// Shared between a client's task and its handles (behind an `Arc`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClientStatus {
     connected: AtomicBool,
     end: Mutex<Option<ClientEnd>>,
     metrics: Metrics,
+}
+
+impl Default for ClientStatus {
+    fn default() -> Self {
+        ClientStatus {
+            connected: AtomicBool::new(false),
+            end: Mutex::new(None),
+            metrics: Metrics::client(),
+        }
+    }
 }
 
 impl ClientStatus {

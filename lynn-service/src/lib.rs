@@ -90,7 +90,10 @@ pub use client::Client;
 pub use entropy::reconnect_entropy;
 pub use handler_types::{HandlerError, IntoReply, Outbound};
 pub use lazy_timer::LazyTimer;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, MetricsEndpoint};
+/// The metrics library [`Metrics`] registers in (its [`Metrics::registry`]), for an
+/// application that encodes or combines that registry itself.
+pub use prometheus_client;
 pub use pushes::Pushes;
 pub use registry::Registry;
 pub use reply::{Fanout, Reply, Target};

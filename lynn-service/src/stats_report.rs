@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Metrics;
-use lynn_proto::stats::{BYTES_SENT_INDEX, PACKED_WORDS, STATS_FIELDS};
+use lynn_proto::stats::{BYTES_SENT_INDEX, MessageSizes, PACKED_WORDS};
 use lynn_proto::{Connection, ConnectionStats};
 
 /// Publishes one connection's counters to one [`Metrics`]. Allocation-free until the
@@ -43,12 +43,16 @@ use lynn_proto::{Connection, ConnectionStats};
 #[derive(Debug, Default)]
 pub struct StatsReport {
     slot: Option<Arc<Slot>>,
+    /// [`MessageSizes::uncommon`] when the size buckets were last stored.
+    uncommon_seen: u64,
+    /// Requests deferred (see [`deferred`](Self::deferred)).
+    deferred: u64,
 }
 
 impl StatsReport {
     /// Makes `conn`'s counters, as they are now, part of `metrics` (pass the same `metrics`
     /// every time). Cheap: a few plain stores.
-    #[inline]
+    #[inline(always)]
     pub fn report(&mut self, conn: &Connection, metrics: &Metrics) {
         let stats = conn.stats();
         let slot = match &self.slot {
@@ -57,6 +61,18 @@ impl StatsReport {
             None => self.slot.insert(metrics.reported().register()),
         };
         slot.store(stats);
+        // Counts derived here, from the connection's own consistent counters, rather than
+        // by whoever reads the slot: each stored word only grows, so any reading, however
+        // torn between two reports, adds up to counts that never go back.
+        let sizes = &stats.message_sizes;
+        let messages = stats.messages_received;
+        slot.derived[BYTES].store(sizes.bytes, Relaxed);
+        slot.derived[COMMON].store(sizes.common(messages), Relaxed);
+        slot.derived[AT_ONCE].store(messages.saturating_sub(self.deferred), Relaxed);
+        if sizes.uncommon() != self.uncommon_seen {
+            self.uncommon_seen = sizes.uncommon();
+            slot.store_uncommon(sizes);
+        }
     }
 
     /// [`report`](Self::report) after `conn` only wrote output since the last report
@@ -65,28 +81,94 @@ impl StatsReport {
     #[inline]
     pub fn report_written(&mut self, conn: &Connection, metrics: &Metrics) {
         match &self.slot {
-            Some(slot) => slot.0[BYTES_SENT_INDEX].store(conn.stats().bytes_sent, Relaxed),
+            Some(slot) => slot.hot[BYTES_SENT_INDEX].store(conn.stats().bytes_sent, Relaxed),
             None => self.report(conn, metrics),
         }
     }
+
+    /// A request of the connection was deferred: its handler did not finish within the
+    /// turn that read it. The others count as processed at once (in
+    /// `lynn_message_processing_duration_seconds`' first bucket) at the next report.
+    #[inline]
+    pub fn deferred(&mut self) {
+        self.deferred += 1;
+    }
 }
 
-/// One connection's counters as last reported ([`ConnectionStats::pack`]ed), in one cache
-/// line of its own. Written only by its [`StatsReport`].
+/// Where the words that [`StatsReport::report`] derives are in [`Slot::derived`].
+const BYTES: usize = 0;
+const COMMON: usize = 1;
+const AT_ONCE: usize = 2;
+
+/// One connection's counters as last reported, written only by its [`StatsReport`]: the
+/// [`ConnectionStats::pack`]ed counters in one cache line, and two more lines, of which a
+/// turn writes three words of the first (the message size sum, the common size bucket,
+/// the requests processed at once) and the other only when a message of an uncommon size
+/// came.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Slot {
+    hot: [AtomicU64; PACKED_WORDS],
+    derived: Line,
+    uncommon: Line,
+}
+
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct Slot([AtomicU64; PACKED_WORDS]);
+struct Line([AtomicU64; 8]);
+
+impl std::ops::Deref for Line {
+    type Target = [AtomicU64; 8];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 impl Slot {
     #[inline]
     fn store(&self, stats: &ConnectionStats) {
-        for (counter, value) in self.0.iter().zip(stats.pack()) {
+        for (counter, value) in self.hot.iter().zip(stats.pack()) {
             counter.store(value, Relaxed);
         }
     }
 
-    fn load(&self) -> [u64; STATS_FIELDS] {
-        ConnectionStats::unpack(self.0.each_ref().map(|c| c.load(Relaxed))).to_array()
+    #[cold]
+    fn store_uncommon(&self, sizes: &MessageSizes) {
+        for (counter, value) in self.uncommon.iter().zip(sizes.pack()) {
+            counter.store(value, Relaxed);
+        }
+    }
+
+    fn load(&self) -> Totals {
+        let mut stats = ConnectionStats::unpack(self.hot.each_ref().map(|c| c.load(Relaxed)));
+        let derived = self.derived.each_ref().map(|c| c.load(Relaxed));
+        let uncommon = self.uncommon.each_ref().map(|c| c.load(Relaxed));
+        let [a, b, c, d, e, f, g, _] = uncommon;
+        stats.message_sizes = MessageSizes::unpack(derived[BYTES], [a, b, c, d, e, f, g]);
+        Totals {
+            stats,
+            common_sizes: derived[COMMON],
+            at_once: derived[AT_ONCE],
+        }
+    }
+}
+
+/// Every connection's counters added up (see [`Reported::totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// The counters, `message_sizes` included.
+    pub(crate) stats: ConnectionStats,
+    /// Messages of the common size bucket (see [`MessageSizes::common`]).
+    pub(crate) common_sizes: u64,
+    /// Messages processed at once (not deferred).
+    pub(crate) at_once: u64,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.stats.add(&other.stats);
+        self.common_sizes += other.common_sizes;
+        self.at_once += other.at_once;
     }
 }
 
@@ -98,7 +180,7 @@ pub(crate) struct Reported(Mutex<Slots>);
 #[derive(Debug, Default)]
 struct Slots {
     live: Vec<Arc<Slot>>,
-    closed: [u64; STATS_FIELDS],
+    closed: Totals,
 }
 
 impl Slots {
@@ -110,9 +192,7 @@ impl Slots {
             let Some(gone) = Arc::get_mut(slot) else {
                 return true;
             };
-            for (total, value) in closed.iter_mut().zip(gone.load()) {
-                *total += value;
-            }
+            closed.add(&gone.load());
             false
         });
     }
@@ -140,16 +220,14 @@ impl Reported {
     }
 
     /// The sum of every connection's counters, closed or not.
-    pub(crate) fn totals(&self) -> ConnectionStats {
+    pub(crate) fn totals(&self) -> Totals {
         let mut slots = self.lock();
         slots.sweep();
         let mut sum = slots.closed;
         for slot in &slots.live {
-            for (total, value) in sum.iter_mut().zip(slot.load()) {
-                *total += value;
-            }
+            sum.add(&slot.load());
         }
-        ConnectionStats::from_array(sum)
+        sum
     }
 }
 
@@ -185,13 +263,13 @@ mod tests {
         conn.handle_written(n, Instant::now());
         // No slot yet: a full report.
         report.report_written(&conn, &metrics);
-        assert_eq!(metrics.reported().totals(), *conn.stats());
+        assert_eq!(metrics.reported().totals().stats, *conn.stats());
 
         conn.send(1, "y".into(), Instant::now()).unwrap();
         report.report(&conn, &metrics);
         conn.handle_written(3, Instant::now());
         report.report_written(&conn, &metrics);
-        assert_eq!(metrics.reported().totals(), *conn.stats());
+        assert_eq!(metrics.reported().totals().stats, *conn.stats());
         assert_eq!(conn.stats().bytes_sent, n as u64 + 3);
     }
 
@@ -209,18 +287,18 @@ mod tests {
             live < 21,
             "full lists were swept on registration ({live} live)"
         );
-        assert_eq!(metrics.reported().totals().frames_sent, 41);
+        assert_eq!(metrics.reported().totals().stats.frames_sent, 41);
         assert_eq!(metrics.reported().lock().live.len(), 1, "only the open one");
 
         let conn = connection_with(3);
         open.report(&conn, &metrics);
         assert_eq!(
-            metrics.reported().totals().frames_sent,
+            metrics.reported().totals().stats.frames_sent,
             43,
             "a report replaces the connection's earlier counts"
         );
         drop(open);
-        assert_eq!(metrics.reported().totals().frames_sent, 43);
+        assert_eq!(metrics.reported().totals().stats.frames_sent, 43);
         assert_eq!(metrics.reported().lock().live.len(), 0);
     }
 }

@@ -77,7 +77,7 @@ pub fn answer_inline<A, S, H>(
             FinishProblem::Panicked
         }
     };
-    report(scope, &problem);
+    report(scope, msg.method(), &problem);
     Inline::Answered
 }
 
@@ -117,7 +117,21 @@ fn call<S, H>(
     Err(failed)
 }
 
+/// Logs why a request of method `method` on `scope`'s connection completed without its
+/// reply: a handler's error or a refused reply at warn, a panic at error, each with the
+/// connection's id and peer and the method as fields.
 #[cold]
-fn report<S, H>(scope: &RequestScope<S, H>, problem: &FinishProblem) {
-    tracing::warn!(id = %scope.id, %problem, "request completed without its reply");
+pub(crate) fn report<S, H>(scope: &RequestScope<S, H>, method: u16, problem: &FinishProblem) {
+    let (id, peer) = (scope.id.0, &scope.peer);
+    match problem {
+        FinishProblem::Handler(e) => {
+            tracing::warn!(id, %peer, method, error = %e, "handler failed; no reply");
+        }
+        FinishProblem::Panicked => {
+            tracing::error!(id, %peer, method, "handler panicked; no reply");
+        }
+        FinishProblem::Refused(e) => {
+            tracing::warn!(id, %peer, method, error = %e, "reply refused");
+        }
+    }
 }

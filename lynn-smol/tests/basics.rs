@@ -191,7 +191,7 @@ fn metrics_endpoint_serves_prometheus_text() {
         let mut http = Async::<std::net::TcpStream>::connect(metrics_addr)
             .await
             .unwrap();
-        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut text = String::new();

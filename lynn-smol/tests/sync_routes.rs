@@ -94,7 +94,7 @@ fn sync_route_echoes_small_and_64k_bodies() {
         })
         .await;
         assert_eq!(server.handle.metrics().messages_received(), 122);
-        assert_eq!(metric(&server, "lynn_requests_in_flight"), 0);
+        assert_eq!(metric(&server, "lynn_system_queue_size"), 0);
         assert_eq!(server.handle.metrics().handler_failures(), (0, 0));
     });
     server.stop();
@@ -129,7 +129,7 @@ fn sync_replies_wait_behind_an_async_request_in_flight() {
         // Once nothing is in flight, messages are answered in place again.
         raw.send(1, b"after").await;
         expect(&mut raw, 1, b"after").await;
-        assert_eq!(metric(&server, "lynn_requests_in_flight"), 0);
+        assert_eq!(metric(&server, "lynn_system_queue_size"), 0);
     });
     server.stop();
 }
@@ -168,7 +168,7 @@ fn sync_handler_panic_or_error_gets_no_reply_and_is_counted() {
         let other = Client::connect(server.addr()).await.unwrap();
         assert_eq!(other.request(1, "fine").await.unwrap(), "fine");
         assert_eq!(server.handle.connection_count(), 2);
-        assert_eq!(metric(&server, "lynn_requests_in_flight"), 0);
+        assert_eq!(metric(&server, "lynn_system_queue_size"), 0);
     });
     server.stop();
 }

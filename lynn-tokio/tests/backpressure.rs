@@ -53,7 +53,7 @@ async fn non_reading_peer_is_pushed_back_and_others_are_served() {
                 "server never pushed back"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
-            let now = server_metric(&srv.handle, "lynn_bytes_received_total");
+            let now = server_metric(&srv.handle, "lynn_network_bytes_received_total");
             if now == last {
                 stable += 1;
             } else {
@@ -72,7 +72,7 @@ async fn non_reading_peer_is_pushed_back_and_others_are_served() {
         let other = Client::connect(srv.addr.to_string()).await.unwrap();
         assert_eq!(&other.request(1, "served").await.unwrap()[..], b"served");
         assert_eq!(
-            server_metric(&srv.handle, "lynn_bytes_received_total") as u64,
+            server_metric(&srv.handle, "lynn_network_bytes_received_total") as u64,
             received + 21
         );
 

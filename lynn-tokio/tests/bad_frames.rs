@@ -21,7 +21,7 @@ async fn bad_frame_closes_only_its_connection(bad: Vec<u8>, good_before: u64) {
         srv.handle.metrics().closed_with("protocol_error") == 1
     })
     .await;
-    assert_eq!(server_metric(&srv.handle, "lynn_invalid_frames_total"), 1);
+    assert_eq!(server_metric(&srv.handle, "lynn_messages_invalid_total"), 1);
     // The good client's request, plus the valid frames before the bad one.
     assert_eq!(srv.handle.metrics().messages_received(), 1 + good_before);
 

@@ -139,7 +139,7 @@ async fn metrics_endpoint_serves_prometheus_text() {
         let client = Client::connect(srv.addr.to_string()).await.unwrap();
         assert_eq!(&client.request(1, "x").await.unwrap()[..], b"x");
         let mut sock = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
-        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut text = String::new();

@@ -27,7 +27,7 @@ async fn graceful_shutdown_delivers_every_accepted_reply() {
         }
         let mut sock = raw(srv.addr, &bytes).await;
         wait_until("five handlers running", || {
-            server_metric(&srv.handle, "lynn_requests_in_flight") == 5
+            server_metric(&srv.handle, "lynn_system_queue_size") == 5
         })
         .await;
         let addr = srv.addr;

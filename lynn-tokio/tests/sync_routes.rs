@@ -65,7 +65,7 @@ async fn sync_replies_wait_behind_an_earlier_async_request() {
         }
         let mut sock = raw(srv.addr, &sent).await;
         wait_until("the first async request is in flight", || {
-            server_metric(&srv.handle, "lynn_requests_in_flight") >= 1
+            server_metric(&srv.handle, "lynn_system_queue_size") >= 1
         })
         .await;
         gate.add_permits(2);

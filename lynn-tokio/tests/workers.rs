@@ -91,7 +91,7 @@ async fn a_peer_that_never_stops_sending_does_not_starve_its_worker() {
             while !flag.load(Ordering::Relaxed) && tx.write_all(&chunk).is_ok() {}
         });
         wait_until("the flood is being read", || {
-            server_metric(&srv.handle, "lynn_bytes_received_total") > 1 << 20
+            server_metric(&srv.handle, "lynn_network_bytes_received_total") > 1 << 20
         })
         .await;
 

@@ -200,6 +200,7 @@ impl<R: Runtime, D: Dial<R>> Session<R, D> {
                                 return Some(stream);
                             }
                             Err(e) => {
+                                self.status.metrics().connection_failed();
                                 tracing::debug!(error = %e, "reconnect attempt failed");
                                 policy.handle_connect_failed(now);
                                 break;

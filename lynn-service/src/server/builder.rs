@@ -15,7 +15,7 @@ use crate::ServerScope;
 use crate::route_table::RouteTable;
 use crate::runtime::Runtime;
 use crate::switchboard::Switchboard;
-use crate::{IntoReply, Metrics, SharedAdmission, SyncOutcome};
+use crate::{IntoReply, Metrics, MetricsEndpoint, SharedAdmission, SyncOutcome};
 
 /// Collects routes and options for a [`Server`]. Created by [`Server::builder`].
 #[must_use]
@@ -167,7 +167,8 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
     }
 
     /// Binds a listener at `config.addr` (`host:port`, or `unix:/path`), and the metrics
-    /// endpoint if configured.
+    /// endpoint if configured (`config.metrics_addr`: a [`MetricsEndpoint`], on a thread of
+    /// its own, serving from now until the server stops serving or is dropped).
     pub async fn bind(self) -> Result<Server<S, R>, ServerError> {
         let endpoint = Endpoint::parse(&self.config.addr);
         self.bind_at(endpoint).await
@@ -197,12 +198,13 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
         let admission = SharedAdmission::new(admission)?;
         let backlog = config.listen_backlog.unwrap_or_else(crate::default_backlog);
         let listener = self.rt.bind(endpoint, backlog).await?;
-        let metrics_listener = match &config.metrics_addr {
-            Some(a) => Some(self.rt.bind(Endpoint::Tcp(a.clone()), 64).await?),
+        let metrics = Arc::new(Metrics::default());
+        let metrics_endpoint = match &config.metrics_addr {
+            Some(a) => Some(MetricsEndpoint::bind(a.as_str(), metrics.clone())?),
             None => None,
         };
         let shared = Arc::new(Shared {
-            board: Arc::new(Switchboard::new(&config, Arc::new(Metrics::default()))),
+            board: Arc::new(Switchboard::new(&config, metrics)),
             admission,
             shutdown: Default::default(),
         });
@@ -227,7 +229,7 @@ impl<S: Send + Sync + 'static, R: Runtime> ServerBuilder<S, R> {
         Server::new(
             Arc::new(app),
             listener,
-            metrics_listener,
+            metrics_endpoint,
             config.shutdown_timeout,
         )
     }

@@ -23,7 +23,6 @@ mod handle;
 mod handler;
 mod inbox;
 mod io;
-mod metrics_http;
 mod serve;
 mod task;
 mod upgrade;

@@ -11,11 +11,12 @@ use std::time::Duration;
 use event_listener::Event;
 use lynn_proto::{PeerAddr, ServerConfig, ServerError};
 
+use super::App;
 use super::builder::ServerBuilder;
 use super::handle::{Entry, ServerHandle};
 use super::inbox::Inbox;
 use super::task::{self, Accepted};
-use super::{App, metrics_http};
+use crate::MetricsEndpoint;
 use crate::runtime::{Listener, Runtime, Timer};
 
 /// How long the accept loop pauses after a failed accept (out of descriptors, say) instead
@@ -27,8 +28,7 @@ pub struct Server<S, R: Runtime> {
     app: Arc<App<S, R>>,
     listener: R::Listener,
     local: PeerAddr,
-    metrics_listener: Option<R::Listener>,
-    metrics_local: Option<SocketAddr>,
+    metrics_endpoint: Option<MetricsEndpoint>,
     shutdown_timeout: Duration,
 }
 
@@ -92,20 +92,15 @@ impl<S: Send + Sync + 'static, R: Runtime> Server<S, R> {
     pub(crate) fn new(
         app: Arc<App<S, R>>,
         listener: R::Listener,
-        metrics_listener: Option<R::Listener>,
+        metrics_endpoint: Option<MetricsEndpoint>,
         shutdown_timeout: Duration,
     ) -> Result<Self, ServerError> {
         let local = listener.local_addr()?;
-        let metrics_local = match &metrics_listener {
-            Some(l) => l.local_addr()?.tcp_addr(),
-            None => None,
-        };
         Ok(Server {
             app,
             listener,
             local,
-            metrics_listener,
-            metrics_local,
+            metrics_endpoint,
             shutdown_timeout,
         })
     }
@@ -122,7 +117,9 @@ impl<S: Send + Sync + 'static, R: Runtime> Server<S, R> {
 
     /// Where the metrics endpoint listens, if `config.metrics_addr` was set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_local
+        self.metrics_endpoint
+            .as_ref()
+            .map(MetricsEndpoint::local_addr)
     }
 
     /// A handle to the server, usable before and while it serves.
@@ -146,23 +143,15 @@ impl<S: Send + Sync + 'static, R: Runtime> Server<S, R> {
         let Server {
             app,
             listener,
-            metrics_listener,
+            metrics_endpoint,
             shutdown_timeout,
             ..
         } = self;
+        // Scraped until serving ends (through the graceful shutdown too), then stopped.
+        let _metrics_endpoint = metrics_endpoint;
         let handle = app.handle.clone();
         let rt = app.rt.clone();
         let tasks = Arc::new(Tasks::default());
-        if let Some(l) = metrics_listener {
-            let metrics = handle.metrics().clone();
-            let shared = handle.shared.clone();
-            let rt2 = rt.clone();
-            rt.spawn(async move {
-                let serving = pin!(metrics_http::serve(rt2, l, metrics));
-                let stopped = pin!(shared.shutdown.started());
-                futures_util::future::select(serving, stopped).await;
-            });
-        }
         {
             let mut signal = pin!(signal);
             let mut started = pin!(handle.shared.shutdown.started());
@@ -183,6 +172,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Server<S, R> {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok((accepted, peer))) => admit(&app, &tasks, accepted, peer),
                         Poll::Ready(Err(e)) => {
+                            app.metrics().accept_failed();
                             tracing::warn!(error = %e, "accept failed");
                             backoff.reset(rt.now() + ACCEPT_BACKOFF);
                             if backoff.poll_elapsed(cx).is_pending() {

@@ -18,7 +18,7 @@ use lynn_proto::{
     SendError, SpareBuffers,
 };
 
-use self::requests::{Outcome, Running};
+use self::requests::{Deferred, Outcome, Running};
 use super::context::Scope;
 use super::handle::Entry;
 use super::handler::FutureSlots;
@@ -235,6 +235,7 @@ impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<S, R, T> {
             scope,
             conn,
             handlers: FuturesUnordered::new(),
+            deferred: Deferred::default(),
             slots: FutureSlots::default(),
             now,
             batch: VecDeque::new(),
@@ -265,10 +266,14 @@ impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Future for Drive<S, R, 
     }
 }
 
+/// A handler's output as it finishes: the request and how its handler ended.
+type Done = (RequestId, Outcome);
+
 /// What woke the task (see [`Task::poll_wake`]).
 enum Woke {
-    /// A handler in `handlers` finished.
-    Handler((RequestId, Outcome)),
+    /// A handler in `handlers` finished (its output is handed over beside the `Woke`,
+    /// which every wake-up moves: kept small).
+    Handler,
     /// A close request or commands (see [`Signal`]).
     Inbox(Signal),
     /// The socket may have bytes to read.
@@ -295,6 +300,8 @@ struct Task<S, R: Runtime> {
     scope: Arc<Scope<S>>,
     conn: Connection,
     handlers: FuturesUnordered<Running>,
+    /// The method and arrival of each request in `handlers`.
+    deferred: Deferred,
     /// Boxes of finished handler futures, reused by the next requests.
     slots: FutureSlots,
     /// The clock, read once per loop turn (after the wake-up); handlers that finish within
@@ -321,6 +328,8 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
     /// Runs the connection until it closes: after every wake-up, drains events and
     /// finished handlers and writes everything, then waits for the next wake-up. One
     /// future for the whole connection (`poll_fn` over this), no `select!` per turn.
+    /// Never inlined: the turn's code stays one function, whose own callees are inlined.
+    #[inline(never)]
     fn poll_drive<T: Transport>(
         &mut self,
         cx: &mut TaskContext<'_>,
@@ -331,6 +340,8 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
         // `Timer::poll_at`).
         let mut woken = false;
         let mut turns = 0;
+        // A finished handler's output, from `poll_wake` to `on_wake`.
+        let mut done = None;
         loop {
             let write_blocked = match self.settled {
                 Some(write_blocked) => write_blocked,
@@ -350,7 +361,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
                 return Poll::Pending;
             }
             turns += 1;
-            let woke = match self.poll_wake(cx, stream, inbox, write_blocked, woken) {
+            let woke = match self.poll_wake(cx, stream, inbox, write_blocked, woken, &mut done) {
                 Poll::Ready(Woke::Inbox(Signal::Abort)) => {
                     self.finish_metrics();
                     return Poll::Ready(CloseReason::Local);
@@ -360,7 +371,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
             };
             self.settled = None;
             let _ = SPARE.try_with(|spare| self.conn.take_buffers(&mut spare.borrow_mut()));
-            self.on_wake(woke, stream);
+            self.on_wake(woke, stream, &mut done);
             woken = true;
         }
     }
@@ -392,7 +403,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
         Ok(write_blocked)
     }
 
-    fn on_wake<T: Transport>(&mut self, woke: Woke, stream: &mut T) {
+    fn on_wake<T: Transport>(&mut self, woke: Woke, stream: &mut T, done: &mut Option<Done>) {
         if let Woke::Read = woke {
             // The clock is read after the read.
             return self.read(stream);
@@ -400,7 +411,11 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
         self.now = self.app.rt.now();
         match woke {
             Woke::Read => {}
-            Woke::Handler(done) => self.finish(done),
+            Woke::Handler => {
+                if let Some(done) = done.take() {
+                    self.finish(done);
+                }
+            }
             Woke::Inbox(Signal::Close) => {
                 self.closing = true;
                 self.conn.close(self.now);
@@ -495,11 +510,13 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
         inbox: &Inbox,
         write_blocked: bool,
         woken: bool,
+        done: &mut Option<Done>,
     ) -> Poll<Woke> {
         if !self.handlers.is_empty()
-            && let Poll::Ready(Some(done)) = self.handlers.poll_next_unpin(cx)
+            && let Poll::Ready(Some(finished)) = self.handlers.poll_next_unpin(cx)
         {
-            return Poll::Ready(Woke::Handler(done));
+            *done = Some(finished);
+            return Poll::Ready(Woke::Handler);
         }
         let take = self.batch.is_empty();
         if let Poll::Ready(signal) = inbox.poll_next(cx, &mut self.batch, self.closing, take) {
@@ -595,6 +612,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
             Ok(()) => true,
             Err(SendError::QueueFull { .. }) if !self.conn.is_closed() => false,
             Err(e) => {
+                self.app.metrics().message_dropped();
                 tracing::debug!(id = %self.scope.id, error = %e, "outbound dropped");
                 true
             }
@@ -609,5 +627,6 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
             self.app.metrics().in_flight_add(-cancelled);
         }
         self.handlers.clear();
+        self.deferred.clear();
     }
 }

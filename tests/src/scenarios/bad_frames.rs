@@ -87,7 +87,7 @@ pub fn reply_survives_a_trailing_flood<R: Runtime>() {
     let metrics = server.metrics();
     // The server stopped reading at the bad frame before the peer reads a byte.
     wait_until("the bad frame decoded", || {
-        counter(&metrics, "lynn_invalid_frames_total") == 1
+        counter(&metrics, "lynn_messages_invalid_total") == 1
     });
     let reply = peer.read_frame().expect("the reply arrives whole");
     assert_eq!(reply.body.len(), body.len(), "{}", R::name());

@@ -39,7 +39,7 @@ pub fn reader_that_never_reads<R: Runtime>() {
     let mut last = u64::MAX;
     let plateau = wait_for("bytes_received to plateau", || {
         std::thread::sleep(Duration::from_millis(100));
-        let now = counter(&metrics, "lynn_bytes_received_total");
+        let now = counter(&metrics, "lynn_network_bytes_received_total");
         let stable = now == last;
         last = now;
         stable.then_some(now)

@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
-use lynn_proto::{Request, RequestId};
+use lynn_proto::{Instant, Request, RequestId};
 
 use super::Task;
 use crate::dispatch::{self, FinishProblem, HandlerOutcome};
@@ -37,6 +37,34 @@ impl Future for Running {
     }
 }
 
+/// The method and arrival of each request whose handler is running (in `handlers`), for
+/// its log lines and its processing duration. Kept apart from [`Running`]'s output, which
+/// every turn that finishes a handler moves around: one word in the task until a request
+/// is deferred.
+#[derive(Default)]
+// Boxed: one word in every connection's task, where a `Vec` would take three.
+#[allow(clippy::box_collection)]
+pub(super) struct Deferred(Option<Box<Vec<(RequestId, u16, Instant)>>>);
+
+impl Deferred {
+    fn push(&mut self, id: RequestId, method: u16, since: Instant) {
+        self.0.get_or_insert_default().push((id, method, since));
+    }
+
+    /// The method and arrival of request `id`, forgotten.
+    fn take(&mut self, id: RequestId) -> Option<(u16, Instant)> {
+        let list = self.0.as_mut()?;
+        let i = list.iter().position(|(r, ..)| *r == id)?;
+        let (_, method, since) = list.swap_remove(i);
+        Some((method, since))
+    }
+
+    /// Forgets every request (their handlers were dropped).
+    pub(super) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// How a handler's future (caught for panics) ended.
 fn outcome_of(outcome: Outcome) -> HandlerOutcome {
     match outcome {
@@ -59,7 +87,7 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
             Route::Sync(h) => {
                 // Earlier requests were in flight when it came: answered in turn.
                 let outcome = crate::answer_request(h, &self.scope, &req);
-                return self.complete(req.id, outcome);
+                return self.complete(req.id, req.method, outcome);
             }
         };
         let ctx = Context::new(self.scope.clone(), req.method, req.body);
@@ -80,45 +108,53 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
                 Err(Pending::Boxed(fut))
             }
         }));
+        let (id, method) = (req.id, req.method);
         let pending = match started {
-            Ok(Ok(result)) => return self.complete(req.id, HandlerOutcome::from(result)),
+            Ok(Ok(result)) => return self.complete(id, method, HandlerOutcome::from(result)),
             Ok(Err(pending)) => pending,
-            Err(_) => return self.complete(req.id, HandlerOutcome::Panicked),
+            Err(_) => return self.complete(id, method, HandlerOutcome::Panicked),
         };
         let mut fut = AssertUnwindSafe(pending).catch_unwind();
         match (&mut fut).now_or_never() {
-            Some(outcome) => self.complete(req.id, outcome_of(outcome)),
+            Some(outcome) => self.complete(id, method, outcome_of(outcome)),
             None => {
-                // Only a handler that keeps running counts as in flight.
+                // Only a handler that keeps running counts as in flight, and has its
+                // processing time measured.
                 app.metrics().in_flight_add(1);
-                self.handlers.push(Running { id: req.id, fut });
+                self.report.deferred();
+                self.deferred.push(id, method, now);
+                self.handlers.push(Running { id, fut });
             }
         }
     }
 
-    /// A handler from `handlers` (counted in flight) finished.
+    /// A handler from `handlers` (counted in flight) finished. Out of line: most requests
+    /// never wait, and the turn's code stays smaller without this.
+    #[inline(never)]
     pub(super) fn finish(&mut self, (id, outcome): (RequestId, Outcome)) {
         let (conn, metrics, now) = (&mut self.conn, self.app.metrics(), self.now);
+        let (method, since) = self.deferred.take(id).unwrap_or((0, now));
+        metrics.observe_processing(now.saturating_duration_since(since));
         let done = dispatch::finish(conn, id, outcome_of(outcome), metrics, now);
-        self.after_finish(done);
+        self.after_finish(done, method);
     }
 
     /// A handler that was never counted in flight finished (at once).
     #[inline]
-    pub(super) fn complete(&mut self, id: RequestId, outcome: HandlerOutcome) {
+    pub(super) fn complete(&mut self, id: RequestId, method: u16, outcome: HandlerOutcome) {
         let (conn, metrics, now) = (&mut self.conn, self.app.metrics(), self.now);
         let done = dispatch::finish_uncounted(conn, id, outcome, metrics, now);
-        self.after_finish(done);
+        self.after_finish(done, method);
     }
 
     /// Logs a finished request's problem and routes its fanout (usually it has neither).
     /// Always inlined and taken apart: as a call, or dropped whole, it costs measurably
     /// per request answered at once.
     #[inline(always)]
-    fn after_finish(&mut self, done: dispatch::Finished) {
+    fn after_finish(&mut self, done: dispatch::Finished, method: u16) {
         let dispatch::Finished { fanout, problem } = done;
         if let Some(problem) = problem {
-            self.report_problem(problem);
+            self.report_problem(problem, method);
         }
         if !fanout.is_empty() {
             self.route(fanout);
@@ -126,8 +162,8 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
     }
 
     #[cold]
-    fn report_problem(&self, problem: FinishProblem) {
-        tracing::warn!(id = %self.scope.id, %problem, "request completed without its reply");
+    fn report_problem(&self, problem: FinishProblem, method: u16) {
+        crate::sync::report(&self.scope, method, &problem);
     }
 
     fn route(&self, fanout: Vec<Fanout>) {
