@@ -17,6 +17,7 @@ use lynn_proto::{
     CloseReason, Connection, ConnectionId, Event, Instant, OverBudget, PeerAddr, RequestId,
     SendError, SpareBuffers,
 };
+use tracing::Span;
 
 use self::requests::{Deferred, Outcome, Running};
 use super::context::Scope;
@@ -98,6 +99,7 @@ fn setup<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
             }
         };
         let id = registration.id();
+        let span = connection_span(id, &peer);
         if let Some(events) = &app.events {
             let event = ServerEvent::Connected {
                 id,
@@ -116,7 +118,8 @@ fn setup<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
         };
         let mut scope = Scope::new(id, peer, app.scope.clone());
         U::annotate(&stream, &mut scope);
-        let drive = Drive::new(app, Arc::new(scope), conn, stream, inbox);
+        let mut drive = Drive::new(app, Arc::new(scope), conn, stream, inbox);
+        drive.span = span;
         Some(Driving {
             drive,
             registration,
@@ -171,9 +174,12 @@ where
             registration,
             live,
         } = driving;
-        // Before the socket closes (with `drive`), so that whoever sees it close also
-        // sees the server updated.
-        give_back(&drive.inbox, registration, &reason);
+        {
+            let _entered = drive.span.as_ref().map(Span::enter);
+            // Before the socket closes (with `drive`), so that whoever sees it close also
+            // sees the server updated.
+            give_back(&drive.inbox, registration, &reason);
+        }
         let app = drive.task.app.clone();
         let id = drive.task.scope.id;
         drop(drive);
@@ -205,11 +211,25 @@ fn closed<S: Send + Sync + 'static, R: Runtime>(
     }
 }
 
+/// The connection's span, `connection{id, peer}` (`id` the number of its
+/// [`ConnectionId`]) at debug level, when that level is enabled for this crate as the
+/// connection opens (entered on every poll of its task then); `None` otherwise, so that a
+/// connection costs no span work per poll unless debugging.
+fn connection_span(id: ConnectionId, peer: &PeerAddr) -> Option<Span> {
+    let span = tracing::debug_span!("connection", id = id.0, %peer);
+    (!span.is_disabled()).then_some(span)
+}
+
 /// Gives the connection's registration (table entry, admission seat) back with its close
 /// reason, and refuses further commands.
 fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &CloseReason) {
     inbox.hang_up();
-    tracing::debug!(id = %registration.id(), %reason, "connection closed");
+    tracing::debug!(
+        id = registration.id().0,
+        reason = reason.label(),
+        detail = %reason,
+        "connection closed"
+    );
     registration.set_reason(reason.clone());
 }
 
@@ -219,6 +239,8 @@ struct Drive<S, R: Runtime, T> {
     task: Task<S, R>,
     stream: T,
     inbox: Arc<Inbox>,
+    /// See [`connection_span`].
+    span: Option<Span>,
 }
 
 impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<S, R, T> {
@@ -249,6 +271,7 @@ impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Drive<S, R, T> {
             task,
             stream,
             inbox,
+            span: None,
         }
     }
 }
@@ -261,7 +284,9 @@ impl<S: Send + Sync + 'static, R: Runtime, T: Transport> Future for Drive<S, R, 
             task,
             stream,
             inbox,
+            span,
         } = &mut *self;
+        let _entered = span.as_ref().map(Span::enter);
         task.poll_drive(cx, stream, inbox)
     }
 }
