@@ -16,6 +16,9 @@
 //! With `--config FILE` (e.g. `config/server.toml`) the file and `LYNN_…` variables give
 //! the configuration, and `--addr`, if also given, overrides its address.
 //!
+//! With `--metrics-addr ADDR` it serves its metrics at `http://ADDR/metrics`. Logs go to
+//! stderr, filtered by `RUST_LOG` (`info` by default).
+//!
 //! [`ServerBuilder::fallback_sync`]: lynn_smol::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_smol::ServerBuilder::fallback
 //! [`SmolRuntime::on`]: lynn_smol::SmolRuntime::on
@@ -25,20 +28,29 @@ use std::sync::Arc;
 use lynn_smol::{Context, Server, ServerConfig, SmolRuntime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
-    let (mut addr, mut file) = (None, None);
+    let (mut addr, mut file, mut metrics_addr) = (None, None, None);
     let mut asynchronous = false;
     let mut threads = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = Some(args.next().ok_or("--addr needs a value")?),
             "--config" => file = Some(args.next().ok_or("--config needs a value")?),
+            "--metrics-addr" => {
+                metrics_addr = Some(args.next().ok_or("--metrics-addr needs a value")?)
+            }
             "--async" => asynchronous = true,
             "--threads" => threads = Some(args.next().ok_or("--threads needs a value")?.parse()?),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: smol_echo_server [--addr HOST:PORT] \
-                     [--config FILE] [--async] [--threads N]"
+                     [--config FILE] [--async] [--threads N] [--metrics-addr HOST:PORT]"
                 )
                 .into());
             }
@@ -49,10 +61,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .file(file)
             .process_env()
             .set("addr", addr)
+            .set("metrics_addr", metrics_addr)
             .load()?,
-        None => ServerConfig::builder()
-            .addr(addr.unwrap_or_else(|| "127.0.0.1:9177".into()))
-            .build()?,
+        None => {
+            let config =
+                ServerConfig::builder().addr(addr.unwrap_or_else(|| "127.0.0.1:9177".into()));
+            match metrics_addr {
+                Some(metrics) => config.metrics_addr(metrics),
+                None => config,
+            }
+            .build()?
+        }
     };
     let builder = Server::builder(config);
     let builder = if asynchronous {
@@ -77,6 +96,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn serve(builder: lynn_smol::ServerBuilder) -> Result<(), Box<dyn std::error::Error>> {
     let server = builder.bind().await?;
     println!("echo server listening on {}", server.local_addr());
+    if let Some(metrics) = server.metrics_addr() {
+        println!("metrics at http://{metrics}/metrics");
+    }
     server.serve().await?;
     Ok(())
 }

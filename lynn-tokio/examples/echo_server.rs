@@ -19,6 +19,10 @@
 //! With `--config FILE` (e.g. `config/server.toml`) the file and `LYNN_…` variables give
 //! the configuration, and `--addr`, if also given, overrides its address.
 //!
+//! With `--metrics-addr ADDR` it serves its metrics at `http://ADDR/metrics`. Logs go to
+//! stderr, filtered by `RUST_LOG` (`info` by default; `RUST_LOG=lynn_service=debug` shows
+//! each connection's span and close reason).
+//!
 //! [`ServerBuilder::fallback_sync`]: lynn_tokio::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
 //! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
@@ -44,6 +48,12 @@ fn tls_arg() -> Result<Option<ServerTls>, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let multi_thread = std::env::args().any(|a| a == "--multi-thread");
     let mut runtime = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
@@ -59,10 +69,16 @@ async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
             .file(file)
             .process_env()
             .set("addr", flag_value("--addr"))
+            .set("metrics_addr", flag_value("--metrics-addr"))
             .load()?,
-        None => ServerConfig::builder()
-            .addr(addr_arg("127.0.0.1:9177"))
-            .build()?,
+        None => {
+            let config = ServerConfig::builder().addr(addr_arg("127.0.0.1:9177"));
+            match flag_value("--metrics-addr") {
+                Some(metrics) => config.metrics_addr(metrics),
+                None => config,
+            }
+            .build()?
+        }
     };
     let builder = Server::builder(config);
     let builder = if multi_thread {
@@ -87,6 +103,9 @@ async fn serve(multi_thread: bool) -> Result<(), Box<dyn std::error::Error>> {
     };
     let server = builder.bind().await?;
     println!("echo server listening on {}{secure}", server.local_addr());
+    if let Some(metrics) = server.metrics_addr() {
+        println!("metrics at http://{metrics}/metrics");
+    }
     server.serve().await?;
     Ok(())
 }
