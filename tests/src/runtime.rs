@@ -46,6 +46,9 @@ pub trait ServerUnderTest: Send + 'static {
     /// The TCP address it listens on.
     fn addr(&self) -> SocketAddr;
 
+    /// Where its metrics endpoint listens, if `config.metrics_addr` was set.
+    fn metrics_addr(&self) -> Option<SocketAddr>;
+
     /// Its metrics.
     fn metrics(&self) -> Arc<Metrics>;
 

@@ -148,6 +148,10 @@ macro_rules! conformance {
             fn sync_broadcast() {
                 sync_routes::sync_broadcast::<$rt>();
             }
+            #[test]
+            fn metrics_scraped_after_traffic() {
+                metrics::scraped_after_traffic::<$rt>();
+            }
         }
     };
 }

@@ -97,10 +97,12 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<BlockingServer, 
     }
     let server = builder.bind()?;
     let addr = server.tcp_addr().expect("a TCP listener");
+    let metrics_addr = server.metrics_addr();
     let handle = server.handle();
     let serving = Background::spawn("suite-blocking-server", move || server.serve());
     Ok(BlockingServer {
         addr,
+        metrics_addr,
         handle,
         serving: Some(serving),
     })
@@ -109,6 +111,7 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<BlockingServer, 
 /// A lynn-blocking server served by a thread of its own.
 pub struct BlockingServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     serving: Option<Background>,
 }
@@ -116,6 +119,10 @@ pub struct BlockingServer {
 impl ServerUnderTest for BlockingServer {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     fn metrics(&self) -> Arc<Metrics> {

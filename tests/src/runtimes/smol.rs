@@ -100,10 +100,12 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<SmolServer, Serv
     }
     let server = block_on(builder.bind())?;
     let addr = server.tcp_addr().expect("a TCP listener");
+    let metrics_addr = server.metrics_addr();
     let handle = server.handle();
     let serving = Background::spawn("suite-smol-server", move || block_on(server.serve()));
     Ok(SmolServer {
         addr,
+        metrics_addr,
         handle,
         serving: Some(serving),
     })
@@ -112,6 +114,7 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<SmolServer, Serv
 /// A lynn-smol server served by a thread of its own.
 pub struct SmolServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     serving: Option<Background>,
 }
@@ -119,6 +122,10 @@ pub struct SmolServer {
 impl ServerUnderTest for SmolServer {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     fn metrics(&self) -> Arc<Metrics> {

@@ -149,10 +149,12 @@ fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, Ser
     }
     let server = executor().block_on(builder.bind())?;
     let addr = server.tcp_addr().expect("a TCP listener");
+    let metrics_addr = server.metrics_addr();
     let handle = server.handle();
     let serving = Some(executor().spawn(server.serve()));
     Ok(TokioServer {
         addr,
+        metrics_addr,
         handle,
         serving,
     })
@@ -174,6 +176,7 @@ fn connect_tls(config: ClientConfig, tls: ClientTls) -> Result<TokioClient, Clie
 #[derive(Debug)]
 pub struct TokioServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
     serving: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -181,6 +184,10 @@ pub struct TokioServer {
 impl ServerUnderTest for TokioServer {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     fn metrics(&self) -> Arc<Metrics> {

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod liveness;
 pub mod load;
 pub mod marks;
+pub mod metrics;
 pub mod reconnect;
 pub mod requests;
 pub mod shutdown;
