@@ -95,7 +95,8 @@
 //!   is flushed), wait up to `shutdown_timeout`, then stop the rest. A handler closure
 //!   still running then finishes on its thread; its reply is dropped.
 //! - The admission permit of a connection is released however it ends.
-//! - `metrics_addr` serves Prometheus text ([`Metrics::http_response`](lynn_service::Metrics)).
+//! - `metrics_addr` serves the metrics at `GET /metrics`
+//!   ([`MetricsEndpoint`](lynn_service::MetricsEndpoint), on a thread of its own).
 //! - Unix sockets: [`ServerBuilder::bind_unix`] (the socket file is removed when `serve`
 //!   returns); clients connect to `"unix:/path"`.
 //!
