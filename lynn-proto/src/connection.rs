@@ -986,7 +986,6 @@ impl Connection {
         } = self;
         let first_id = stats.messages_received;
         let (mut pos, mut answered, mut replied) = (*at, 0, 0);
-        let mut body_bytes = 0;
         // Read once from the shared settings, not once per message through the `Arc`.
         let (limit, marks, peer_max_frame_len) = (
             config.send_queue_limit,
@@ -1017,9 +1016,7 @@ impl Connection {
             if outcome == Inline::Deferred && !has_reply {
                 break;
             }
-            let body_len = head.len - OVERHEAD;
-            stats.message_sizes.count(body_len);
-            body_bytes += body_len;
+            stats.message_sizes.count(head.len - OVERHEAD);
             replied += u64::from(has_reply);
             answered += 1;
             pos += head.len;
@@ -1032,7 +1029,8 @@ impl Connection {
         // completed at once.
         stats.frames_received += answered;
         stats.messages_received += answered;
-        stats.message_sizes.bytes += body_bytes as u64;
+        // The frames' bytes less their framing: the bodies, added up once.
+        stats.message_sizes.bytes += (pos - *at) as u64 - answered * OVERHEAD as u64;
         *at = pos;
         stats.frames_sent += replied;
         if config.max_in_flight > 0 {

@@ -121,6 +121,7 @@ fn call<S, H>(
 /// reply: a handler's error or a refused reply at warn, a panic at error, each with the
 /// connection's id and peer and the method as fields.
 #[cold]
+#[inline(never)]
 pub(crate) fn report<S, H>(scope: &RequestScope<S, H>, method: u16, problem: &FinishProblem) {
     let (id, peer) = (scope.id.0, &scope.peer);
     match problem {

@@ -353,8 +353,6 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
     /// Runs the connection until it closes: after every wake-up, drains events and
     /// finished handlers and writes everything, then waits for the next wake-up. One
     /// future for the whole connection (`poll_fn` over this), no `select!` per turn.
-    /// Never inlined: the turn's code stays one function, whose own callees are inlined.
-    #[inline(never)]
     fn poll_drive<T: Transport>(
         &mut self,
         cx: &mut TaskContext<'_>,
