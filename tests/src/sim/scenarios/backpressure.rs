@@ -100,9 +100,12 @@ pub async fn reader_that_never_reads() {
     // The last write that made progress.
     let stalled_at = elapsed() - Duration::from_secs(1);
     let metrics = server.metrics();
-    let plateau = counter(&metrics, "lynn_bytes_received_total");
+    let plateau = counter(&metrics, "lynn_network_bytes_received_total");
     sleep(Duration::from_secs(30)).await;
-    assert_eq!(counter(&metrics, "lynn_bytes_received_total"), plateau);
+    assert_eq!(
+        counter(&metrics, "lynn_network_bytes_received_total"),
+        plateau
+    );
     assert!(plateau < 32 << 20, "read {plateau} bytes");
     let mut other = RawSim::connect(server.addr()).unwrap();
     assert_eq!(

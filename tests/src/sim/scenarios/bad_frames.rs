@@ -86,7 +86,7 @@ pub async fn reply_survives_a_trailing_flood() {
         .expect("the end of the stream");
     assert_eq!(written, bytes.len(), "the server took the whole flood");
     let metrics = server.metrics();
-    assert_eq!(counter(&metrics, "lynn_invalid_frames_total"), 1);
+    assert_eq!(counter(&metrics, "lynn_messages_invalid_total"), 1);
     let reply = peer.read_frame().await.expect("the reply arrives whole");
     assert!(reply.body == body, "the reply's {} bytes", reply.body.len());
     assert!(peer.read_bytes(1).await.is_err(), "nothing after the reply");
