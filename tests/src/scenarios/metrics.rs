@@ -123,7 +123,7 @@ pub fn scraped_after_traffic<R: Runtime>() {
     let late = delay_body(Duration::from_millis(20), b"late");
     let late_len = late.len();
     assert_eq!(&client.request(DELAY, late).expect("delayed")[..], b"late");
-    let mut peer = RawPeer::connect(server.addr()).expect("raw peer connects");
+    let mut peer = RawPeer::connect_for::<R>(server.addr()).expect("raw peer connects");
     let mut bad = raw::message(ECHO, b"x");
     bad[0] ^= 0xff;
     peer.write(&bad).expect("bad frame written");
@@ -188,8 +188,10 @@ pub fn scraped_after_traffic<R: Runtime>() {
         ))
     };
     let durations = DURATION_BUCKETS.map(took);
-    // Four echoes answered at once; the delayed request took at least 20 ms.
-    assert_eq!(&durations[..3], &[4.0, 4.0, 4.0], "{durations:?}");
+    // The delayed request took at least 20 ms: above the 10 ms bucket. (The echoes are
+    // answered at once, 0 s, where handlers run on the connection's task; lynn-blocking's
+    // run on handler threads and take what they take.)
+    assert!(durations[2] <= 4.0, "{durations:?}");
     assert_eq!(durations[9], 5.0);
     assert!(durations.windows(2).all(|w| w[0] <= w[1]), "{durations:?}");
     assert_eq!(
@@ -210,6 +212,7 @@ pub fn scraped_after_traffic<R: Runtime>() {
     let (status, _, _) = get(&url.replace("/metrics", "/other"), None);
     assert_eq!(status, 404);
 
+    drop(peer);
     client.close();
     server.stop();
 }
