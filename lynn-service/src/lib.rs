@@ -24,8 +24,8 @@
 //!   routes answered in place ([`sync`], [`answer_inline`]), and async handlers boxed
 //!   behind one trait ([`HandlerFn`], below). A connection task's channel message is
 //!   [`Outbound`].
-//! - **Counters**: [`Metrics`] (some of lynn_tcp's metric names, in the Prometheus text format), fed
-//!   by each connection's [`StatsReport`].
+//! - **Counters**: [`Metrics`] (lynn_tcp's 17 metrics and lynn's own, in a prometheus-client
+//!   registry), fed by each connection's [`StatsReport`].
 //! - **The client**, written once over a [`Runtime`] (connect a [`Transport`], a
 //!   resettable [`Timer`], spawn, the clock): [`Client`], with what its background task
 //!   publishes to its handles ([`client_status`]), its queue of pushes for `recv`

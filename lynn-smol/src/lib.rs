@@ -56,8 +56,8 @@
 //!   With [`ServerBuilder::runtime`]`(`[`SmolRuntime::on`]`(executor))` a server's
 //!   connections run on an `Arc<smol::Executor>` of yours instead, on the threads that run
 //!   it. A client always uses the global executor.
-//! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names where lynn has the
-//!   same counter (a few of its 17); with `config.metrics_addr` set they are served at `GET /metrics` (see
+//! - **Metrics** ([`ServerHandle::metrics`]) carry lynn_tcp's 17 names, types and buckets,
+//!   and lynn's own; with `config.metrics_addr` set they are served at `GET /metrics` (see
 //!   [`Server::metrics_addr`]).
 //!
 //! ## The API shared by every adapter

@@ -51,8 +51,8 @@
 //!   ready connections in turn (tokio's multi-threaded scheduler, when saturated, leaves
 //!   some connections waiting 100+ ms; see `BENCHMARKS.md`). The echo example uses one
 //!   worker per CPU.
-//! - **Metrics** ([`ServerHandle::metrics`]) use lynn_tcp's names where lynn has the
-//!   same counter (a few of its 17); with `config.metrics_addr` set they are served at `GET /metrics` (see
+//! - **Metrics** ([`ServerHandle::metrics`]) carry lynn_tcp's 17 names, types and buckets,
+//!   and lynn's own; with `config.metrics_addr` set they are served at `GET /metrics` (see
 //!   [`Server::metrics_addr`]).
 //!
 //! ## The API shared by every adapter
