@@ -5,7 +5,7 @@
 //! `async fn` handler instead ([`ServerBuilder::fallback`]), for comparison.
 //!
 //! Connections run on one worker thread per CPU this process may use
-//! ([`ServerBuilder::workers`]); the runtime of `main` only accepts, so a single-threaded
+//! ([`TokioRuntime::with_workers`]); the runtime of `main` only accepts, so a single-threaded
 //! one is enough. With `--multi-thread` they run on `main`'s runtime instead, a
 //! multi-threaded one (the scheduler the benchmark's baseline uses, for comparison: it
 //! favours the most recently woken connection, see BENCHMARKS.md).
@@ -25,7 +25,7 @@
 //!
 //! [`ServerBuilder::fallback_sync`]: lynn_tokio::ServerBuilder::fallback_sync
 //! [`ServerBuilder::fallback`]: lynn_tokio::ServerBuilder::fallback
-//! [`ServerBuilder::workers`]: lynn_tokio::ServerBuilder::workers
+//! [`TokioRuntime::with_workers`]: lynn_tokio::TokioRuntime::with_workers
 
 use lynn_tokio::{Context, Server, ServerConfig, ServerTls, TokioRuntime};
 

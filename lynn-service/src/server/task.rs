@@ -1,35 +1,32 @@
 //! The task that owns one accepted connection: its socket, its `Connection` and the
 //! handlers of its requests, which run inside this task (no spawn per request).
 
+mod frame;
+mod lifecycle;
 mod requests;
+
+pub(crate) use self::lifecycle::run;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context as TaskContext, Poll};
 
-use event_listener::EventListener;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use lynn_proto::{
-    CloseReason, Connection, ConnectionId, Event, Instant, OverBudget, PeerAddr, RequestId,
-    SendError, SpareBuffers,
-};
+use lynn_proto::{CloseReason, Connection, Event, Instant, RequestId, SendError, SpareBuffers};
 use tracing::Span;
 
+use self::frame::FrameHold;
 use self::requests::{Deferred, Outcome, Running};
+use super::App;
 use super::context::Scope;
-use super::handle::Entry;
 use super::handler::FutureSlots;
 use super::inbox::{Inbox, Signal};
 use super::io;
-use super::serve::Live;
-use super::upgrade::Upgrade;
-use super::{App, ServerEvent};
 use crate::runtime::{Listener, Runtime, Transport};
-use crate::switchboard::Registration;
 use crate::{LazyTimer, Outbound, StatsReport};
 
 /// The socket a listener of runtime `R` accepted.
@@ -44,194 +41,6 @@ thread_local! {
 /// Loop turns (wake-ups handled) in one poll of a connection's task before it lets the
 /// worker's other tasks run.
 const TURNS_PER_POLL: u32 = 64;
-
-/// Runs the connection until it closes; its registration (table entry, admission seat)
-/// is given back on every exit path. The accepted socket is adopted here, in the task
-/// (a runtime with several reactors registers it with the one the task runs on).
-///
-/// Two phases in one future ([`Run`]): the setup (adoption, the upgrade, the `Connected`
-/// event), boxed while it lasts, then the drive loop. An `async` block over both would
-/// keep its captured arguments, and every moved-from local, beside the drive loop for the
-/// connection's life.
-///
-/// `U` turns the adopted socket into the stream the connection runs over: as it is
-/// ([`Plain`](super::upgrade::Plain)) or after a TLS handshake; the task is monomorphised
-/// over it.
-pub(crate) fn run<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
-    app: Arc<App<S, R>>,
-    accepted: Accepted<R>,
-    peer: PeerAddr,
-    registration: Registration<Entry>,
-    inbox: Arc<Inbox>,
-    live: Live,
-) -> impl Future<Output = ()> + Send + 'static {
-    let setup = setup::<S, R, U>(app, accepted, peer, registration, inbox, live);
-    Run::Setup(Box::pin(setup))
-}
-
-/// Adopts and upgrades the socket and announces the connection; `None` when it closed
-/// before its drive loop started (its registration given back).
-#[allow(clippy::manual_async_fn)]
-fn setup<S: Send + Sync + 'static, R: Runtime, U: Upgrade<S, R>>(
-    app: Arc<App<S, R>>,
-    accepted: Accepted<R>,
-    peer: PeerAddr,
-    registration: Registration<Entry>,
-    inbox: Arc<Inbox>,
-    live: Live,
-) -> impl Future<Output = Option<Driving<S, R, U::Stream>>> + Send + 'static {
-    async move {
-        let stream = match app.rt.adopt(accepted, &app.socket) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "accepted connection not adopted");
-                give_back(&inbox, registration, &CloseReason::Transport(e.kind()));
-                return None;
-            }
-        };
-        let stream = match U::upgrade(&app, stream, &inbox).await {
-            Ok(stream) => stream,
-            Err((failed, socket)) => {
-                failed.report(app.metrics(), &peer);
-                give_back(&inbox, registration, &failed.reason());
-                drop(socket);
-                return None;
-            }
-        };
-        let id = registration.id();
-        let span = connection_span(id, &peer);
-        if let Some(events) = &app.events {
-            let event = ServerEvent::Connected {
-                id,
-                peer: peer.clone(),
-            };
-            let _ = events.send(event).await;
-        }
-        let conn = match Connection::new(app.connection.clone(), app.rt.now()) {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::error!(error = %e, "connection config refused");
-                give_back(&inbox, registration, &CloseReason::Local);
-                closed(&app, id, CloseReason::Local, live);
-                return None;
-            }
-        };
-        let mut scope = Scope::new(id, peer, app.scope.clone());
-        U::annotate(&stream, &mut scope);
-        let mut drive = Drive::new(app, Arc::new(scope), conn, stream, inbox);
-        drive.span = span;
-        Some(Driving {
-            drive,
-            registration,
-            live,
-        })
-    }
-}
-
-/// A connection's task: its setup, then its drive loop. The drive loop is held inline,
-/// being what the task is for most of its life: the task is one allocation.
-#[allow(clippy::large_enum_variant)]
-enum Run<F, S, R: Runtime, T> {
-    Setup(Pin<Box<F>>),
-    Driving(Driving<S, R, T>),
-    Ended,
-}
-
-/// The drive loop and what is given back when it ends.
-struct Driving<S, R: Runtime, T> {
-    drive: Drive<S, R, T>,
-    registration: Registration<Entry>,
-    /// Counts the task out of the server's when it ends or is dropped.
-    live: Live,
-}
-
-impl<F, S, R, T> Future for Run<F, S, R, T>
-where
-    F: Future<Output = Option<Driving<S, R, T>>>,
-    S: Send + Sync + 'static,
-    R: Runtime,
-    T: Transport,
-{
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let run = &mut *self;
-        if let Run::Setup(setup) = run {
-            *run = match ready!(setup.as_mut().poll(cx)) {
-                Some(driving) => Run::Driving(driving),
-                None => Run::Ended,
-            };
-        }
-        let Run::Driving(driving) = run else {
-            return Poll::Ready(());
-        };
-        let reason = ready!(Pin::new(&mut driving.drive).poll(cx));
-        let Run::Driving(driving) = std::mem::replace(run, Run::Ended) else {
-            unreachable!("matched above");
-        };
-        let Driving {
-            drive,
-            registration,
-            live,
-        } = driving;
-        {
-            let _entered = drive.span.as_ref().map(Span::enter);
-            // Before the socket closes (with `drive`), so that whoever sees it close also
-            // sees the server updated.
-            give_back(&drive.inbox, registration, &reason);
-        }
-        let app = drive.task.app.clone();
-        let id = drive.task.scope.id;
-        drop(drive);
-        closed(&app, id, reason, live);
-        Poll::Ready(())
-    }
-}
-
-/// Sends the `Closed` event, if the server has an event stream: at once, or from a task
-/// of its own while the stream is full (which holds `live`, so that a graceful shutdown
-/// waits for it).
-fn closed<S: Send + Sync + 'static, R: Runtime>(
-    app: &App<S, R>,
-    id: ConnectionId,
-    reason: CloseReason,
-    live: Live,
-) {
-    let Some(events) = &app.events else {
-        return;
-    };
-    if let Err(async_channel::TrySendError::Full(event)) =
-        events.try_send(ServerEvent::Closed { id, reason })
-    {
-        let events = events.clone();
-        app.rt.spawn(async move {
-            let _ = events.send(event).await;
-            drop(live);
-        });
-    }
-}
-
-/// The connection's span, `connection{id, peer}` (`id` the number of its
-/// [`ConnectionId`]) at debug level, when that level is enabled for this crate as the
-/// connection opens (entered on every poll of its task then); `None` otherwise, so that a
-/// connection costs no span work per poll unless debugging.
-fn connection_span(id: ConnectionId, peer: &PeerAddr) -> Option<Span> {
-    let span = tracing::debug_span!("connection", id = id.0, %peer);
-    (!span.is_disabled()).then_some(span)
-}
-
-/// Gives the connection's registration (table entry, admission seat) back with its close
-/// reason, and refuses further commands.
-fn give_back(inbox: &Inbox, mut registration: Registration<Entry>, reason: &CloseReason) {
-    inbox.hang_up();
-    tracing::debug!(
-        id = registration.id().0,
-        reason = reason.label(),
-        detail = %reason,
-        "connection closed"
-    );
-    registration.set_reason(reason.clone());
-}
 
 /// The drive loop as one future that holds the [`Task`] and the socket, so that what a
 /// turn reads sits together.
@@ -309,15 +118,6 @@ enum Woke {
     Failed(std::io::Error),
     /// The timer fired.
     Timer,
-}
-
-/// A connection's share of the frame budget.
-#[derive(Default)]
-struct FrameHold {
-    /// Bytes of the large frame it receives, granted.
-    held: usize,
-    /// Paused at the budget: a wake-up for when memory is released.
-    starved: Option<EventListener>,
 }
 
 struct Task<S, R: Runtime> {
@@ -479,46 +279,6 @@ impl<S: Send + Sync + 'static, R: Runtime> Task<S, R> {
                 }
             }
         }
-    }
-
-    /// Budgets `large` bytes for the frame the connection is receiving. Over the budget, it
-    /// pauses (stops reading until memory is released) or closes, by the server's policy.
-    #[cold]
-    fn grow_frame(&mut self, large: usize) -> bool {
-        if self.resize_frame(large) {
-            return true;
-        }
-        match self.app.budget.over() {
-            OverBudget::Close => {
-                self.conn.close_with(CloseReason::FrameBudget, self.now);
-                false
-            }
-            OverBudget::Pause => {
-                // Listening before the second try: a release in between is not missed.
-                let released = self.app.budget.listen();
-                if self.resize_frame(large) {
-                    return true;
-                }
-                if let Some(hold) = &mut self.frame {
-                    hold.starved = Some(released);
-                }
-                false
-            }
-        }
-    }
-
-    fn resize_frame(&mut self, to: usize) -> bool {
-        let (app, ip) = (&*self.app, self.scope.peer.admission_ip());
-        let hold = self.frame.get_or_insert_with(Box::default);
-        let done = app.budget.try_resize(ip, &mut hold.held, to, app.metrics());
-        if hold.held == 0 && done {
-            self.frame = None;
-        }
-        done
-    }
-
-    fn frame_held(&self) -> usize {
-        self.frame.as_ref().map_or(0, |hold| hold.held)
     }
 
     /// Polls what the task waits on, in this order: finished handlers, the inbox (a close
