@@ -102,6 +102,34 @@ async fn event_stream_mode() {
     .await;
 }
 
+/// A `Closed` event that finds the event stream full is not lost: it arrives once the
+/// application takes the events before it, and the server's shutdown waits for it.
+#[tokio::test]
+async fn closed_event_waits_for_a_full_event_stream() {
+    bounded(async {
+        let (builder, events) = Server::builder(config().build().unwrap()).event_stream(1);
+        let srv = spawn(builder.bind().await.unwrap());
+        let client = Client::connect(srv.addr.to_string()).await.unwrap();
+        // `Connected` fills the stream (capacity 1) and stays there while the connection
+        // closes: its table entry is gone before its `Closed` is sent.
+        client.close().await;
+        while !srv.handle.connections().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let Some(ServerEvent::Connected { id, .. }) = events.recv().await else {
+            panic!("expected Connected");
+        };
+        match events.recv().await {
+            Some(ServerEvent::Closed { id: closed, reason }) => {
+                assert_eq!((closed, reason), (id, CloseReason::PeerClosed));
+            }
+            other => panic!("expected Closed, got {other:?}"),
+        }
+        srv.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn unix_socket_server_and_client() {
     bounded(async {
