@@ -20,7 +20,7 @@ use crate::runtimes::TlsRuntime;
 #[derive(Debug)]
 pub struct BlockingRuntime;
 
-super::handler_glue!(lynn_blocking);
+super::handler_glue!(lynn_blocking, ServerBuilder);
 
 fn run(app: App, ctx: Context) -> lynn_blocking::Reply {
     match app.handle(
@@ -80,13 +80,8 @@ impl TlsRuntime for BlockingRuntime {
     }
 }
 
-fn start_server(mut builder: ServerBuilder, app: App) -> Result<BlockingServer, ServerError> {
-    for &method in app.routes() {
-        builder = builder.route(method, move |ctx: Context| run(app, ctx));
-    }
-    for &method in app.sync_routes() {
-        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-    }
+fn start_server(builder: ServerBuilder, app: App) -> Result<BlockingServer, ServerError> {
+    let mut builder = with_routes(builder, app);
     if app.events {
         let (with_events, events) = builder.event_stream(64);
         builder = with_events;

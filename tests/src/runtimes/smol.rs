@@ -23,7 +23,7 @@ use crate::runtimes::TlsRuntime;
 #[derive(Debug)]
 pub struct SmolRuntime;
 
-super::handler_glue!(lynn_smol);
+super::handler_glue!(lynn_smol, ServerBuilder);
 
 async fn run(app: App, ctx: Context) -> lynn_smol::Reply {
     let outcome = app.handle(
@@ -83,13 +83,8 @@ impl TlsRuntime for SmolRuntime {
     }
 }
 
-fn start_server(mut builder: ServerBuilder, app: App) -> Result<SmolServer, ServerError> {
-    for &method in app.routes() {
-        builder = builder.route(method, move |ctx: Context| run(app, ctx));
-    }
-    for &method in app.sync_routes() {
-        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-    }
+fn start_server(builder: ServerBuilder, app: App) -> Result<SmolServer, ServerError> {
+    let mut builder = with_routes(builder, app);
     if app.events {
         let (with_events, events) = builder.event_stream(64);
         builder = with_events;

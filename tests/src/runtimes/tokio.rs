@@ -39,7 +39,7 @@ fn executor() -> &'static TokioExecutor {
     })
 }
 
-super::handler_glue!(lynn_tokio);
+super::handler_glue!(lynn_tokio, ServerBuilder);
 
 async fn run(app: App, ctx: Context) -> lynn_tokio::Reply {
     let effects = HandlerEffects(ctx.server(), ctx.id());
@@ -135,13 +135,8 @@ fn workers_builder(config: ServerConfig) -> Result<ServerBuilder, ServerError> {
     Ok(Server::builder(config).runtime(rt))
 }
 
-fn start_server(mut builder: ServerBuilder, app: App) -> Result<TokioServer, ServerError> {
-    for &method in app.routes() {
-        builder = builder.route(method, move |ctx: Context| run(app, ctx));
-    }
-    for &method in app.sync_routes() {
-        builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-    }
+fn start_server(builder: ServerBuilder, app: App) -> Result<TokioServer, ServerError> {
+    let mut builder = with_routes(builder, app);
     if app.events {
         let (with_events, events) = builder.event_stream(64);
         builder = with_events;

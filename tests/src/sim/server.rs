@@ -5,29 +5,17 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
-use bytes::Bytes;
-use lynn_proto::{ConnectionId, ServerConfig, ServerError};
+use lynn_proto::{ServerConfig, ServerError};
 use lynn_service::Metrics;
-use lynn_service::server::{Context, Server, ServerEvent, ServerEvents, ServerHandle, SyncContext};
+use lynn_service::server::{
+    Context, Server, ServerBuilder, ServerEvent, ServerEvents, ServerHandle,
+};
 use lynn_service::{Reply, Runtime};
 
 use super::{SimRuntime, sleep};
-use crate::app::{App, Effects, Outcome};
+use crate::app::{App, Outcome};
 
-/// The server handle, as [`App`]'s handlers reach it for the calling connection.
-struct HandlerEffects<'a>(&'a ServerHandle, ConnectionId);
-
-impl Effects for HandlerEffects<'_> {
-    fn join(&self, group: &str) -> bool {
-        self.0.join(group, self.1).is_ok()
-    }
-    fn broadcast_group(&self, group: &str, method: u16, body: Bytes) -> usize {
-        self.0.broadcast_group(group, method, body)
-    }
-    fn broadcast(&self, method: u16, body: Bytes) -> usize {
-        self.0.broadcast(method, body)
-    }
-}
+crate::runtimes::handler_glue!(lynn_service::server, ServerBuilder<(), SimRuntime>);
 
 /// An async route: [`App::handle`], sleeping in virtual time when asked to.
 async fn run(app: App, ctx: Context) -> Reply {
@@ -44,13 +32,6 @@ async fn run(app: App, ctx: Context) -> Reply {
         }
         Outcome::NoReply => Reply::none(),
     }
-}
-
-/// A synchronous route: [`App::handle_sync`], answered in place.
-fn run_sync(app: App, ctx: &mut SyncContext<'_, '_>) {
-    let effects = HandlerEffects(ctx.server(), ctx.id());
-    let reply = app.handle_sync(ctx.method(), ctx.body(), &effects);
-    ctx.reply(&reply);
 }
 
 /// Answers every message of the event stream until the server is gone.
@@ -89,13 +70,7 @@ impl SimServer {
     /// Binds a server with `config` serving `app` (its routes, synchronous routes and, if
     /// asked, an event stream) and spawns its `serve`.
     pub async fn start(config: ServerConfig, app: App) -> Result<SimServer, ServerError> {
-        let mut builder = Server::<(), SimRuntime>::builder(config);
-        for &method in app.routes() {
-            builder = builder.route(method, move |ctx: Context| run(app, ctx));
-        }
-        for &method in app.sync_routes() {
-            builder = builder.route_sync(method, move |ctx| run_sync(app, ctx));
-        }
+        let mut builder = with_routes(Server::<(), SimRuntime>::builder(config), app);
         if app.events {
             let (with_events, events) = builder.event_stream(64);
             builder = with_events;
