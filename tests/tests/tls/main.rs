@@ -17,7 +17,8 @@ use lynn_service::tls::{ClientTls, ServerTls};
 use lynn_tests::pki::{Pki, SERVER_NAME};
 use lynn_tests::support::wait_until;
 use support::{
-    TokioServer, client_config, client_tls, read_to_close, server_config, server_tls, tokio_rt,
+    TokioServer, client_config, client_tls, read_to_close, server_config, server_tls, tls_client,
+    tokio_rt,
 };
 
 /// An echo of method 1 over TLS on each adapter's server, each adapter's client to each.
@@ -51,12 +52,7 @@ fn echo_across_every_client_and_server() {
 
     for addr in [tokio_server.addr, smol_addr, blocking_addr] {
         let body = format!("to {addr}");
-        let tokio_client = rt
-            .block_on(lynn_tokio::Client::connect_tls(
-                client_config(addr),
-                client_tls(&pki),
-            ))
-            .expect("tokio client");
+        let tokio_client = tls_client(&rt, addr, &pki);
         let reply = rt.block_on(tokio_client.request(1, body.clone()));
         assert_eq!(&reply.expect("tokio reply")[..], body.as_bytes());
         rt.block_on(tokio_client.close());
@@ -200,12 +196,7 @@ fn garbage_instead_of_a_client_hello_closes_only_that_connection() {
     let pki = Pki::new();
     let rt = tokio_rt();
     let server = TokioServer::start(&rt, server_config(), server_tls(&pki));
-    let client = rt
-        .block_on(lynn_tokio::Client::connect_tls(
-            client_config(server.addr),
-            client_tls(&pki),
-        ))
-        .expect("client");
+    let client = tls_client(&rt, server.addr, &pki);
     assert_eq!(
         &rt.block_on(client.request(1, "before")).unwrap()[..],
         b"before"
@@ -234,12 +225,7 @@ fn a_mebibyte_crosses_both_ways() {
     let pki = Pki::new();
     let rt = tokio_rt();
     let server = TokioServer::start(&rt, server_config(), server_tls(&pki));
-    let client = rt
-        .block_on(lynn_tokio::Client::connect_tls(
-            client_config(server.addr),
-            client_tls(&pki),
-        ))
-        .expect("client");
+    let client = tls_client(&rt, server.addr, &pki);
     let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
     for method in [1, 2] {
         let reply = rt

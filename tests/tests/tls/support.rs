@@ -39,6 +39,15 @@ pub fn server_config() -> ServerConfig {
         .expect("server config")
 }
 
+/// A lynn-tokio client connected over TLS to `addr`, trusting `pki`'s CA.
+pub fn tls_client(rt: &tokio::runtime::Runtime, addr: SocketAddr, pki: &Pki) -> lynn_tokio::Client {
+    rt.block_on(lynn_tokio::Client::connect_tls(
+        client_config(addr),
+        client_tls(pki),
+    ))
+    .expect("TLS client")
+}
+
 pub fn client_config(addr: SocketAddr) -> ClientConfig {
     ClientConfig::builder()
         .addr(addr.to_string())
